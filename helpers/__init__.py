@@ -1,0 +1,1 @@
+"""netconform: how Docker network modes are driven, observed and judged."""

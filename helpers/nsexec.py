@@ -1,0 +1,266 @@
+"""Run a Python function inside another process's namespaces, from the host.
+
+Observation never executes anything from a container image: the host forks a child, the child
+joins the target's namespaces with setns(2) and runs a function of ours there (pyroute2 for
+netlink, plain sockets for probes), then sends the picklable result back through a pipe.
+Forking keeps the parent's namespaces untouched and lets a hung probe be killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import select
+import signal
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from helpers.errors import ProbeError, ProbeTimeout
+
+T = TypeVar("T")
+
+NAMESPACE_KINDS: tuple[str, ...] = ("net", "uts", "ipc", "pid", "mnt", "user", "cgroup")
+
+# setns(2) nstype flags (linux/sched.h).
+_CLONE_FLAGS = {
+    "net": 0x40000000,
+    "uts": 0x04000000,
+    "ipc": 0x08000000,
+    "pid": 0x20000000,
+    "mnt": 0x00020000,
+    "user": 0x10000000,
+    "cgroup": 0x02000000,
+}
+_PR_SET_PDEATHSIG = 1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def namespace_files(pid: int, kinds: Sequence[str]) -> dict[str, str]:
+    """The /proc paths naming ``pid``'s namespaces of the given kinds."""
+    return {kind: f"/proc/{pid}/ns/{kind}" for kind in kinds}
+
+
+def _setns(path: str, kind: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, _CLONE_FLAGS[kind]) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({path}, {kind}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _enter(ns_files: Mapping[str, str]) -> None:
+    # The mount namespace goes last: after it, /proc paths of the target may no longer resolve.
+    for kind in sorted(ns_files, key=lambda k: k == "mnt"):
+        _setns(ns_files[kind], kind)
+
+
+def _die_with_parent() -> None:
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def call_in_namespaces(
+    ns_files: Mapping[str, str],
+    fn: Callable[..., T],
+    *args: Any,
+    timeout: float,
+    what: str = "",
+) -> T:
+    """Run ``fn(*args)`` in a forked child that has joined ``ns_files``; return its result.
+
+    Args:
+        ns_files: namespace kind -> path (``/proc/<pid>/ns/net``, ``/run/netns/x``).
+        fn: a module-level function whose arguments and result pickle.
+        timeout: seconds before the child is killed.
+        what: words naming the call for error messages.
+
+    Raises:
+        ProbeTimeout: the child did not answer within ``timeout``.
+        ProbeError: joining the namespaces or ``fn`` itself failed.
+    """
+    label = what or getattr(fn, "__name__", "probe")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        status = 0
+        try:
+            _die_with_parent()
+            _enter(ns_files)
+            payload = pickle.dumps(("ok", fn(*args)))
+        except BaseException as err:  # report every failure to the parent, never raise here
+            status = 1
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            payload = pickle.dumps(("err", detail, traceback.format_exc()))
+        try:
+            _write_all(write_fd, payload)
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    try:
+        data = _read_until_eof(read_fd, timeout, pid, label)
+    finally:
+        os.close(read_fd)
+        _reap(pid)
+    if not data:
+        raise ProbeError(f"{label}: the namespace child exited without an answer")
+    answer = pickle.loads(data)
+    if answer[0] == "ok":
+        return answer[1]  # type: ignore[no-any-return]
+    raise ProbeError(f"{label}: {answer[1]}")
+
+
+def _read_until_eof(fd: int, timeout: float, pid: int, label: str) -> bytes:
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(pid)
+            raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+@dataclass
+class NamespaceChild:
+    """A long-running function (a listener, a server) living in other namespaces."""
+
+    pid: int
+    what: str
+
+    def alive(self) -> bool:
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return done == 0
+
+    def stop(self, grace: float = 2.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps the child."""
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            _reap(self.pid)
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done:
+                return
+            time.sleep(0.02)
+        _kill(self.pid)
+        _reap(self.pid)
+
+
+def spawn_in_namespaces(
+    ns_files: Mapping[str, str],
+    fn: Callable[..., None],
+    *args: Any,
+    ready_timeout: float,
+    what: str = "",
+) -> NamespaceChild:
+    """Start ``fn(ready, *args)`` in a child inside ``ns_files`` and wait until it calls ``ready()``.
+
+    ``fn`` must call ``ready()`` once it serves (e.g. after bind/listen) and then run until it is
+    signalled. The child dies with its parent, so a crashed run leaves no listener behind.
+
+    Raises:
+        ProbeTimeout: ``ready()`` was not called within ``ready_timeout``.
+        ProbeError: the child failed before it was ready.
+    """
+    label = what or getattr(fn, "__name__", "listener")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        status = 0
+        try:
+            _die_with_parent()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _enter(ns_files)
+
+            def ready() -> None:
+                _write_all(write_fd, pickle.dumps(("ok", None)))
+                os.close(write_fd)
+
+            fn(ready, *args)
+        except BaseException as err:
+            status = 1
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            try:
+                _write_all(write_fd, pickle.dumps(("err", detail, traceback.format_exc())))
+            except OSError:
+                pass
+        os._exit(status)
+    os.close(write_fd)
+    child = NamespaceChild(pid, label)
+    try:
+        data = _read_first_message(read_fd, ready_timeout, label)
+    except BaseException:
+        child.stop(grace=0.2)
+        raise
+    finally:
+        os.close(read_fd)
+    answer = pickle.loads(data) if data else ("err", "exited before it was ready", "")
+    if answer[0] != "ok":
+        child.stop(grace=0.2)
+        raise ProbeError(f"{label}: {answer[1]}")
+    return child
+
+
+def _read_first_message(fd: int, timeout: float, label: str) -> bytes:
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeTimeout(f"{label}: not ready within {timeout:g}s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        try:
+            pickle.loads(b"".join(chunks))
+        except Exception:  # an incomplete pickle: keep reading
+            continue
+        return b"".join(chunks)
