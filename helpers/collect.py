@@ -1,0 +1,121 @@
+"""pytest collection of scenario specs: one file -> one scenario -> one item per expectation.
+
+The scenario is built when pytest sets up its file node and removed when pytest tears it down
+(after its last item, on failure, and on Ctrl-C), so all of a scenario's checks share one build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from helpers.engine import BuiltScenario
+from helpers.errors import NetconformError, SpecError
+from helpers.facts import ScenarioFacts
+from helpers.judge import Verdict, judge
+from helpers.runs import RunIdentity
+from helpers.runtime import RunContext, RunOptions
+from helpers.spec import Check, Scenario, load_scenario
+from helpers.story import ConformanceFailure, render_story
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+spec_errors_key = pytest.StashKey[list[SpecError]]()
+options_key = pytest.StashKey[RunOptions]()
+identity_key = pytest.StashKey[RunIdentity]()
+context_key = pytest.StashKey[RunContext]()
+verdict_key = pytest.StashKey[Verdict]()
+
+
+def run_context(config: pytest.Config) -> RunContext:
+    """This process's run context, opened on first use (so collection alone never needs a daemon)."""
+    if context_key not in config.stash:
+        config.stash[context_key] = RunContext.open(config.stash[options_key], config.stash[identity_key])
+    return config.stash[context_key]
+
+
+class ScenarioFile(pytest.File):
+    """A scenario spec; validated when collected, built when its first check runs."""
+
+    scenario: Scenario
+    built: BuiltScenario | None = None
+    facts: ScenarioFacts | None = None
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        root = self.config.rootpath
+        display = self.path.relative_to(root) if self.path.is_relative_to(root) else self.path
+        try:
+            self.scenario = load_scenario(self.path, str(display))
+        except SpecError as err:
+            self.config.stash.setdefault(spec_errors_key, []).append(err)
+            raise
+        self.add_marker(pytest.mark.xdist_group(self.scenario.name))
+        for subject in dict.fromkeys(check.subject for check in self.scenario.checks):
+            yield SubjectGroup.from_parent(self, name=subject)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, SpecError):
+            return f"invalid scenario spec: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def setup(self) -> None:
+        try:
+            self.built, self.facts = run_context(self.config).build(self.scenario)
+        except NetconformError as err:
+            pytest.fail(f"scenario {self.scenario.name} could not be built: {err}", pytrace=False)
+
+    def teardown(self) -> None:
+        if self.built is not None:
+            built, self.built, self.facts = self.built, None, None
+            run_context(self.config).teardown(built)
+
+
+class SubjectGroup(pytest.Collector):
+    """The checks of one container of a scenario."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        scenario_file = self.parent
+        assert isinstance(scenario_file, ScenarioFile)
+        scenario = scenario_file.scenario
+        for check in scenario.checks:
+            if check.subject == self.name:
+                item = CheckItem.from_parent(self, name=check.prop, check=check)
+                item.add_marker(getattr(pytest.mark, check.aspect))
+                item.add_marker(getattr(pytest.mark, scenario.containers[check.subject].mode_marker))
+                yield item
+
+
+class CheckItem(pytest.Item):
+    """One expectation of one container."""
+
+    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.keywords[check.scenario] = True
+
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        node = self.parent.parent if self.parent else None
+        assert isinstance(node, ScenarioFile)
+        return node
+
+    def runtest(self) -> None:
+        facts = self.scenario_file.facts
+        assert facts is not None, "scenario was not built"
+        verdict = judge(self.check, facts)
+        self.user_properties.append(("verdict", "pass" if verdict.passed else "fail"))
+        self.stash[verdict_key] = verdict
+        if not verdict.passed:
+            raise ConformanceFailure(self.check, facts.containers[self.check.subject], verdict)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ConformanceFailure):
+            failure = excinfo.value
+            return render_story(failure.check, failure.container, failure.verdict)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        line = self.check.line - 1 if self.check.line else None
+        return self.path, line, f"{self.check.scenario}::{self.check.subject}::{self.check.prop}"
+

@@ -1,0 +1,263 @@
+"""Build and tear down a scenario's networks and containers through the Docker SDK.
+
+Everything created carries the run's labels and a name ``nc-<run>-<worker>-<scenario>-<key>``;
+teardown removes exactly what was created, and :func:`sweep` removes what crashed runs left,
+found by label, never touching anything unlabelled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+from docker.types import IPAMConfig, IPAMPool
+
+from helpers.errors import EngineError
+from helpers.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
+from helpers.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
+from helpers.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
+from helpers.spec.values import Value
+
+LABEL_KEY = "io.netconform.key"
+DEFAULT_BRIDGE = "bridge"
+
+ValueResolver = Callable[[Value], str]
+
+
+@dataclass
+class CreatedContainer:
+    """A container the scenario asked for: the object if the daemon accepted it, else its error."""
+
+    spec: ContainerSpec
+    name: str
+    container: Container | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def running(self) -> bool:
+        return self.container is not None and self.error is None
+
+
+@dataclass
+class BuiltScenario:
+    scenario: Scenario
+    networks: dict[str, Network] = field(default_factory=dict)
+    containers: dict[str, CreatedContainer] = field(default_factory=dict)
+
+
+def _literal(value: Value) -> str:
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise EngineError(f"{value} cannot be resolved when the scenario is built")
+
+
+class ScenarioEngine:
+    """Creates scenarios on one daemon for one run and worker."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        run: RunIdentity,
+        worker: str,
+        image: str,
+        pause: Path,
+        resolve: ValueResolver = _literal,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.run = run
+        self.worker = worker
+        self.image = image
+        self.pause = pause
+        self.resolve = resolve
+        self.start_timeout = start_timeout
+
+    def name(self, scenario: Scenario, key: str) -> str:
+        return self.run.name(self.worker, scenario.name, key)
+
+    def labels(self, scenario: Scenario, key: str) -> dict[str, str]:
+        return {**self.run.labels, LABEL_SCENARIO: scenario.name, LABEL_KEY: key}
+
+    def build(self, scenario: Scenario) -> BuiltScenario:
+        """Create the scenario's networks, then its containers in order.
+
+        A container the daemon refuses is recorded with its error (that may be what the spec
+        expects); a network the daemon refuses aborts the build.
+
+        Raises:
+            EngineError: a network could not be created; everything created so far is removed.
+        """
+        built = BuiltScenario(scenario)
+        try:
+            for spec in scenario.networks.values():
+                built.networks[spec.key] = self._create_network(scenario, spec)
+            for spec in scenario.containers.values():
+                built.containers[spec.key] = self._create_container(scenario, spec, built)
+        except BaseException:
+            self.teardown(built)
+            raise
+        return built
+
+    def _create_network(self, scenario: Scenario, spec: NetworkSpec) -> Network:
+        ipam = None
+        if spec.subnet:
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=spec.subnet, gateway=spec.gateway,
+                                                     iprange=spec.ip_range)])
+        name = self.name(scenario, spec.key)
+        try:
+            return self.client.networks.create(
+                name, driver=spec.driver, internal=spec.internal, ipam=ipam,
+                options=dict(spec.options), labels=self.labels(scenario, spec.key), check_duplicate=True,
+            )
+        except docker.errors.APIError as err:
+            raise EngineError(
+                f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): "
+                f"{err.explanation or err}"
+            ) from err
+
+    def _network_name(self, built: BuiltScenario, key: str) -> str:
+        return DEFAULT_BRIDGE if key == DEFAULT_BRIDGE else str(built.networks[key].name)
+
+    def _network_mode(self, built: BuiltScenario, spec: ContainerSpec) -> str:
+        if spec.mode == "container":
+            assert spec.target is not None
+            return f"container:{built.containers[spec.target].name}"
+        if spec.networks:
+            return self._network_name(built, spec.networks[0])
+        return spec.mode
+
+    def _create_container(self, scenario: Scenario, spec: ContainerSpec, built: BuiltScenario) -> CreatedContainer:
+        created = CreatedContainer(spec, self.name(scenario, spec.key))
+        aliases = dict(spec.aliases)
+        ips = dict(spec.ips)
+        mode = self._network_mode(built, spec)
+        kwargs: dict[str, Any] = {
+            "image": self.image,
+            "name": created.name,
+            "entrypoint": list(PAUSE_COMMAND),
+            "command": [],
+            "detach": True,
+            "labels": self.labels(scenario, spec.key),
+            "volumes": {str(self.pause): {"bind": PAUSE_IN_CONTAINER, "mode": "ro"}},
+            "network": mode,
+        }
+        first = spec.networks[0] if spec.networks else None
+        if first and (first in aliases or first in ips):
+            kwargs["networking_config"] = {
+                mode: self.client.api.create_endpoint_config(
+                    aliases=list(aliases.get(first, ())) or None, ipv4_address=ips.get(first))
+            }
+        optional = {
+            "hostname": spec.hostname,
+            "mac_address": spec.mac_address,
+            "dns": [self.resolve(value) for value in spec.dns],
+            "dns_search": list(spec.dns_search),
+            "dns_opt": list(spec.dns_options),
+            "extra_hosts": {name: self.resolve(value) for name, value in spec.add_hosts},
+            "ports": _port_bindings(spec.publish),
+        }
+        kwargs.update({key: value for key, value in optional.items() if value})
+        try:
+            created.container = self.client.containers.create(**kwargs)
+            for extra in spec.networks[1:]:
+                self.client.networks.get(self._network_name(built, extra)).connect(
+                    created.container, aliases=list(aliases.get(extra, ())) or None, ipv4_address=ips.get(extra))
+            created.container.start()
+            created.container = self._wait_running(created.container)
+        except docker.errors.APIError as err:
+            created.error = str(err.explanation or err)
+            if created.container is None:
+                created.container = self._leftover(created.name)
+        return created
+
+    def _leftover(self, name: str) -> Container | None:
+        """A container the daemon kept although it refused part of the request (removed later)."""
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def _wait_running(self, container: Container) -> Container:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            container.reload()
+            state = container.attrs["State"]
+            if state.get("Running") and state.get("Pid"):
+                return container
+            if state.get("Status") in ("exited", "dead") or time.monotonic() > deadline:
+                raise EngineError(
+                    f"container {container.name} is {state.get('Status')!r}, not running, "
+                    f"{self.start_timeout:g}s after start (exit code {state.get('ExitCode')}, "
+                    f"error {state.get('Error')!r})"
+                )
+            time.sleep(0.05)
+
+    def teardown(self, built: BuiltScenario) -> None:
+        """Remove the scenario's containers (joiners first) and networks; report what failed.
+
+        Raises:
+            EngineError: something could not be removed (all removals are still attempted).
+        """
+        problems: list[str] = []
+        for created in reversed(list(built.containers.values())):
+            if created.container is not None:
+                _remove(created.container.remove, problems, created.name, force=True, v=True)
+        for key, network in reversed(list(built.networks.items())):
+            _remove(network.remove, problems, f"network {key}")
+        built.containers.clear()
+        built.networks.clear()
+        if problems:
+            raise EngineError("teardown left resources behind: " + "; ".join(problems))
+
+
+def _remove(action: Callable[..., Any], problems: list[str], what: str, **kwargs: Any) -> None:
+    try:
+        action(**kwargs)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as err:
+        problems.append(f"{what}: {err.explanation or err}")
+
+
+def _port_bindings(ports: tuple[PortSpec, ...]) -> dict[str, Any]:
+    bindings: dict[str, Any] = {}
+    for port in ports:
+        host: Any = port.host_port
+        if port.host_ip:
+            host = (port.host_ip, port.host_port) if port.host_port else (port.host_ip,)
+        bindings[f"{port.container_port}/{port.protocol}"] = host
+    return bindings
+
+
+def sweep(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
+    """Remove labelled containers and networks of dead runs (or of ``run_id``); return their names.
+
+    Only objects carrying netconform's run label are considered; of those, only the ones whose
+    owner process is gone, unless ``run_id`` names the run to remove.
+    """
+    removed: list[str] = []
+    label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
+
+    def doomed(labels: dict[str, str]) -> bool:
+        return run_id is not None or not owner_alive(labels.get(LABEL_OWNER, ""))
+
+    for container in client.containers.list(all=True, filters={"label": label}):
+        if doomed(container.labels):
+            _remove(container.remove, [], container.name, force=True, v=True)
+            removed.append(str(container.name))
+    for network in client.networks.list(filters={"label": label}):
+        if doomed(network.attrs.get("Labels") or {}):
+            _remove(network.remove, [], str(network.name))
+            removed.append(str(network.name))
+    return removed

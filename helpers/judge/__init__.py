@@ -1,0 +1,5 @@
+"""Facts x expectations -> verdicts with expected, observed and the evidence they were judged on."""
+
+from helpers.judge.verdict import Verdict, judge
+
+__all__ = ["Verdict", "judge"]

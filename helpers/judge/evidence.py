@@ -1,0 +1,74 @@
+"""Evidence sections printed under a failing check: the facts an engineer looks at next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from helpers.facts import ContainerFacts, ScenarioFacts
+
+
+def _namespaces(facts: ScenarioFacts, container: ContainerFacts) -> str:
+    lines = []
+    for kind, mine in container.namespaces.items():
+        sharers = [f"container:{other.key}" for other in facts.containers.values()
+                   if other.key != container.key and other.namespaces.get(kind) == mine]
+        host = facts.host.namespaces[kind]
+        shared = ", ".join((["host"] if host == mine else []) + sharers) or "nobody"
+        lines.append(f"{kind}: {mine.inode} (host {host.inode}; shared with {shared})")
+    return "\n".join(lines)
+
+
+def _interfaces(container: ContainerFacts) -> str:
+    if container.net is None:
+        return "(not observed)"
+    return "\n".join(iface.describe() for iface in container.net.interfaces)
+
+
+def _routes(container: ContainerFacts) -> str:
+    if container.net is None:
+        return "(not observed)"
+    return "\n".join(route.describe() for route in container.net.routes) or "(no IPv4 routes)"
+
+
+def _inspect(container: ContainerFacts) -> str:
+    lines = [f"NetworkMode: {container.network_mode}"]
+    for key, endpoint in container.endpoints.items():
+        lines.append(
+            f"Networks.{key}: IPAddress={endpoint.ip}/{endpoint.prefix} Gateway={endpoint.gateway} "
+            f"MacAddress={endpoint.mac} Aliases={endpoint.aliases}"
+        )
+    return "\n".join(lines)
+
+
+def _host_peers(facts: ScenarioFacts, container: ContainerFacts) -> str:
+    if not container.host_peers:
+        return "(no veth peer in the daemon's network namespace)"
+    return "\n".join(f"{name} <-> {peer.describe()}" for name, peer in container.host_peers.items())
+
+
+def _hostname(container: ContainerFacts) -> str:
+    return (f"UTS nodename: {container.uts_hostname}\nConfig.Hostname: {container.config_hostname}\n"
+            f"/etc/hostname: {container.files.get('/etc/hostname', '').strip()}")
+
+
+def render_evidence(facts: ScenarioFacts, container: ContainerFacts, names: Iterable[str]) -> dict[str, str]:
+    """The named evidence sections as text; sections that need a running container are skipped."""
+    sections: dict[str, str] = {}
+    for name in names:
+        if name == "daemon error":
+            sections[name] = container.error or "none (the daemon created and started the container)"
+        elif not container.created:
+            continue
+        elif name == "namespaces":
+            sections[name] = _namespaces(facts, container)
+        elif name == "interfaces":
+            sections[name] = _interfaces(container)
+        elif name == "routes":
+            sections[name] = _routes(container)
+        elif name == "inspect":
+            sections[name] = _inspect(container)
+        elif name == "host peer":
+            sections[name] = _host_peers(facts, container)
+        elif name == "hostname":
+            sections[name] = _hostname(container)
+    return sections

@@ -1,0 +1,155 @@
+"""For each catalogued property: the observed value and the evidence it is judged on.
+
+Observers read facts only. They return plain values (str, int, list of str) so the matcher can
+compare them with what the spec resolved, and name the evidence sections worth printing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.facts import ContainerFacts, ScenarioFacts
+
+
+class NotObservable(Exception):
+    """The property cannot be observed for this container (e.g. it was never created)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    value: Any
+    evidence: tuple[str, ...]
+
+
+Observer = Callable[[ScenarioFacts, ContainerFacts, tuple[str, ...]], Observation]
+
+
+def _require_running(container: ContainerFacts) -> None:
+    if not container.created:
+        raise NotObservable(f"the daemon did not create/start the container: {container.error}")
+
+
+def _namespace(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    """``host`` if shared with the daemon's host, else ``container:<key>`` of the first container
+    declared before this one that shares it, else ``private``. Joiners are declared after what
+    they join, so the target of ``container:X`` itself still reads ``private``."""
+    _require_running(container)
+    kind = groups[0]
+    mine = container.namespaces[kind]
+    if facts.host.namespaces[kind] == mine:
+        return Observation("host", ("namespaces",))
+    for other in facts.containers.values():
+        if other.key == container.key:
+            break
+        if other.created and other.namespaces.get(kind) == mine:
+            return Observation(f"container:{other.key}", ("namespaces",))
+    return Observation("private", ("namespaces",))
+
+
+def _interface(container: ContainerFacts, name: str) -> Any:
+    _require_running(container)
+    assert container.net is not None
+    iface = container.net.interface(name)
+    if iface is None:
+        raise NotObservable(f"there is no interface {name!r} in the container's network namespace")
+    return iface
+
+
+def _interfaces(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _require_running(container)
+    assert container.net is not None
+    return Observation([iface.name for iface in container.net.interfaces], ("interfaces", "namespaces"))
+
+
+def _iface_attr(attribute: str) -> Observer:
+    def observe(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+        iface = _interface(container, groups[0])
+        values = {
+            "ipv4": lambda: iface.ipv4,
+            "addresses": lambda: iface.addresses,
+            "mtu": lambda: iface.mtu,
+            "mac": lambda: iface.mac,
+            "kind": lambda: iface.kind,
+        }
+        return Observation(values[attribute](), ("interfaces", "inspect"))
+
+    return observe
+
+
+def _bridge(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _interface(container, groups[0])
+    peer = container.host_peers.get(groups[0])
+    return Observation(peer.master or "none" if peer else "none", ("interfaces", "host peer", "inspect"))
+
+
+def _default_route(field: str) -> Observer:
+    def observe(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+        _require_running(container)
+        assert container.net is not None
+        route = container.net.default_route()
+        value = getattr(route, field) if route else None
+        return Observation(value or "none", ("routes", "inspect"))
+
+    return observe
+
+
+def _routes(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _require_running(container)
+    assert container.net is not None
+    return Observation([route.describe() for route in container.net.routes], ("routes",))
+
+
+def _sysctl(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _require_running(container)
+    assert container.net is not None
+    return Observation(container.net.sysctls.get(groups[0], "<not read>"), ("namespaces",))
+
+
+def _hostname(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _require_running(container)
+    return Observation(container.uts_hostname, ("hostname", "namespaces"))
+
+
+def _hostname_file(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    _require_running(container)
+    return Observation(container.files.get("/etc/hostname", "").strip(), ("hostname",))
+
+
+def _created(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    return Observation(container.created, ("daemon error",))
+
+
+def _refused(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    return Observation(container.error or "none", ("daemon error",))
+
+
+OBSERVERS: dict[str, Observer] = {
+    r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)": _namespace,
+    r"interfaces": _interfaces,
+    r"interface\.([^.]+)\.ipv4": _iface_attr("ipv4"),
+    r"interface\.([^.]+)\.addresses": _iface_attr("addresses"),
+    r"interface\.([^.]+)\.mtu": _iface_attr("mtu"),
+    r"interface\.([^.]+)\.mac": _iface_attr("mac"),
+    r"interface\.([^.]+)\.kind": _iface_attr("kind"),
+    r"interface\.([^.]+)\.bridge": _bridge,
+    r"default_route\.via": _default_route("gateway"),
+    r"default_route\.dev": _default_route("dev"),
+    r"routes": _routes,
+    r"sysctl\.(.+)": _sysctl,
+    r"hostname": _hostname,
+    r"hostname_file": _hostname_file,
+    r"created": _created,
+    r"refused": _refused,
+}
+
+
+def observe(prop: str, facts: ScenarioFacts, container: ContainerFacts) -> Observation:
+    """Observe ``prop`` (a catalogued property path) on ``container``."""
+    for pattern, observer in OBSERVERS.items():
+        match = re.fullmatch(pattern, prop)
+        if match:
+            return observer(facts, container, match.groups())
+    raise KeyError(f"no observer for property {prop!r}")

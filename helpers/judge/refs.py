@@ -1,0 +1,89 @@
+"""Resolve ``${...}`` references and templates against a scenario's facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from helpers.facts import ContainerFacts, ScenarioFacts
+from helpers.spec.values import Ref, Template, Value
+
+
+class Unresolvable(Exception):
+    """A reference names a fact that does not exist in this run (e.g. a refused container)."""
+
+
+def _primary_endpoint(facts: ScenarioFacts, container: ContainerFacts) -> Any:
+    """The endpoint of the network the container was created on (its joined peer's for container:X)."""
+    if container.joined:
+        return _primary_endpoint(facts, facts.containers[container.joined])
+    endpoint = container.endpoints.get(container.primary_network or "")
+    if endpoint is None:
+        raise Unresolvable(f"container {container.key} has no network endpoint")
+    return endpoint
+
+
+def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> Any:
+    container = facts.containers[key]
+    if not container.created:
+        raise Unresolvable(f"container {key} was not created ({container.error})")
+    attribute = rest[0]
+    if attribute == "networks":
+        endpoint = container.endpoints.get(rest[1])
+        if endpoint is None:
+            raise Unresolvable(f"container {key} is not attached to network {rest[1]}")
+        return getattr(endpoint, rest[2])
+    simple: dict[str, Any] = {
+        "id": lambda: container.id,
+        "short_id": lambda: container.short_id,
+        "name": lambda: container.name,
+        "hostname": lambda: container.uts_hostname,
+        "interfaces": lambda: [iface.name for iface in container.net.interfaces] if container.net else [],
+        "ip": lambda: _primary_endpoint(facts, container).ip,
+        "mac": lambda: _primary_endpoint(facts, container).mac,
+        "gateway": lambda: _primary_endpoint(facts, container).gateway,
+    }
+    return simple[attribute]()
+
+
+def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
+    """The value of one reference.
+
+    Raises:
+        Unresolvable: the fact does not exist in this run.
+    """
+    root, *rest = ref.parts
+    if root == "container":
+        return _container_fact(facts, rest[0], tuple(rest[1:]))
+    if root == "network":
+        network = facts.networks.get(rest[0])
+        if network is None:
+            raise Unresolvable(f"network {rest[0]} was not created")
+        return getattr(network, rest[1])
+    if root == "host":
+        host = facts.host
+        if rest[0] == "interfaces":
+            return [iface.name for iface in host.net.interfaces]
+        if rest[0] == "bridge_gateway":
+            return facts.networks["bridge"].gateway
+        if rest[0] in ("hostname", "cgroup_version"):
+            return getattr(host, rest[0])
+    if root == "daemon":
+        return getattr(facts.daemon, rest[0])
+    dotted = ".".join(ref.parts)
+    if dotted in context:
+        return context[dotted]
+    raise Unresolvable(f"{ref} is not known in this run")
+
+
+def resolve_value(value: Value, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
+    """Substitute references in a literal, reference, template or list."""
+    if isinstance(value, Ref):
+        return resolve_ref(value, facts, context)
+    if isinstance(value, Template):
+        return "".join(
+            piece if isinstance(piece, str) else str(resolve_ref(piece, facts, context)) for piece in value.pieces
+        )
+    if isinstance(value, tuple):
+        return [resolve_value(item, facts, context) for item in value]
+    return value

@@ -1,0 +1,94 @@
+"""Judge one check against a scenario's facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.facts import ContainerFacts, ScenarioFacts
+from helpers.judge.evidence import render_evidence
+from helpers.judge.matchers import describe, holds, show
+from helpers.judge.observers import NotObservable, observe
+from helpers.judge.refs import Unresolvable, resolve_value
+from helpers.spec.model import Check
+from helpers.spec.values import Matcher, Ref, Select, Template, Value, choose
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    expected: str
+    observed: str
+    evidence: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def selection_facts(facts: ScenarioFacts) -> dict[str, str]:
+    """The facts a ``by:`` selection may branch on."""
+    return {
+        "daemon.version": facts.daemon.version,
+        "host.cgroup_version": str(facts.host.cgroup_version),
+        "daemon.userns_remap": str(facts.daemon.userns_remap).lower(),
+        "daemon.icc": facts.daemon.default_bridge.get("icc", "") or "true",
+    }
+
+
+def _pick(check: Check, facts: ScenarioFacts) -> tuple[Matcher | None, str]:
+    expectation = check.expectation
+    note = ""
+    chosen = selection_facts(facts)
+    while isinstance(expectation, Select):
+        picked = choose(expectation, chosen)
+        if picked is None:
+            keys = ", ".join(key for key, _ in expectation.cases)
+            return None, f"no case ({keys}) applies to {expectation.by}={chosen.get(expectation.by)}"
+        note += f"case for {expectation.by}={chosen.get(expectation.by)}; "
+        expectation = picked
+    return expectation, note.rstrip("; ")
+
+
+def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Verdict:
+    """Observe the check's property and evaluate its expectation; never raises for a bad result."""
+    context = context or {}
+    container: ContainerFacts = facts.containers[check.subject]
+    matcher, note = _pick(check, facts)
+    if matcher is None:
+        return Verdict(False, "(no applicable expectation)", "(not judged)", {}, note)
+    try:
+        observation = observe(check.prop, facts, container)
+    except NotObservable as err:
+        return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})",
+                       render_evidence(facts, container, ("daemon error", "interfaces")), note)
+    evidence = render_evidence(facts, container, observation.evidence)
+    passed = True
+    parts = []
+    for op, raw in matcher.ops:
+        try:
+            expected = resolve_value(raw, facts, context)
+        except Unresolvable as err:
+            passed = False
+            parts.append(f"{raw} (unresolvable: {err})")
+            continue
+        parts.append(describe(op, expected, _source(raw)))
+        passed = passed and holds(op, observation.value, expected)
+    return Verdict(passed, " and ".join(parts), show(observation.value), evidence, note)
+
+
+def _expected_text(matcher: Matcher, facts: ScenarioFacts, context: Mapping[str, Any]) -> str:
+    parts = []
+    for op, raw in matcher.ops:
+        try:
+            parts.append(describe(op, resolve_value(raw, facts, context), _source(raw)))
+        except Unresolvable:
+            parts.append(f"{op} {raw}")
+    return " and ".join(parts)
+
+
+def _source(raw: Value) -> str:
+    """The spec's text for a value that involves references (empty for plain literals)."""
+    if isinstance(raw, Ref | Template):
+        return str(raw)
+    if isinstance(raw, tuple) and any(isinstance(item, Ref | Template) for item in raw):
+        return "[" + ", ".join(str(item) for item in raw) + "]"
+    return ""

@@ -1,0 +1,154 @@
+"""Assemble the facts of a built scenario: engine reports plus observation from inside namespaces.
+
+Each distinct network namespace is dumped once: a host-mode container and the host, or a
+``container:X`` joiner and X, share one view, so comparing them cannot race with interfaces that
+other scenarios create in the meantime.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+import docker
+
+from helpers.engine import DEFAULT_BRIDGE, BuiltScenario, CreatedContainer
+from helpers.facts import (
+    ContainerFacts,
+    DaemonFacts,
+    EndpointFacts,
+    HostFacts,
+    NamespaceId,
+    NetnsView,
+    NetworkFacts,
+    ScenarioFacts,
+)
+from helpers.probes.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
+from helpers.probes.netlink import observe_netns
+
+# Always read for the report; specs may ask for more through sysctl.<name> properties.
+DEFAULT_SYSCTLS = (
+    "net.ipv4.ip_forward",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ping_group_range",
+)
+
+
+class _NetnsCache:
+    """One netlink dump per network namespace identity."""
+
+    def __init__(self, sysctls: Iterable[str], timeout: float) -> None:
+        self.sysctls = tuple(dict.fromkeys((*DEFAULT_SYSCTLS, *sysctls)))
+        self.timeout = timeout
+        self.views: dict[NamespaceId, NetnsView] = {}
+
+    def view(self, pid: int, netns: NamespaceId, what: str) -> NetnsView:
+        if netns not in self.views:
+            self.views[netns] = observe_netns({"net": f"/proc/{pid}/ns/net"}, self.sysctls,
+                                              timeout=self.timeout, what=what)
+        return self.views[netns]
+
+
+def observe_host(daemon_pid: int, cache: _NetnsCache) -> HostFacts:
+    namespaces = namespace_ids(daemon_pid)
+    return HostFacts(
+        daemon_pid=daemon_pid,
+        namespaces=namespaces,
+        net=cache.view(daemon_pid, namespaces["net"], "netlink dump of the daemon's network namespace"),
+        hostname=uts_hostname(daemon_pid),
+        cgroup_version=cgroup_version(),
+        files=read_generated_files(daemon_pid),
+    )
+
+
+def network_facts(key: str, network: Any) -> NetworkFacts:
+    attrs = network.attrs
+    config = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
+    options = {str(k): str(v) for k, v in (attrs.get("Options") or {}).items()}
+    bridge = options.get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
+    return NetworkFacts(
+        key=key, name=str(attrs["Name"]), id=str(attrs["Id"]), driver=str(attrs.get("Driver", "")),
+        subnet=config.get("Subnet"), gateway=config.get("Gateway"), bridge=bridge,
+        internal=bool(attrs.get("Internal")), options=options,
+    )
+
+
+def _endpoints(attrs: dict[str, Any], names_to_keys: dict[str, str]) -> dict[str, EndpointFacts]:
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    endpoints = {}
+    for name, endpoint in networks.items():
+        key = names_to_keys.get(name, name)
+        endpoints[key] = EndpointFacts(
+            network=key,
+            ip=endpoint.get("IPAddress") or None,
+            prefix=endpoint.get("IPPrefixLen") or None,
+            gateway=endpoint.get("Gateway") or None,
+            mac=endpoint.get("MacAddress") or None,
+            aliases=list(endpoint.get("Aliases") or []),
+        )
+    return endpoints
+
+
+def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], cache: _NetnsCache,
+                     host: HostFacts) -> ContainerFacts:
+    spec = created.spec
+    facts = ContainerFacts(
+        key=created.key, name=created.name, created=created.running, error=created.error,
+        primary_network=spec.networks[0] if spec.networks else None, joined=spec.target,
+    )
+    if not created.running or created.container is None:
+        return facts
+    attrs = created.container.attrs
+    facts.id = str(attrs["Id"])
+    facts.pid = int(attrs["State"]["Pid"])
+    facts.network_mode = str(attrs["HostConfig"].get("NetworkMode", ""))
+    facts.config_hostname = str(attrs["Config"].get("Hostname", ""))
+    facts.endpoints = _endpoints(attrs, names_to_keys)
+    facts.namespaces = namespace_ids(facts.pid)
+    facts.net = cache.view(facts.pid, facts.namespaces["net"], f"netlink dump of {created.name}")
+    facts.uts_hostname = uts_hostname(facts.pid)
+    facts.files = read_generated_files(facts.pid)
+    if facts.net is not host.net:
+        for iface in facts.net.interfaces:
+            peer = host.net.by_index(iface.peer_index) if iface.peer_index else None
+            if peer is not None and peer.kind == "veth" and peer.peer_index == iface.index:
+                facts.host_peers[iface.name] = peer
+    return facts
+
+
+def _bridge_address(view: NetnsView, network: NetworkFacts) -> str | None:
+    """The default bridge's IPAM config has no Gateway unless --bip is set: its gateway is the
+    bridge interface's own address inside the subnet."""
+    iface = view.interface(network.bridge)
+    if iface is None or network.subnet is None:
+        return None
+    subnet = ipaddress.ip_network(network.subnet)
+    return next((address for address in iface.ipv4 if ipaddress.ip_address(address) in subnet), None)
+
+
+def observe_scenario(
+    built: BuiltScenario,
+    client: docker.DockerClient,
+    daemon: DaemonFacts,
+    daemon_pid: int,
+    sysctls: Iterable[str] = (),
+    timeout: float = 10.0,
+) -> ScenarioFacts:
+    """Everything the judge needs about a built scenario, observed once."""
+    cache = _NetnsCache(sysctls, timeout)
+    networks = {key: network_facts(key, network) for key, network in built.networks.items()}
+    networks[DEFAULT_BRIDGE] = network_facts(DEFAULT_BRIDGE, client.networks.get(DEFAULT_BRIDGE))
+    names_to_keys = {facts.name: key for key, facts in networks.items()}
+    for created in built.containers.values():
+        if created.container is not None:
+            created.container.reload()
+    # The host's view is taken after every container is up, so the host ends of their veths exist.
+    host = observe_host(daemon_pid, cache)
+    for network in networks.values():
+        if network.gateway is None:
+            network.gateway = _bridge_address(host.net, network)
+    containers = {
+        key: _container_facts(created, names_to_keys, cache, host) for key, created in built.containers.items()
+    }
+    return ScenarioFacts(built.scenario.name, daemon, host, networks, containers)

@@ -1,0 +1,184 @@
+"""The pytest plugin: options, markers, collection of scenario specs, run lifecycle.
+
+Loaded by the project's root ``conftest.py``. Before anything runs, the controlling process
+validates every spec it was given and checks the environment (daemon, permission, image), so a
+bad spec or a missing daemon ends the run with one message and a distinct exit code (README).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from helpers.collect import (
+    SCENARIO_SUFFIXES,
+    ScenarioFile,
+    context_key,
+    identity_key,
+    options_key,
+    run_context,
+    spec_errors_key,
+)
+from helpers.engine import sweep
+from helpers.errors import NetconformError, SpecError
+from helpers.runs import RunIdentity, register, unregister
+from helpers.runtime import RunOptions, check_environment
+from helpers.spec import load_scenario
+from helpers.spec.properties import ASPECTS
+
+MODE_MARKERS = {
+    "bridge": "checks of containers on the default bridge",
+    "host": "checks of containers in host network mode",
+    "none": "checks of containers with network none",
+    "container": "checks of containers joined to another container's netns",
+    "custom": "checks of containers on user-defined networks",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netconform", "Docker network conformance")
+    group.addoption("--docker-host", default=None,
+                    help="daemon to test (unix:// socket; default $DOCKER_HOST or /var/run/docker.sock)")
+    group.addoption("--daemon-pid", type=int, default=None,
+                    help="pid of that dockerd (default: found from the socket)")
+    group.addoption("--image", default=None,
+                    help="image for scenario containers (default: the built-in probe image); never pulled")
+    group.addoption("--probe-timeout", type=float, default=10.0,
+                    help="seconds before an observation inside a namespace is abandoned (default 10)")
+
+
+def _options(config: pytest.Config) -> RunOptions:
+    return RunOptions(
+        docker_host=config.getoption("docker_host"),
+        daemon_pid=config.getoption("daemon_pid"),
+        image=config.getoption("image"),
+        probe_timeout=config.getoption("probe_timeout"),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for aspect in ASPECTS:
+        config.addinivalue_line("markers", f"{aspect}: netconform checks of the {aspect} aspect")
+    for mode, meaning in MODE_MARKERS.items():
+        config.addinivalue_line("markers", f"{mode}: {meaning}")
+    config.stash[options_key] = _options(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "netconform_run" in workerinput:
+        run_id, owner = workerinput["netconform_run"]
+        config.stash[identity_key] = RunIdentity.parse(run_id, owner)
+    else:
+        config.stash[identity_key] = RunIdentity.new()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: workers join the controller's run (same id, same owner)."""
+    run = node.config.stash[identity_key]
+    node.workerinput["netconform_run"] = (run.run_id, run.owner)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in SCENARIO_SUFFIXES:
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _spec_files(config: pytest.Config) -> list[Path]:
+    """The scenario files this invocation names (directly, or inside named directories)."""
+    args = config.args or [str(config.rootpath / path) for path in config.getini("testpaths")]
+    files: list[Path] = []
+    for arg in args:
+        path = Path(arg.split("::")[0])
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        if path.is_file() and path.suffix in SCENARIO_SUFFIXES:
+            files.append(path)
+        elif path.is_dir():
+            files.extend(sorted(p for suffix in SCENARIO_SUFFIXES for p in path.rglob(f"*{suffix}")
+                                if not any(part.startswith(".") for part in p.relative_to(path).parts)))
+    return files
+
+
+def _display(config: pytest.Config, path: Path) -> str:
+    root = config.rootpath
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _raise_on_term(signum: int, frame: FrameType | None) -> None:
+    # CI timeouts send SIGTERM: unwind like Ctrl-C so every teardown and finally runs.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Preflight in the controlling process: specs valid, daemon reachable, image present.
+
+    Returning an exit code here ends the run before a session (or an xdist worker) starts, with
+    one message and nothing created.
+    """
+    if not _is_controller(config) or config.option.help or config.option.version:
+        return None
+    files = _spec_files(config)
+    errors = []
+    for path in files:
+        try:
+            load_scenario(path, _display(config, path))
+        except SpecError as err:
+            errors.append(err)
+    if errors:
+        listing = "\n".join(f"  {err}" for err in errors)
+        sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s); nothing was created.\n{listing}\n")
+        return SpecError.exit_code
+    if not files or config.option.collectonly:
+        return None
+    try:
+        check_environment(config.stash[options_key] if options_key in config.stash else _options(config))
+    except NetconformError as err:
+        sys.stderr.write(f"netconform: {err}\n")
+        return err.exit_code
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    if not _is_controller(config) or config.option.collectonly or not _spec_files(config):
+        return
+    register(config.stash[identity_key])
+    try:
+        sweep(run_context(config).client)
+    except NetconformError as err:
+        pytest.exit(str(err), returncode=err.exit_code)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    try:
+        if context_key in config.stash:
+            config.stash[context_key].close()
+            del config.stash[context_key]
+    finally:
+        if _is_controller(config):
+            unregister(config.stash[identity_key])
+    if config.stash.get(spec_errors_key, None):
+        session.exitstatus = SpecError.exit_code
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if context_key not in config.stash:
+        return None
+    context = config.stash[context_key]
+    return (f"netconform: run {context.run.run_id}, dockerd {context.daemon.version} "
+            f"(API {context.daemon.api_version}, pid {context.daemon_pid}), image {context.image}")
+

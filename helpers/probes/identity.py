@@ -1,0 +1,49 @@
+"""Namespace identities, the UTS nodename and generated files of a process, seen from the host."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from helpers.facts import NamespaceId
+from helpers.nsexec import NAMESPACE_KINDS, call_in_namespaces
+
+# The files Docker generates per container (or copies from the host / the joined container).
+GENERATED_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def namespace_ids(pid: int) -> dict[str, NamespaceId]:
+    """The identity of each of the 7 namespaces of ``pid`` (stat of /proc/<pid>/ns/<kind>)."""
+    ids = {}
+    for kind in NAMESPACE_KINDS:
+        info = os.stat(f"/proc/{pid}/ns/{kind}")
+        ids[kind] = NamespaceId(kind, info.st_dev, info.st_ino)
+    return ids
+
+
+def _nodename() -> str:
+    return socket.gethostname()
+
+
+def uts_hostname(pid: int, timeout: float = 10.0) -> str:
+    """The nodename inside ``pid``'s UTS namespace (what ``hostname`` would print there)."""
+    return call_in_namespaces({"uts": f"/proc/{pid}/ns/uts"}, _nodename, timeout=timeout,
+                              what=f"hostname in the UTS namespace of pid {pid}")
+
+
+def read_generated_files(pid: int) -> dict[str, str]:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf as the process sees them (via its root)."""
+    files = {}
+    root = Path(f"/proc/{pid}/root")
+    for name in GENERATED_FILES:
+        try:
+            files["/" + name] = (root / name).read_text(errors="replace")
+        except OSError as err:
+            files["/" + name] = f"<unreadable: {err.strerror}>"
+    return files
+
+
+def cgroup_version() -> int:
+    """2 when /sys/fs/cgroup is a pure cgroup2 mount, else 1 (legacy or hybrid)."""
+    return 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1

@@ -1,0 +1,80 @@
+"""Interfaces, addresses, routes and per-netns sysctls, read through netlink from inside a netns.
+
+:func:`read_netns` runs in a child that has joined the target network namespace
+(:func:`helpers.nsexec.call_in_namespaces`); it never parses ``ip`` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyroute2 import IPRoute
+
+from helpers.facts import Interface, NetnsView, Route
+from helpers.nsexec import call_in_namespaces
+
+_MAIN_TABLE = 254
+_IFF_UP = 0x1
+_AF_INET = 2
+_RTN_UNICAST = 1
+
+
+def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
+    """Dump the current network namespace (call from inside it)."""
+    with IPRoute() as ipr:
+        links = list(ipr.get_links())
+        addrs = list(ipr.get_addr())
+        routes = list(ipr.get_routes(family=_AF_INET, table=_MAIN_TABLE))
+    names = {link["index"]: link.get("ifname") for link in links}
+    interfaces = []
+    for link in links:
+        index = link["index"]
+        addresses = [
+            f"{addr.get('address')}/{addr['prefixlen']}"
+            for addr in addrs
+            if addr["index"] == index and addr.get("address")
+        ]
+        kind = link.get(("linkinfo", "kind")) if link.get("linkinfo") else None
+        master = link.get("master")
+        interfaces.append(
+            Interface(
+                index=index,
+                name=str(link.get("ifname")),
+                kind=str(kind or ("loopback" if link.get("ifname") == "lo" else "device")),
+                mac=str(link.get("address") or ""),
+                mtu=int(link.get("mtu") or 0),
+                up=bool(link["flags"] & _IFF_UP),
+                addresses=addresses,
+                peer_index=link.get("link"),
+                master=names.get(master) if master else None,
+            )
+        )
+    view_routes = [
+        Route(
+            dst="default" if route["dst_len"] == 0 else f"{route.get('dst')}/{route['dst_len']}",
+            gateway=route.get("gateway"),
+            dev=names.get(route.get("oif")),
+        )
+        for route in routes
+        if route["type"] == _RTN_UNICAST
+    ]
+    return NetnsView(interfaces, view_routes, _read_sysctls(sysctl_names))
+
+
+def _read_sysctls(names: Sequence[str]) -> dict[str, str]:
+    # /proc/sys/net shows the network namespace of the process that opens it: ours, after setns.
+    values = {}
+    for name in names:
+        try:
+            with open("/proc/sys/" + name.replace(".", "/")) as handle:
+                values[name] = " ".join(handle.read().split())
+        except OSError as err:
+            values[name] = f"<unreadable: {err.strerror}>"
+    return values
+
+
+def observe_netns(ns_files: Mapping[str, str], sysctl_names: Sequence[str] = (), timeout: float = 10.0,
+                  what: str = "netlink dump") -> NetnsView:
+    """The network namespace named in ``ns_files['net']``, seen from inside."""
+    return call_in_namespaces({"net": ns_files["net"]}, read_netns, tuple(sysctl_names),
+                              timeout=timeout, what=what)

@@ -1,0 +1,101 @@
+"""The scenario model: what to create and what to expect, as plain frozen dataclasses.
+
+Pure data: no docker, no pyroute2. Built and validated by :mod:`helpers.spec.parse`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from helpers.spec.values import Expectation, Value
+
+RESERVED_MODES = ("bridge", "host", "none")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    key: str
+    driver: str = "bridge"
+    internal: bool = False
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    container_port: int
+    protocol: str = "tcp"
+    host_port: int | None = None
+    host_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container and how it is attached.
+
+    ``mode`` is one of bridge, host, none, container, network. For ``container`` the peer key is
+    ``target``; for ``network`` the user-defined networks are ``networks`` (the first is the one the
+    container is created on, the others are connected before it starts).
+    """
+
+    key: str
+    mode: str
+    target: str | None = None
+    networks: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ips: tuple[tuple[str, str], ...] = ()
+    hostname: str | None = None
+    mac_address: str | None = None
+    dns: tuple[Value, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    add_hosts: tuple[tuple[str, Value], ...] = ()
+    publish: tuple[PortSpec, ...] = ()
+    line: int | None = None
+
+    @property
+    def mode_marker(self) -> str:
+        """The mode as users select it with ``-m``: bridge, host, none, container, custom."""
+        return "custom" if self.mode == "network" else self.mode
+
+    @property
+    def network_mode(self) -> str:
+        """The value of Docker's ``--network`` (before names are given their run prefix)."""
+        if self.mode == "container":
+            return f"container:{self.target}"
+        if self.mode == "network":
+            return self.networks[0]
+        return self.mode
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: one pytest item."""
+
+    scenario: str
+    subject: str
+    prop: str
+    aspect: str
+    expectation: Expectation
+    path: str
+    line: int | None
+
+    @property
+    def name(self) -> str:
+        return self.prop
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    description: str
+    networks: dict[str, NetworkSpec]
+    containers: dict[str, ContainerSpec]
+    checks: tuple[Check, ...] = field(default=())
+
+    def modes(self) -> set[str]:
+        return {container.mode_marker for container in self.containers.values()}

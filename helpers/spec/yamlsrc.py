@@ -1,0 +1,80 @@
+"""YAML loading that remembers where every key and item came from.
+
+Schema errors must name ``file:line``; PyYAML drops positions once it builds Python objects, so
+mappings and lists are built as subclasses that carry the line of each key and item. Duplicate
+keys, which PyYAML silently overwrites, are reported instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers.errors import SpecError
+
+
+class LocatedMap(dict[str, Any]):
+    """A mapping whose keys remember their 1-based source line."""
+
+    line: int
+    key_lines: dict[str, int]
+
+
+class LocatedList(list[Any]):
+    """A list whose items remember their 1-based source line."""
+
+    line: int
+    item_lines: list[int]
+
+
+def _make_loader(path: str) -> type[yaml.SafeLoader]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LocatedMap:
+        loader.flatten_mapping(node)
+        result = LocatedMap()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str | int | float | bool):
+                raise SpecError(path, line, str(key), "a mapping key must be a plain scalar")
+            key = str(key)
+            if key in result:
+                raise SpecError(path, line, key, f"duplicate key (first at line {result.key_lines[key]})")
+            result[key] = loader.construct_object(value_node, deep=True)
+            result.key_lines[key] = line
+        return result
+
+    def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> LocatedList:
+        result = LocatedList(loader.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.item_lines = [child.start_mark.line + 1 for child in node.value]
+        return result
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    return Loader
+
+
+def load_located(path: Path, display: str | None = None) -> Any:
+    """Parse ``path`` into LocatedMap/LocatedList/scalars.
+
+    Raises:
+        SpecError: the file is unreadable, not YAML, or repeats a key.
+    """
+    shown = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(shown, None, "(file)", f"cannot read: {err.strerror}") from err
+    try:
+        return yaml.load(text, Loader=_make_loader(shown))  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError(shown, line, "(yaml)", f"not valid YAML: {err.problem or err}") from err

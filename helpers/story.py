@@ -1,0 +1,40 @@
+"""One failure, one readable story: scenario, container, property, expected, observed, evidence."""
+
+from __future__ import annotations
+
+import textwrap
+
+from helpers.facts import ContainerFacts
+from helpers.judge import Verdict
+from helpers.spec.model import Check
+
+
+class ConformanceFailure(Exception):
+    """A check's expectation does not hold. Rendered as a story, never as a traceback."""
+
+    def __init__(self, check: Check, container: ContainerFacts, verdict: Verdict) -> None:
+        self.check = check
+        self.container = container
+        self.verdict = verdict
+        super().__init__(f"{check.subject} {check.prop}: expected {verdict.expected}, observed {verdict.observed}")
+
+
+def render_story(check: Check, container: ContainerFacts, verdict: Verdict) -> str:
+    where = f"{check.path}:{check.line}" if check.line else check.path
+    ident = f"{container.name}, {container.short_id}" if container.id else container.name
+    lines = [
+        "netconform: expectation not met",
+        f"  scenario:  {check.scenario}  ({where})",
+        f"  container: {check.subject}  ({ident})",
+        f"  property:  {check.prop}  [{check.aspect}]",
+        f"  expected:  {verdict.expected}",
+        f"  observed:  {verdict.observed}",
+    ]
+    if verdict.note:
+        lines.append(f"  note:      {verdict.note}")
+    if verdict.evidence:
+        lines.append("  evidence:")
+        for name, text in verdict.evidence.items():
+            lines.append(f"    {name}:")
+            lines.append(textwrap.indent(text, "      "))
+    return "\n".join(lines)
