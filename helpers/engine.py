@@ -100,10 +100,10 @@ class ScenarioEngine:
         """
         built = BuiltScenario(scenario)
         try:
-            for spec in scenario.networks.values():
-                built.networks[spec.key] = self._create_network(scenario, spec)
-            for spec in scenario.containers.values():
-                built.containers[spec.key] = self._create_container(scenario, spec, built)
+            for network in scenario.networks.values():
+                built.networks[network.key] = self._create_network(scenario, network)
+            for container in scenario.containers.values():
+                built.containers[container.key] = self._create_container(scenario, container, built)
         except BaseException:
             self.teardown(built)
             raise

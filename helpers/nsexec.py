@@ -8,6 +8,7 @@ Forking keeps the parent's namespaces untouched and lets a hung probe be killed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pickle
@@ -141,17 +142,13 @@ def _read_until_eof(fd: int, timeout: float, pid: int, label: str) -> bytes:
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 @dataclass
@@ -224,10 +221,8 @@ def spawn_in_namespaces(
         except BaseException as err:
             status = 1
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            try:
+            with contextlib.suppress(OSError):
                 _write_all(write_fd, pickle.dumps(("err", detail, traceback.format_exc())))
-            except OSError:
-                pass
         os._exit(status)
     os.close(write_fd)
     child = NamespaceChild(pid, label)

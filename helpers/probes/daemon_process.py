@@ -14,7 +14,7 @@ from helpers.errors import DaemonUnavailable
 
 def _listening_inodes(pid: int, socket_path: str) -> set[int]:
     """Inodes of unix sockets bound to ``socket_path`` in ``pid``'s network namespace."""
-    inodes = set()
+    inodes: set[int] = set()
     try:
         lines = Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]
     except OSError:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from helpers.errors import SpecError
 from helpers.spec.model import RESERVED_MODES, Check, ContainerSpec, NetworkSpec, PortSpec, Scenario
-from helpers.spec.properties import NAMESPACE_KINDS, allowed_properties, find_property
+from helpers.spec.properties import allowed_properties, find_property
 from helpers.spec.values import (
     Matcher,
     Names,
@@ -143,7 +143,7 @@ class _Parser:
         result: dict[str, NetworkSpec] = {}
         for key, body in nets.items():
             keypath = f"networks.{key}"
-            self._check_key(nets, key, keypath, reserved=RESERVED_MODES + ("default",))
+            self._check_key(nets, key, keypath, reserved=(*RESERVED_MODES, "default"))
             spec = self.mapping(body if body is not None else _empty(nets.key_lines[key]), keypath,
                                 nets.key_lines[key], NETWORK_KEYS)
             result[key] = self._network(key, spec, keypath, nets.key_lines[key])

@@ -135,7 +135,7 @@ def _parse_ref(text: str, where: Where, names: Names) -> Ref:
     for pattern in REF_ATTRIBUTES[root]:
         pattern_parts = pattern.split(".")
         if len(pattern_parts) == len(rest) and all(
-            p == "*" and r in names.networks or p == r for p, r in zip(pattern_parts, rest, strict=True)
+            (p == "*" and r in names.networks) or p == r for p, r in zip(pattern_parts, rest, strict=True)
         ):
             return Ref(parts)
     allowed = ", ".join(REF_ATTRIBUTES[root])
