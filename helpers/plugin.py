@@ -7,6 +7,7 @@ bad spec or a missing daemon ends the run with one message and a distinct exit c
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -113,8 +114,15 @@ def _display(config: pytest.Config, path: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+_TERM_OWNER = os.getpid()
+
+
 def _raise_on_term(signum: int, frame: FrameType | None) -> None:
-    # CI timeouts send SIGTERM: unwind like Ctrl-C so every teardown and finally runs.
+    # CI timeouts send SIGTERM: unwind like Ctrl-C so every teardown and finally runs. A forked
+    # child (a namespace probe, a library's helper process) inherits this handler and must just
+    # die, not unwind into a copy of the test session.
+    if os.getpid() != _TERM_OWNER:
+        os._exit(128 + signum)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -151,6 +159,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
+    global _TERM_OWNER
+    _TERM_OWNER = os.getpid()
     signal.signal(signal.SIGTERM, _raise_on_term)
     if not _is_controller(config) or config.option.collectonly or not _spec_files(config):
         return

@@ -379,7 +379,9 @@ class _Parser:
             keypath = f"expect.{subject}.{path}"
             where = self.where(tree, key, keypath)
             prop = find_property(path)
-            if prop is not None and (not isinstance(value, Mapping) or is_matcher_mapping(value)):
+            # A mapping under a property is its matcher, except under sysctl.<name>, whose names nest.
+            as_leaf = not isinstance(value, Mapping) or is_matcher_mapping(value) or not path.startswith("sysctl")
+            if prop is not None and as_leaf:
                 expectation = parse_expectation(value, where, names)
                 self._check_value(path, expectation, where, names)
                 checks.append(Check(self.name, subject, path, prop.aspect, expectation, self.path, where.line))
