@@ -92,6 +92,7 @@ class ContainerFacts:
     name: str
     created: bool
     error: str | None = None
+    left_behind: bool = False
     id: str = ""
     pid: int = 0
     network_mode: str = ""

@@ -95,6 +95,7 @@ def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], c
     spec = created.spec
     facts = ContainerFacts(
         key=created.key, name=created.name, created=created.running, error=created.error,
+        left_behind=not created.running and created.container is not None,
         primary_network=spec.networks[0] if spec.networks else None, joined=spec.target,
     )
     if not created.running or created.container is None:

@@ -126,6 +126,10 @@ def _refused(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str,
     return Observation(container.error or "none", ("daemon error",))
 
 
+def _left_behind(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    return Observation(container.left_behind, ("daemon error",))
+
+
 OBSERVERS: dict[str, Observer] = {
     r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)": _namespace,
     r"interfaces": _interfaces,
@@ -143,6 +147,7 @@ OBSERVERS: dict[str, Observer] = {
     r"hostname_file": _hostname_file,
     r"created": _created,
     r"refused": _refused,
+    r"left_behind": _left_behind,
 }
 
 

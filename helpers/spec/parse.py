@@ -407,7 +407,7 @@ class _Parser:
 
     def _require_declared_refusals(self, top: LocatedMap, containers: dict[str, ContainerSpec],
                                    checks: tuple[Check, ...]) -> None:
-        tested = {check.subject for check in checks if check.prop in ("refused", "created")}
+        tested = {check.subject for check in checks if check.prop in ("refused", "created", "left_behind")}
         body = top["containers"]
         for key, spec in containers.items():
             conflicting = _refused_options(spec, top.get("networks") or {})

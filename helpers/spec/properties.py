@@ -55,6 +55,9 @@ PROPERTIES: tuple[Property, ...] = (
     Property(r"created", "created", "options", "whether the daemon accepted and started the container"),
     Property(r"refused", "refused", "options",
              "the daemon's error when it refuses to create/start the container ('none' when accepted)"),
+    Property(r"left_behind", "left_behind", "options",
+             "whether the daemon kept a container object although it refused to start it (removed by "
+             "the suite either way)"),
 )
 
 
