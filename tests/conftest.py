@@ -1,0 +1,10 @@
+"""Shared configuration for netconform's own tests (the suite's self-tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sentinel: needs root; creates a sentinel netns attached to the host netns")
+    config.addinivalue_line("markers", "daemon: needs root; starts dedicated Docker daemons in their own netns")
