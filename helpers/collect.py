@@ -1,5 +1,9 @@
 """pytest collection of scenario specs: one file -> one scenario -> one item per expectation.
 
+A scenario is one file, so ``--dist loadfile`` (the default in pyproject.toml) keeps all of its
+checks on one xdist worker. (``loadgroup`` with an ``xdist_group`` mark would too, but pytest 9.2
+broke it: pytest-xdist#1386.)
+
 The scenario is built when pytest sets up its file node and removed when pytest tears it down
 (after its last item, on failure, and on Ctrl-C), so all of a scenario's checks share one build.
 """
@@ -50,7 +54,6 @@ class ScenarioFile(pytest.File):
         except SpecError as err:
             self.config.stash.setdefault(spec_errors_key, []).append(err)
             raise
-        self.add_marker(pytest.mark.xdist_group(self.scenario.name))
         for subject in dict.fromkeys(check.subject for check in self.scenario.checks):
             yield SubjectGroup.from_parent(self, name=subject)
 
@@ -62,8 +65,11 @@ class ScenarioFile(pytest.File):
     def setup(self) -> None:
         try:
             self.built, self.facts = run_context(self.config).build(self.scenario)
+            return
         except NetconformError as err:
-            pytest.fail(f"scenario {self.scenario.name} could not be built: {err}", pytrace=False)
+            problem = str(err)
+        # Outside the except block, so the report is this one line and not a chained traceback.
+        pytest.fail(f"scenario {self.scenario.name} could not be built: {problem}", pytrace=False)
 
     def teardown(self) -> None:
         if self.built is not None:

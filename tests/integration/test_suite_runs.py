@@ -1,0 +1,151 @@
+"""The shipped suites run green on the real daemon, alone and under xdist, and clean up after
+themselves: on success, on Ctrl-C, on SIGTERM, and (by the next run's sweep) after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from helpers.runs import LABEL_OWNER, LABEL_RUN, RunIdentity
+
+ROOT = Path(__file__).resolve().parents[2]
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def labelled(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
+    label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
+    containers = client.containers.list(all=True, filters={"label": label})
+    networks = client.networks.list(filters={"label": label})
+    return sorted(str(item.name) for item in [*containers, *networks])
+
+
+def run_suites(tmp_path: Path, *args: str) -> tuple[int, ET.Element, str]:
+    junit = tmp_path / "junit.xml"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", f"--junitxml={junit}", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    return result.returncode, ET.parse(junit).getroot(), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist-2"])
+def test_shipped_suites_pass_and_leave_nothing(tmp_path: Path, client: docker.DockerClient,
+                                               workers: list[str]) -> None:
+    before = labelled(client)
+    code, junit, output = run_suites(tmp_path, *workers)
+    suite = junit if junit.tag == "testsuite" else junit.find("testsuite")
+    assert suite is not None
+    counts = {key: int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")}
+    assert code == 0, output[-4000:]
+    assert counts["tests"] >= 100 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, counts
+    assert labelled(client) == before
+
+
+SLOW = """\
+    import time
+
+    def pytest_runtest_call(item):
+        # The scenario is built (file setup ran): hold here so the run can be interrupted.
+        time.sleep(120)
+"""
+SPEC = """\
+    networks:
+      n: {}
+    containers:
+      a: {network: n}
+      b: {network: container:a}
+    expect:
+      a: {interfaces: [lo, eth0]}
+"""
+
+
+def start_held_run(pytester: pytest.Pytester) -> subprocess.Popen[str]:
+    pytester.makeconftest(textwrap.dedent(SLOW))
+    pytester.makefile(".yaml", held=textwrap.dedent(SPEC))
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "helpers.plugin", "-p", "no:cacheprovider", "held.yaml"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_for_labelled(client: docker.DockerClient, process: subprocess.Popen[str], count: int) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        containers = client.containers.list(filters={"label": LABEL_RUN, "status": "running"})
+        mine = [c for c in containers if c.labels.get(LABEL_OWNER, "").startswith(f"{process.pid}:")]
+        if len(mine) >= count:
+            return mine[0].labels[LABEL_RUN]
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.1)
+    raise AssertionError("the held run did not build its scenario within 60s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_removes_what_it_created(pytester: pytest.Pytester, client: docker.DockerClient,
+                                                 signum: int) -> None:
+    process = start_held_run(pytester)
+    try:
+        run_id = wait_for_labelled(client, process, 2)
+        assert len(labelled(client, run_id)) == 3  # two containers, one network
+        process.send_signal(signum)
+        try:
+            output, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"no exit within 60s of signal {signum}:\n{process.communicate()[0]}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 2, output  # pytest: interrupted
+    assert labelled(client, run_id) == [], output
+    assert not (Path("/run/netconform/runs") / run_id).exists()
+
+
+def test_a_crashed_run_is_swept_by_the_next_one_and_nothing_else_is(
+    pytester: pytest.Pytester, client: docker.DockerClient,
+) -> None:
+    foreign = client.containers.create("netconform-probe:" + _probe_tag(client), name="nc-foreign-unlabelled",
+                                       entrypoint=["/bin/busybox", "sleep", "600"])
+    live_owner = RunIdentity.new()  # this test process: alive, so its objects must survive
+    alive = client.networks.create(live_owner.name("alive"), labels=live_owner.labels)
+    try:
+        process = start_held_run(pytester)
+        run_id = wait_for_labelled(client, process, 2)
+        process.kill()  # no teardown at all
+        process.wait()
+        assert len(labelled(client, run_id)) == 3
+        pytester.makeconftest("")
+        result = pytester.runpytest_subprocess("-p", "helpers.plugin", "-p", "no:cacheprovider", "held.yaml")
+        result.assert_outcomes(passed=1)
+        assert labelled(client, run_id) == []
+        client.containers.get(foreign.id)  # untouched: no label
+        client.networks.get(alive.id)  # untouched: its owner is alive
+    finally:
+        foreign.remove(force=True)
+        alive.remove()
+
+
+def _probe_tag(client: docker.DockerClient) -> str:
+    from helpers.image import ensure_probe_image
+
+    return ensure_probe_image(client).split(":", 1)[1]
