@@ -24,13 +24,17 @@ REGISTRY = Path(os.environ.get("NETCONFORM_STATE_DIR", "/run/netconform")) / "ru
 
 
 def _start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (field 22 of /proc/<pid>/stat), or None if gone."""
+    """The kernel's start time of ``pid`` (field 22 of /proc/<pid>/stat), or None if gone.
+
+    A zombie counts as gone: it has ended, only its exit status waits for a (maybe slow) reaper.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,11 @@ class RunIdentity:
     def new(cls) -> RunIdentity:
         pid = os.getpid()
         return cls(secrets.token_hex(4), pid, _start_time(pid) or "0")
+
+    @classmethod
+    def owned_by(cls, run_id: str, pid: int) -> RunIdentity:
+        """The run ``run_id`` owned by another process (e.g. a daemon that outlives its starter)."""
+        return cls(run_id, pid, _start_time(pid) or "0")
 
     @classmethod
     def parse(cls, run_id: str, owner: str) -> RunIdentity:
