@@ -86,9 +86,10 @@ class SubjectGroup(pytest.Collector):
         scenario = scenario_file.scenario
         for check in scenario.checks:
             if check.subject == self.name:
-                item = CheckItem.from_parent(self, name=check.prop, check=check)
+                item = CheckItem.from_parent(self, name=check.name, check=check)
                 item.add_marker(getattr(pytest.mark, check.aspect))
-                item.add_marker(getattr(pytest.mark, scenario.containers[check.subject].mode_marker))
+                for mode in sorted(scenario.markers_of(check)):
+                    item.add_marker(getattr(pytest.mark, mode))
                 yield item
 
 
@@ -109,11 +110,13 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         facts = self.scenario_file.facts
         assert facts is not None, "scenario was not built"
-        verdict = judge(self.check, facts)
+        context = run_context(self.config)
+        context.prepare(self.check, facts)
+        verdict = judge(self.check, facts, context.context)
         self.user_properties.append(("verdict", "pass" if verdict.passed else "fail"))
         self.stash[verdict_key] = verdict
         if not verdict.passed:
-            raise ConformanceFailure(self.check, facts.containers[self.check.subject], verdict)
+            raise ConformanceFailure(self.check, facts.containers.get(self.check.subject), verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -123,5 +126,5 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         line = self.check.line - 1 if self.check.line else None
-        return self.path, line, f"{self.check.scenario}::{self.check.subject}::{self.check.prop}"
+        return self.path, line, f"{self.check.scenario}::{self.check.subject}::{self.check.name}"
 

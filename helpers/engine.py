@@ -142,34 +142,31 @@ class ScenarioEngine:
         aliases = dict(spec.aliases)
         ips = dict(spec.ips)
         mode = self._network_mode(built, spec)
-        kwargs: dict[str, Any] = {
-            "image": self.image,
-            "name": created.name,
-            "entrypoint": list(PAUSE_COMMAND),
-            "command": [],
-            "detach": True,
-            "labels": self.labels(scenario, spec.key),
-            "volumes": {str(self.pause): {"bind": PAUSE_IN_CONTAINER, "mode": "ro"}},
-            "network": mode,
-        }
+        api = self.client.api
+        host_config = api.create_host_config(
+            binds={str(self.pause): {"bind": PAUSE_IN_CONTAINER, "mode": "ro"}},
+            dns=[self.resolve(value) for value in spec.dns] or None,
+            dns_search=list(spec.dns_search) or None,
+            dns_opt=list(spec.dns_options) or None,
+            extra_hosts={name: self.resolve(value) for name, value in spec.add_hosts} or None,
+            port_bindings=_port_bindings(spec.publish) or None,
+        )
+        # Set after the fact: docker-py refuses some combinations (host mode with ports) itself,
+        # and what the daemon does with them is what the suite checks.
+        host_config["NetworkMode"] = mode
         first = spec.networks[0] if spec.networks else None
+        networking = None
         if first and (first in aliases or first in ips):
-            kwargs["networking_config"] = {
-                mode: self.client.api.create_endpoint_config(
-                    aliases=list(aliases.get(first, ())) or None, ipv4_address=ips.get(first))
-            }
-        optional = {
-            "hostname": spec.hostname,
-            "mac_address": spec.mac_address,
-            "dns": [self.resolve(value) for value in spec.dns],
-            "dns_search": list(spec.dns_search),
-            "dns_opt": list(spec.dns_options),
-            "extra_hosts": {name: self.resolve(value) for name, value in spec.add_hosts},
-            "ports": _port_bindings(spec.publish),
-        }
-        kwargs.update({key: value for key, value in optional.items() if value})
+            networking = api.create_networking_config({mode: api.create_endpoint_config(
+                aliases=list(aliases.get(first, ())) or None, ipv4_address=ips.get(first))})
         try:
-            created.container = self.client.containers.create(**kwargs)
+            response = api.create_container(
+                self.image, name=created.name, entrypoint=list(PAUSE_COMMAND), command=[],
+                labels=self.labels(scenario, spec.key), hostname=spec.hostname, mac_address=spec.mac_address,
+                ports=[(port.container_port, port.protocol) for port in spec.publish] or None,
+                host_config=host_config, networking_config=networking,
+            )
+            created.container = self.client.containers.get(response["Id"])
             for extra in spec.networks[1:]:
                 self.client.networks.get(self._network_name(built, extra)).connect(
                     created.container, aliases=list(aliases.get(extra, ())) or None, ipv4_address=ips.get(extra))

@@ -75,6 +75,94 @@ class NetnsView:
 
 
 @dataclass
+class ResolvConf:
+    nameservers: list[str]
+    search: list[str]
+    options: list[str]
+
+
+@dataclass
+class LookupResult:
+    """One DNS question asked from inside a network namespace, and what came back."""
+
+    qtype: str
+    name: str
+    server: str | None
+    rcode: str
+    answers: list[str] = field(default_factory=list)
+    attempts: int = 0
+    elapsed: float = 0.0
+    detail: str = ""
+    upstream_sources: list[str] | None = None
+
+    @property
+    def outcome(self) -> str | list[str]:
+        """Sorted answers; NODATA for an empty NOERROR; else the rcode (or 'timeout')."""
+        if self.rcode == "NOERROR":
+            return sorted(self.answers) if self.answers else "NODATA"
+        return self.rcode
+
+    def describe(self) -> str:
+        return (f"{self.qtype} {self.name} @{self.server}: {self.rcode} {self.answers or ''} "
+                f"({self.attempts} attempt(s), {self.elapsed:.2f}s){' ' + self.detail if self.detail else ''}")
+
+
+@dataclass
+class Attempt:
+    outcome: str
+    seen: str | None = None
+    elapsed: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class ReachResult:
+    """One probe of the reachability matrix and every attempt it took."""
+
+    probe: str
+    frm: str
+    to: str
+    proto: str
+    address: str
+    port: int | None
+    listener: str = ""
+    resolved_from: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def reached(self) -> bool:
+        return any(attempt.outcome == "reach" for attempt in self.attempts)
+
+    @property
+    def outcome(self) -> str:
+        return "reach" if self.reached else "blocked"
+
+    @property
+    def seen_source(self) -> str | None:
+        return next((attempt.seen for attempt in self.attempts if attempt.outcome == "reach"), None)
+
+    def describe(self) -> str:
+        target = f"{self.address}:{self.port}" if self.port else self.address
+        via = f" (resolved from {self.resolved_from})" if self.resolved_from else ""
+        tries = ", ".join(
+            f"{a.outcome}{' from ' + a.seen if a.seen else ''}{' (' + a.detail + ')' if a.detail else ''}"
+            f" in {a.elapsed:.2f}s" for a in self.attempts
+        )
+        listener = f"; listener {self.listener}" if self.listener else ""
+        error = f"; error: {self.error}" if self.error else ""
+        return f"{self.proto} {self.frm} -> {self.to} {target}{via}: {self.outcome} [{tries}]{listener}{error}"
+
+
+@dataclass
+class SentinelInfo:
+    address: str
+    gateway_address: str
+    zone: str
+    netns: str
+
+
+@dataclass
 class EndpointFacts:
     """What the engine reports for one network attachment (inspect NetworkSettings.Networks)."""
 
@@ -105,6 +193,9 @@ class ContainerFacts:
     uts_hostname: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     host_peers: dict[str, Interface] = field(default_factory=dict)
+    resolv: ResolvConf | None = None
+    hosts_entries: list[str] = field(default_factory=list)
+    lookups: dict[str, LookupResult] = field(default_factory=dict)
 
     @property
     def short_id(self) -> str:
@@ -134,6 +225,8 @@ class HostFacts:
     hostname: str
     cgroup_version: int
     files: dict[str, str] = field(default_factory=dict)
+    resolv: ResolvConf | None = None
+    hosts_entries: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,3 +250,5 @@ class ScenarioFacts:
     host: HostFacts
     networks: dict[str, NetworkFacts]
     containers: dict[str, ContainerFacts]
+    sentinel: SentinelInfo | None = None
+    reach: dict[str, ReachResult] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from helpers.facts import (
     NetworkFacts,
     ScenarioFacts,
 )
+from helpers.probes.files import parse_hosts, parse_resolv_conf
 from helpers.probes.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
 from helpers.probes.netlink import observe_netns
 
@@ -58,7 +59,9 @@ def observe_host(daemon_pid: int, cache: _NetnsCache) -> HostFacts:
         net=cache.view(daemon_pid, namespaces["net"], "netlink dump of the daemon's network namespace"),
         hostname=uts_hostname(daemon_pid),
         cgroup_version=cgroup_version(),
-        files=read_generated_files(daemon_pid),
+        files=(files := read_generated_files(daemon_pid)),
+        resolv=parse_resolv_conf(files["/etc/resolv.conf"]),
+        hosts_entries=parse_hosts(files["/etc/hosts"]),
     )
 
 
@@ -110,6 +113,8 @@ def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], c
     facts.net = cache.view(facts.pid, facts.namespaces["net"], f"netlink dump of {created.name}")
     facts.uts_hostname = uts_hostname(facts.pid)
     facts.files = read_generated_files(facts.pid)
+    facts.resolv = parse_resolv_conf(facts.files["/etc/resolv.conf"])
+    facts.hosts_entries = parse_hosts(facts.files["/etc/hosts"])
     if facts.net is not host.net:
         for iface in facts.net.interfaces:
             peer = host.net.by_index(iface.peer_index) if iface.peer_index else None

@@ -25,12 +25,12 @@ from helpers.collect import (
     run_context,
     spec_errors_key,
 )
-from helpers.engine import sweep
 from helpers.errors import NetconformError, SpecError
 from helpers.runs import RunIdentity, register, unregister
 from helpers.runtime import RunOptions, check_environment
 from helpers.spec import load_scenario
 from helpers.spec.properties import ASPECTS
+from helpers.sweep import sweep_stale
 
 MODE_MARKERS = {
     "bridge": "checks of containers on the default bridge",
@@ -166,7 +166,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     register(config.stash[identity_key])
     try:
-        sweep(run_context(config).client)
+        context = run_context(config)
+        sweep_stale(context.client, f"/proc/{context.daemon_pid}/ns/net")
     except NetconformError as err:
         pytest.exit(str(err), returncode=err.exit_code)
 

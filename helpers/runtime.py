@@ -13,12 +13,16 @@ import docker
 
 from helpers.dockerhost import connect, daemon_facts, resolve_host, socket_path
 from helpers.engine import BuiltScenario, ScenarioEngine, sweep
-from helpers.facts import DaemonFacts, ScenarioFacts
+from helpers.errors import EngineError
+from helpers.facts import DaemonFacts, ScenarioFacts, SentinelInfo
 from helpers.image import ensure_probe_image, pause_binary, require_image
 from helpers.observe import observe_scenario
 from helpers.probes.daemon_process import find_daemon_pid
+from helpers.probing import Prober, prepare
 from helpers.runs import RunIdentity
-from helpers.spec.model import Scenario
+from helpers.sentinel import DEFAULT_CIDR, Sentinel
+from helpers.spec.model import Check, Scenario
+from helpers.spec.values import Ref, Value
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class RunOptions:
     daemon_pid: int | None = None
     image: str | None = None
     probe_timeout: float = 10.0
+    attempt_timeout: float = 1.0
+    attempts: int = 3
+    sentinel_cidr: str = DEFAULT_CIDR
 
 
 def worker_id() -> str:
@@ -63,6 +70,8 @@ class RunContext:
     engine: ScenarioEngine
     image: str
     built: list[BuiltScenario] = field(default_factory=list)
+    sentinel: Sentinel | None = None
+    prober: Prober | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity) -> RunContext:
@@ -82,15 +91,55 @@ class RunContext:
             client.close()
             raise
 
+    def start_sentinel(self) -> Sentinel:
+        """The run's stand-in for the outside world, attached to the daemon's netns (once)."""
+        if self.sentinel is None:
+            sentinel = Sentinel(self.run, f"/proc/{self.daemon_pid}/ns/net", cidr=self.options.sentinel_cidr)
+            sentinel.start()
+            self.sentinel = sentinel
+            self.engine.resolve = self.resolve_at_build
+        return self.sentinel
+
+    @property
+    def context(self) -> dict[str, str]:
+        """Facts outside any scenario that references may name (``${sentinel.address}``...)."""
+        if self.sentinel is None:
+            return {}
+        return {"sentinel.address": self.sentinel.address, "sentinel.gateway_address": self.sentinel.gateway_address,
+                "sentinel.zone": self.sentinel.zone}
+
+    def resolve_at_build(self, value: Value) -> str:
+        if isinstance(value, Ref) and ".".join(value.parts) in self.context:
+            return self.context[".".join(value.parts)]
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise EngineError(f"{value} cannot be resolved when the scenario is built")
+
     def build(self, scenario: Scenario) -> tuple[BuiltScenario, ScenarioFacts]:
         """Create the scenario and observe it once; its checks all judge these facts."""
+        if scenario.uses_sentinel:
+            self.start_sentinel()
         built = self.engine.build(scenario)
         self.built.append(built)
-        sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks
-                   if check.prop.startswith("sysctl.")]
-        facts = observe_scenario(built, self.client, self.daemon, self.daemon_pid, sysctls,
-                                 timeout=self.options.probe_timeout)
+        try:
+            sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks
+                       if check.prop.startswith("sysctl.")]
+            facts = observe_scenario(built, self.client, self.daemon, self.daemon_pid, sysctls,
+                                     timeout=self.options.probe_timeout)
+        except BaseException:
+            self.teardown(built)
+            raise
+        if self.sentinel is not None and scenario.uses_sentinel:
+            facts.sentinel = SentinelInfo(self.sentinel.address, self.sentinel.gateway_address, self.sentinel.zone,
+                                          self.sentinel.netns_name)
         return built, facts
+
+    def prepare(self, check: Check, facts: ScenarioFacts) -> None:
+        """Make the lookups and probes ``check`` needs (once per scenario)."""
+        if self.prober is None:
+            self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts)
+        self.prober.sentinel = self.sentinel
+        prepare(self.prober, check, facts, self.context)
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:
@@ -103,5 +152,9 @@ class RunContext:
             for built in list(self.built):
                 self.teardown(built)
         finally:
-            sweep(self.client, self.run.run_id)
-            self.client.close()
+            try:
+                if self.sentinel is not None:
+                    self.sentinel.stop()
+            finally:
+                sweep(self.client, self.run.run_id)
+                self.client.close()

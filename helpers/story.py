@@ -12,20 +12,24 @@ from helpers.spec.model import Check
 class ConformanceFailure(Exception):
     """A check's expectation does not hold. Rendered as a story, never as a traceback."""
 
-    def __init__(self, check: Check, container: ContainerFacts, verdict: Verdict) -> None:
+    def __init__(self, check: Check, container: ContainerFacts | None, verdict: Verdict) -> None:
         self.check = check
         self.container = container
         self.verdict = verdict
         super().__init__(f"{check.subject} {check.prop}: expected {verdict.expected}, observed {verdict.observed}")
 
 
-def render_story(check: Check, container: ContainerFacts, verdict: Verdict) -> str:
+def render_story(check: Check, container: ContainerFacts | None, verdict: Verdict) -> str:
     where = f"{check.path}:{check.line}" if check.line else check.path
-    ident = f"{container.name}, {container.short_id}" if container.id else container.name
+    if container is not None:
+        ident = f"{container.name}, {container.short_id}" if container.id else container.name
+        subject = f"  container: {check.subject}  ({ident})"
+    else:
+        subject = f"  probe:     {check.name}"
     lines = [
         "netconform: expectation not met",
         f"  scenario:  {check.scenario}  ({where})",
-        f"  container: {check.subject}  ({ident})",
+        subject,
         f"  property:  {check.prop}  [{check.aspect}]",
         f"  expected:  {verdict.expected}",
         f"  observed:  {verdict.observed}",

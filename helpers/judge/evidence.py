@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from helpers.facts import ContainerFacts, ScenarioFacts
+from helpers.facts import ContainerFacts, ReachResult, ScenarioFacts
+from helpers.spec.model import ReachSpec
 
 
 def _namespaces(facts: ScenarioFacts, container: ContainerFacts) -> str:
@@ -51,9 +52,38 @@ def _hostname(container: ContainerFacts) -> str:
             f"/etc/hostname: {container.files.get('/etc/hostname', '').strip()}")
 
 
-def render_evidence(facts: ScenarioFacts, container: ContainerFacts, names: Iterable[str]) -> dict[str, str]:
+def _lookups(container: ContainerFacts) -> str:
+    return "\n".join(result.describe() for result in container.lookups.values()) or "(no lookups made)"
+
+
+def _sentinel_queries(container: ContainerFacts, param: str | None) -> str:
+    result = container.lookups.get(f"A {param}")
+    if result is None or result.upstream_sources is None:
+        return "(no sentinel)"
+    seen = ", ".join(result.upstream_sources) or "nobody"
+    return f"queries for {param} reaching the sentinel came from: {seen}"
+
+
+def render_probe_evidence(facts: ScenarioFacts, spec: ReachSpec, result: ReachResult) -> dict[str, str]:
+    """The probe and its attempts, and the addressing of both ends."""
+    sections = {"probe": result.describe()}
+    for end in (spec.frm, spec.to):
+        container = facts.containers.get(end)
+        if container is not None and container.created:
+            sections[f"{end} addresses"] = _interfaces(container)
+            sections[f"{end} routes"] = _routes(container)
+    if facts.sentinel is not None and "sentinel" in (spec.frm, spec.to):
+        sections["sentinel"] = (f"{facts.sentinel.address} (host side {facts.sentinel.gateway_address}) "
+                                f"in netns {facts.sentinel.netns}")
+    return sections
+
+
+def render_evidence(facts: ScenarioFacts, container: ContainerFacts | None, names: Iterable[str],
+                    param: str | None = None) -> dict[str, str]:
     """The named evidence sections as text; sections that need a running container are skipped."""
     sections: dict[str, str] = {}
+    if container is None:
+        return sections
     for name in names:
         if name == "daemon error":
             sections[name] = container.error or "none (the daemon created and started the container)"
@@ -71,4 +101,12 @@ def render_evidence(facts: ScenarioFacts, container: ContainerFacts, names: Iter
             sections[name] = _host_peers(facts, container)
         elif name == "hostname":
             sections[name] = _hostname(container)
+        elif name == "resolv.conf":
+            sections[name] = container.files.get("/etc/resolv.conf", "").strip()
+        elif name == "/etc/hosts":
+            sections[name] = container.files.get("/etc/hosts", "").strip()
+        elif name == "lookup":
+            sections[name] = _lookups(container)
+        elif name == "sentinel queries":
+            sections[name] = _sentinel_queries(container, param)
     return sections

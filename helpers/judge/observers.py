@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.facts import ContainerFacts, ScenarioFacts
+from helpers.facts import ContainerFacts, ReachResult, ScenarioFacts
+from helpers.probes.files import hosts_addresses
 
 
 class NotObservable(Exception):
@@ -24,7 +25,7 @@ class Observation:
     evidence: tuple[str, ...]
 
 
-Observer = Callable[[ScenarioFacts, ContainerFacts, tuple[str, ...]], Observation]
+Observer = Callable[[ScenarioFacts, ContainerFacts, str], Observation]
 
 
 def _require_running(container: ContainerFacts) -> None:
@@ -32,12 +33,12 @@ def _require_running(container: ContainerFacts) -> None:
         raise NotObservable(f"the daemon did not create/start the container: {container.error}")
 
 
-def _namespace(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _namespace(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     """``host`` if shared with the daemon's host, else ``container:<key>`` of the first container
     declared before this one that shares it, else ``private``. Joiners are declared after what
     they join, so the target of ``container:X`` itself still reads ``private``."""
     _require_running(container)
-    kind = groups[0]
+    kind = param
     mine = container.namespaces[kind]
     if facts.host.namespaces[kind] == mine:
         return Observation("host", ("namespaces",))
@@ -58,15 +59,15 @@ def _interface(container: ContainerFacts, name: str) -> Any:
     return iface
 
 
-def _interfaces(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _interfaces(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     assert container.net is not None
     return Observation([iface.name for iface in container.net.interfaces], ("interfaces", "namespaces"))
 
 
 def _iface_attr(attribute: str) -> Observer:
-    def observe(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
-        iface = _interface(container, groups[0])
+    def observe(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+        iface = _interface(container, param)
         values = {
             "ipv4": lambda: iface.ipv4,
             "addresses": lambda: iface.addresses,
@@ -79,14 +80,14 @@ def _iface_attr(attribute: str) -> Observer:
     return observe
 
 
-def _bridge(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
-    _interface(container, groups[0])
-    peer = container.host_peers.get(groups[0])
+def _bridge(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _interface(container, param)
+    peer = container.host_peers.get(param)
     return Observation(peer.master or "none" if peer else "none", ("interfaces", "host peer", "inspect"))
 
 
 def _default_route(field: str) -> Observer:
-    def observe(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+    def observe(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
         _require_running(container)
         assert container.net is not None
         route = container.net.default_route()
@@ -96,37 +97,72 @@ def _default_route(field: str) -> Observer:
     return observe
 
 
-def _routes(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _routes(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     assert container.net is not None
     return Observation([route.describe() for route in container.net.routes], ("routes",))
 
 
-def _sysctl(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _sysctl(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     assert container.net is not None
-    return Observation(container.net.sysctls.get(groups[0], "<not read>"), ("namespaces",))
+    return Observation(container.net.sysctls.get(param, "<not read>"), ("namespaces",))
 
 
-def _hostname(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _hostname(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     return Observation(container.uts_hostname, ("hostname", "namespaces"))
 
 
-def _hostname_file(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _hostname_file(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     return Observation(container.files.get("/etc/hostname", "").strip(), ("hostname",))
 
 
-def _created(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _resolv(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _require_running(container)
+    assert container.resolv is not None
+    return Observation(getattr(container.resolv, param), ("resolv.conf",))
+
+
+def _hosts_entries(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _require_running(container)
+    return Observation(container.hosts_entries, ("/etc/hosts",))
+
+
+def _hosts_name(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _require_running(container)
+    return Observation(hosts_addresses(container.hosts_entries, param), ("/etc/hosts",))
+
+
+def _lookup(qtype: str) -> Observer:
+    def observe(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+        _require_running(container)
+        result = container.lookups.get(f"{qtype} {param}")
+        if result is None:
+            raise NotObservable(f"the {qtype} lookup of {param} was not made")
+        return Observation(result.outcome, ("lookup", "resolv.conf"))
+
+    return observe
+
+
+def _forwarded(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _require_running(container)
+    result = container.lookups.get(f"A {param}")
+    if result is None or result.upstream_sources is None:
+        raise NotObservable(f"the lookup of {param} was not made with a sentinel to see it")
+    return Observation(result.upstream_sources, ("lookup", "sentinel queries", "resolv.conf"))
+
+
+def _created(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     return Observation(container.created, ("daemon error",))
 
 
-def _refused(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _refused(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     return Observation(container.error or "none", ("daemon error",))
 
 
-def _left_behind(facts: ScenarioFacts, container: ContainerFacts, groups: tuple[str, ...]) -> Observation:
+def _left_behind(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     return Observation(container.left_behind, ("daemon error",))
 
 
@@ -145,16 +181,30 @@ OBSERVERS: dict[str, Observer] = {
     r"sysctl\.(.+)": _sysctl,
     r"hostname": _hostname,
     r"hostname_file": _hostname_file,
+    r"resolv\.(nameservers|search|options)": _resolv,
+    r"hosts_entries": _hosts_entries,
+    r"hosts\.(.+)": _hosts_name,
+    r"lookup\.(.+)": _lookup("A"),
+    r"reverse\.(.+)": _lookup("PTR"),
+    r"forwarded\.(.+)": _forwarded,
     r"created": _created,
     r"refused": _refused,
     r"left_behind": _left_behind,
 }
 
 
-def observe(prop: str, facts: ScenarioFacts, container: ContainerFacts) -> Observation:
-    """Observe ``prop`` (a catalogued property path) on ``container``."""
+def observe(prop: str, facts: ScenarioFacts, container: ContainerFacts, param: str | None = None) -> Observation:
+    """Observe ``prop`` (a catalogued property path) on ``container``; ``param`` overrides the
+    variable part of the path once its references are resolved."""
     for pattern, observer in OBSERVERS.items():
         match = re.fullmatch(pattern, prop)
         if match:
-            return observer(facts, container, match.groups())
+            groups = match.groups()
+            return observer(facts, container, param if param is not None else (groups[0] if groups else ""))
     raise KeyError(f"no observer for property {prop!r}")
+
+
+def observe_reach(prop: str, result: ReachResult) -> Observation:
+    """The outcome (``reach``/``blocked``) or the source seen (``none`` without an answer)."""
+    value = result.outcome if prop == "reach" else (result.seen_source or "none")
+    return Observation(value, ("probe",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,10 +14,10 @@ class Unresolvable(Exception):
     """A reference names a fact that does not exist in this run (e.g. a refused container)."""
 
 
-def _primary_endpoint(facts: ScenarioFacts, container: ContainerFacts) -> Any:
+def primary_endpoint(facts: ScenarioFacts, container: ContainerFacts) -> Any:
     """The endpoint of the network the container was created on (its joined peer's for container:X)."""
     if container.joined:
-        return _primary_endpoint(facts, facts.containers[container.joined])
+        return primary_endpoint(facts, facts.containers[container.joined])
     endpoint = container.endpoints.get(container.primary_network or "")
     if endpoint is None:
         raise Unresolvable(f"container {container.key} has no network endpoint")
@@ -28,6 +29,8 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
     if not container.created:
         raise Unresolvable(f"container {key} was not created ({container.error})")
     attribute = rest[0]
+    if attribute == "resolv":
+        return getattr(container.resolv, rest[1]) if container.resolv else []
     if attribute == "networks":
         endpoint = container.endpoints.get(rest[1])
         if endpoint is None:
@@ -39,11 +42,23 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
         "name": lambda: container.name,
         "hostname": lambda: container.uts_hostname,
         "interfaces": lambda: [iface.name for iface in container.net.interfaces] if container.net else [],
-        "ip": lambda: _primary_endpoint(facts, container).ip,
-        "mac": lambda: _primary_endpoint(facts, container).mac,
-        "gateway": lambda: _primary_endpoint(facts, container).gateway,
+        "hosts_entries": lambda: container.hosts_entries,
+        "ip": lambda: primary_endpoint(facts, container).ip,
+        "mac": lambda: primary_endpoint(facts, container).mac,
+        "gateway": lambda: primary_endpoint(facts, container).gateway,
     }
     return simple[attribute]()
+
+
+# What the daemon writes for containers on the default bridge when the host has only loopback
+# nameservers (moby libnetwork/internal/resolvconf; DOCKER-NETWORKING.md).
+DEFAULT_EXTERNAL_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
+
+
+def external_nameservers(nameservers: list[str]) -> list[str]:
+    """The host's nameservers without loopback ones, or Docker's fallback when none remain."""
+    kept = [server for server in nameservers if not ipaddress.ip_address(server).is_loopback]
+    return kept or list(DEFAULT_EXTERNAL_NAMESERVERS)
 
 
 def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
@@ -66,8 +81,12 @@ def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> A
             return [iface.name for iface in host.net.interfaces]
         if rest[0] == "bridge_gateway":
             return facts.networks["bridge"].gateway
-        if rest[0] in ("hostname", "cgroup_version"):
+        if rest[0] in ("hostname", "cgroup_version", "hosts_entries"):
             return getattr(host, rest[0])
+        if rest[0] == "resolv" and host.resolv is not None:
+            if rest[1] == "external_nameservers":
+                return external_nameservers(host.resolv.nameservers)
+            return getattr(host.resolv, rest[1])
     if root == "daemon":
         return getattr(facts.daemon, rest[0])
     dotted = ".".join(ref.parts)

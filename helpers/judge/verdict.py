@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.facts import ContainerFacts, ScenarioFacts
-from helpers.judge.evidence import render_evidence
+from helpers.judge.evidence import render_evidence, render_probe_evidence
 from helpers.judge.matchers import describe, holds, show
-from helpers.judge.observers import NotObservable, observe
+from helpers.judge.observers import NotObservable, Observation, observe, observe_reach
 from helpers.judge.refs import Unresolvable, resolve_value
 from helpers.spec.model import Check
 from helpers.spec.values import Matcher, Ref, Select, Template, Value, choose
@@ -51,16 +51,15 @@ def _pick(check: Check, facts: ScenarioFacts) -> tuple[Matcher | None, str]:
 def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Verdict:
     """Observe the check's property and evaluate its expectation; never raises for a bad result."""
     context = context or {}
-    container: ContainerFacts = facts.containers[check.subject]
     matcher, note = _pick(check, facts)
     if matcher is None:
         return Verdict(False, "(no applicable expectation)", "(not judged)", {}, note)
     try:
-        observation = observe(check.prop, facts, container)
-    except NotObservable as err:
-        return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})",
-                       render_evidence(facts, container, ("daemon error", "interfaces")), note)
-    evidence = render_evidence(facts, container, observation.evidence)
+        observation, evidence = _observe(check, facts, context)
+    except (NotObservable, Unresolvable) as err:
+        container = facts.containers.get(check.subject)
+        sections = render_evidence(facts, container, ("daemon error", "interfaces")) if container else {}
+        return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})", sections, note)
     passed = True
     parts = []
     for op, raw in matcher.ops:
@@ -73,6 +72,22 @@ def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None 
         parts.append(describe(op, expected, _source(raw)))
         passed = passed and holds(op, observation.value, expected)
     return Verdict(passed, " and ".join(parts), show(observation.value), evidence, note)
+
+
+def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[Observation, dict[str, str]]:
+    if check.reach is not None:
+        result = facts.reach.get(check.reach.id)
+        if result is None:
+            raise NotObservable(f"probe {check.reach.id} was not made")
+        if result.error:
+            raise NotObservable(result.error)
+        return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
+    container: ContainerFacts = facts.containers[check.subject]
+    param = None
+    if check.param is not None and not isinstance(check.param, str):
+        param = str(resolve_value(check.param, facts, context))
+    observation = observe(check.prop, facts, container, param)
+    return observation, render_evidence(facts, container, observation.evidence, param)
 
 
 def _expected_text(matcher: Matcher, facts: ScenarioFacts, context: Mapping[str, Any]) -> str:

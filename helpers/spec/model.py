@@ -71,9 +71,46 @@ class ContainerSpec:
         return self.mode
 
 
+ENDPOINTS = ("host", "sentinel")
+PROTOCOLS = ("icmp", "tcp", "udp")
+REACHABILITY = "reachability"
+
+
+@dataclass(frozen=True)
+class ReachSpec:
+    """One probe of the reachability matrix: from a namespace, to an address, by a protocol.
+
+    ``frm``/``to`` are container keys, ``host`` (the daemon's network namespace) or ``sentinel``.
+    The prober connects to ``address`` (default: ``to``'s address) on ``port``; a listener is
+    started in ``to``'s network namespace on ``listen``:``listen_port`` for tcp/udp.
+    """
+
+    frm: str
+    to: str
+    proto: str
+    port: int | None = None
+    address: Value = None
+    network: str | None = None
+    listen: Value = None
+    listen_port: int | None = None
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        if self.label:
+            return self.label
+        where = f" {self.address}" if self.address is not None else ""
+        port = f"/{self.port}" if self.port is not None else ""
+        return f"{self.frm}->{self.to}{where} {self.proto}{port}"
+
+
 @dataclass(frozen=True)
 class Check:
-    """One expectation: one pytest item."""
+    """One expectation: one pytest item.
+
+    ``param`` is the variable part of a property (``lookup.<name>``: the name, which may hold
+    references); ``reach`` is the probe a reachability check judges.
+    """
 
     scenario: str
     subject: str
@@ -82,9 +119,13 @@ class Check:
     expectation: Expectation
     path: str
     line: int | None
+    param: Value = None
+    reach: ReachSpec | None = None
 
     @property
     def name(self) -> str:
+        if self.reach is not None:
+            return self.reach.id + (" [source]" if self.prop == "source" else "")
         return self.prop
 
 
@@ -96,6 +137,12 @@ class Scenario:
     networks: dict[str, NetworkSpec]
     containers: dict[str, ContainerSpec]
     checks: tuple[Check, ...] = field(default=())
+    uses_sentinel: bool = False
 
     def modes(self) -> set[str]:
         return {container.mode_marker for container in self.containers.values()}
+
+    def markers_of(self, check: Check) -> set[str]:
+        """Mode markers of the containers a check involves (both ends of a probe)."""
+        keys = [check.reach.frm, check.reach.to] if check.reach else [check.subject]
+        return {self.containers[key].mode_marker for key in keys if key in self.containers}

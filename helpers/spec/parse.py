@@ -13,11 +13,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from helpers.errors import SpecError
-from helpers.spec.model import RESERVED_MODES, Check, ContainerSpec, NetworkSpec, PortSpec, Scenario
+from helpers.spec.model import (
+    ENDPOINTS,
+    PROTOCOLS,
+    REACHABILITY,
+    RESERVED_MODES,
+    Check,
+    ContainerSpec,
+    NetworkSpec,
+    PortSpec,
+    ReachSpec,
+    Scenario,
+)
 from helpers.spec.properties import allowed_properties, find_property
 from helpers.spec.values import (
     Matcher,
     Names,
+    Ref,
     Select,
     Value,
     Where,
@@ -28,6 +40,7 @@ from helpers.spec.values import (
 from helpers.spec.yamlsrc import LocatedList, LocatedMap, load_located
 
 T = TypeVar("T")
+ECHO_PORT = 7  # the sentinel's echo service (helpers.echo.DEFAULT_PORT; the model imports no services)
 
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,20}$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
@@ -38,6 +51,20 @@ TOP_KEYS = {
     "networks": "user-defined networks to create, by key",
     "containers": "containers to create, by key, in order",
     "expect": "expectations, by container key",
+    "reachability": "a list of probes: from, to, proto, port, expect reach|blocked",
+}
+REACH_KEYS = {
+    "name": "a label for the probe (default: from->to address proto/port)",
+    "from": "a container key, host or sentinel",
+    "to": "a container key, host or sentinel",
+    "proto": "icmp, tcp or udp",
+    "port": "the port the prober connects to (tcp/udp)",
+    "address": "where to connect (default: to's address); an address, a ${reference} or a name to resolve",
+    "network": "which of to's networks gives its address",
+    "listen": "the address the listener binds in to's namespace (default 0.0.0.0)",
+    "listen_port": "the port the listener binds (default: port)",
+    "expect": "reach or blocked",
+    "source": "the source address the listener must see",
 }
 NETWORK_KEYS = {
     "driver": "bridge",
@@ -130,9 +157,11 @@ class _Parser:
         networks = self._networks(top)
         containers = self._containers(top, networks)
         names = Names(frozenset(containers), frozenset(networks) | {"bridge"})
-        checks = self._expect(top, containers, names)
+        checks = self._expect(top, containers, names) + self._reachability(top, containers, names)
         self._require_declared_refusals(top, containers, checks)
-        return Scenario(self.name, self.path, description, networks, containers, checks)
+        self._require_hermetic_dns(top, containers, checks)
+        uses_sentinel = _mentions_sentinel((containers, checks))
+        return Scenario(self.name, self.path, description, networks, containers, checks, uses_sentinel)
 
     # -- networks -----------------------------------------------------------------------------
 
@@ -358,7 +387,9 @@ class _Parser:
     # -- expectations -------------------------------------------------------------------------
 
     def _expect(self, top: LocatedMap, containers: dict[str, ContainerSpec], names: Names) -> tuple[Check, ...]:
-        if "expect" not in top or top["expect"] is None:
+        if top.get("expect") is None:
+            if top.get("reachability"):
+                return ()
             raise SpecError(self.path, top.line, "expect", "missing: a scenario without expectations checks nothing")
         body = self.mapping(top["expect"], "expect", top.key_lines["expect"], None)
         checks: list[Check] = []
@@ -379,17 +410,112 @@ class _Parser:
             keypath = f"expect.{subject}.{path}"
             where = self.where(tree, key, keypath)
             prop = find_property(path)
+            if prop is not None and not prop.in_expect:
+                prop = None
             # A mapping under a property is its matcher, except under sysctl.<name>, whose names nest.
             as_leaf = not isinstance(value, Mapping) or is_matcher_mapping(value) or not path.startswith("sysctl")
             if prop is not None and as_leaf:
                 expectation = parse_expectation(value, where, names)
                 self._check_value(path, expectation, where, names)
-                checks.append(Check(self.name, subject, path, prop.aspect, expectation, self.path, where.line))
+                match = prop.matches(path)
+                assert match is not None
+                param: Value = match.group(1) if match.groups() else None
+                if prop.templated and isinstance(param, str):
+                    param = parse_value(param, where, names)
+                checks.append(Check(self.name, subject, path, prop.aspect, expectation, self.path, where.line, param))
             elif isinstance(value, LocatedMap) and value:
                 checks.extend(self._flatten(subject, value, f"{path}.", names))
             else:
                 raise where.error(f"unknown property {path!r}", allowed_properties())
         return checks
+
+    # -- reachability -------------------------------------------------------------------------
+
+    def _reachability(self, top: LocatedMap, containers: dict[str, ContainerSpec], names: Names) -> tuple[Check, ...]:
+        raw = top.get("reachability")
+        if raw is None:
+            return ()
+        if not isinstance(raw, LocatedList):
+            raise SpecError(self.path, top.key_lines["reachability"], "reachability", "expected a list of probes",
+                            ", ".join(REACH_KEYS))
+        checks: list[Check] = []
+        seen: dict[str, int | None] = {}
+        for index, entry in enumerate(raw):
+            line = raw.item_lines[index]
+            keypath = f"reachability[{index}]"
+            spec = self.mapping(entry, keypath, line, REACH_KEYS)
+            reach, expect_where = self._reach(spec, keypath, containers, names)
+            if reach.id in seen:
+                raise Where(self.path, line, keypath).error(
+                    f"probe {reach.id!r} is declared twice (first at line {seen[reach.id]})", "give it a name")
+            seen[reach.id] = line
+            expectation = parse_expectation(spec["expect"], expect_where, names)
+            for value in _literals(expectation):
+                if value not in ("reach", "blocked"):
+                    raise expect_where.error(f"invalid outcome {value!r}", "reach or blocked")
+            checks.append(Check(self.name, REACHABILITY, "reach", "reachability", expectation, self.path,
+                                expect_where.line, reach=reach))
+            if "source" in spec:
+                if reach.proto == "icmp":
+                    raise self.where(spec, "source", f"{keypath}.source").error(
+                        "icmp probes see no source address", "tcp or udp probes")
+                source_where = self.where(spec, "source", f"{keypath}.source")
+                checks.append(Check(self.name, REACHABILITY, "source", "reachability",
+                                    parse_expectation(spec["source"], source_where, names), self.path,
+                                    source_where.line, reach=reach))
+        return tuple(checks)
+
+    def _reach(self, spec: LocatedMap, keypath: str, containers: dict[str, ContainerSpec],
+               names: Names) -> tuple[ReachSpec, Where]:
+        ends = ", ".join([*containers, *ENDPOINTS])
+        for required in ("from", "to", "proto", "expect"):
+            if required not in spec:
+                raise SpecError(self.path, spec.line, f"{keypath}.{required}", "missing", REACH_KEYS[required])
+        frm = self.typed(spec, "from", f"{keypath}.from", str, ends)
+        to = self.typed(spec, "to", f"{keypath}.to", str, ends)
+        for key, value in (("from", frm), ("to", to)):
+            if value not in containers and value not in ENDPOINTS:
+                raise self.where(spec, key, f"{keypath}.{key}").error(f"unknown endpoint {value!r}", ends)
+        proto = self.typed(spec, "proto", f"{keypath}.proto", str, ", ".join(PROTOCOLS))
+        if proto not in PROTOCOLS:
+            raise self.where(spec, "proto", f"{keypath}.proto").error(f"unknown protocol {proto!r}",
+                                                                      ", ".join(PROTOCOLS))
+        port = self._port(spec, "port", keypath)
+        listen_port = self._port(spec, "listen_port", keypath)
+        where_port = self.where(spec, "port" if "port" in spec else "proto", f"{keypath}.port")
+        if proto == "icmp" and (port or listen_port):
+            raise where_port.error("icmp has no ports", "drop port/listen_port")
+        if proto != "icmp" and to == "sentinel":
+            if port not in (None, ECHO_PORT) or listen_port is not None:
+                raise where_port.error(f"the sentinel serves echo on port {ECHO_PORT} only", str(ECHO_PORT))
+            port = ECHO_PORT
+        if proto != "icmp" and port is None:
+            raise where_port.error(f"a {proto} probe needs a port", "1-65535")
+        network = None
+        if "network" in spec:
+            network = self.typed(spec, "network", f"{keypath}.network", str, "a network key")
+            attached = containers[to].networks if to in containers else ()
+            if network not in attached:
+                raise self.where(spec, "network", f"{keypath}.network").error(
+                    f"{to!r} is not attached to {network!r}", ", ".join(attached) or "(no networks)")
+        address = listen = None
+        if "address" in spec:
+            address = parse_value(spec["address"], self.where(spec, "address", f"{keypath}.address"), names)
+        if "listen" in spec:
+            listen = parse_value(spec["listen"], self.where(spec, "listen", f"{keypath}.listen"), names)
+            if to == "sentinel":
+                raise self.where(spec, "listen", f"{keypath}.listen").error("the sentinel's listener is fixed")
+        label = str(spec.get("name", ""))
+        reach = ReachSpec(frm, to, proto, port, address, network, listen, listen_port, label)
+        return reach, self.where(spec, "expect", f"{keypath}.expect")
+
+    def _port(self, spec: LocatedMap, key: str, keypath: str) -> int | None:
+        if key not in spec:
+            return None
+        port = self.typed(spec, key, f"{keypath}.{key}", int, "a port number 1-65535")
+        if not 0 < port < 65536:
+            raise self.where(spec, key, f"{keypath}.{key}").error(f"port {port} is out of range", "1-65535")
+        return port
 
     def _check_value(self, path: str, expectation: Matcher | Select, where: Where, names: Names) -> None:
         """Property-specific vocabulary, so a typo fails at load rather than as a false verdict."""
@@ -405,6 +531,29 @@ class _Parser:
                 continue
             raise where.error(f"invalid namespace owner {value!r}", allowed)
 
+    def _require_hermetic_dns(self, top: LocatedMap, containers: dict[str, ContainerSpec],
+                              checks: tuple[Check, ...]) -> None:
+        """Lookups must never reach the host's upstream resolver (the network rule): a container
+        that resolves names must use the sentinel as its --dns server."""
+        for check in checks:
+            if check.reach is not None:
+                if check.reach.frm not in containers or not _is_name(check.reach.address):
+                    continue
+                subject = check.reach.frm
+            elif check.prop.startswith(_LOOKUPS):
+                subject = check.subject
+            else:
+                continue
+            owner = _resolver_owner(containers, subject)
+            if any(isinstance(value, Ref) and value.parts == ("sentinel", "address") for value in owner.dns):
+                continue
+            raise SpecError(
+                self.path, check.line, f"containers.{owner.key}.dns",
+                f"{check.name} makes {subject} resolve names, but {owner.key} does not use the sentinel as its "
+                "nameserver, so unknown names would go to the host's upstream resolver",
+                'dns: ["${sentinel.address}"]',
+            )
+
     def _require_declared_refusals(self, top: LocatedMap, containers: dict[str, ContainerSpec],
                                    checks: tuple[Check, ...]) -> None:
         tested = {check.subject for check in checks if check.prop in ("refused", "created", "left_behind")}
@@ -419,6 +568,30 @@ class _Parser:
                 f"the daemon refuses {conflicting[0]} with network mode {spec.network_mode!r}",
                 f"drop it, or declare expect.{key}.refused to test that refusal",
             )
+
+
+_LOOKUPS = ("lookup.", "reverse.", "forwarded.")
+_NAME_FACTS = {"name", "short_id", "id", "hostname"}
+
+
+def _is_name(value: Value) -> bool:
+    """Whether a probe address is a name to resolve rather than an address."""
+    if isinstance(value, Ref):
+        return value.parts[-1] in _NAME_FACTS
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return True
+    return False
+
+
+def _resolver_owner(containers: dict[str, ContainerSpec], key: str) -> ContainerSpec:
+    """Whose resolv.conf a container uses: its own, or the target's for container:<target>."""
+    spec = containers[key]
+    while spec.mode == "container" and spec.target:
+        spec = containers[spec.target]
+    return spec
 
 
 def _refused_options(spec: ContainerSpec, networks: Mapping[str, Any]) -> list[str]:
@@ -462,3 +635,18 @@ def _empty(line: int) -> LocatedMap:
     empty.line = line
     empty.key_lines = {}
     return empty
+
+
+def _mentions_sentinel(value: Any) -> bool:
+    """Whether any reference or probe endpoint in the model names the sentinel."""
+    if isinstance(value, Ref):
+        return value.parts[0] == "sentinel"
+    if isinstance(value, ReachSpec) and "sentinel" in (value.frm, value.to):
+        return True
+    if isinstance(value, dict):
+        return any(_mentions_sentinel(item) for item in value.values())
+    if isinstance(value, tuple | list):
+        return any(_mentions_sentinel(item) for item in value)
+    if hasattr(value, "__dataclass_fields__"):
+        return any(_mentions_sentinel(getattr(value, name)) for name in value.__dataclass_fields__)
+    return False

@@ -21,6 +21,10 @@ class Property:
     shown: str
     aspect: str
     meaning: str
+    # The parameter (the pattern's group) may hold ${references}, resolved when judged.
+    templated: bool = False
+    # False for the properties of reachability probes, which are not declared under expect.<container>.
+    in_expect: bool = True
 
     def matches(self, path: str) -> re.Match[str] | None:
         return re.fullmatch(self.pattern, path)
@@ -52,6 +56,22 @@ PROPERTIES: tuple[Property, ...] = (
              "a network-namespace sysctl as seen inside the container (net.ipv4.ip_forward, ...)"),
     Property(r"hostname", "hostname", "hostname", "the nodename of the container's UTS namespace"),
     Property(r"hostname_file", "hostname_file", "hostname", "the content of the container's /etc/hostname"),
+    Property(r"resolv\.(nameservers|search|options)", "resolv.<nameservers|search|options>", "dns",
+             "the directives of the container's /etc/resolv.conf, parsed (comments and order of "
+             "lines carry no meaning)"),
+    Property(r"hosts_entries", "hosts_entries", "dns",
+             "every mapping of /etc/hosts as 'address name...' lines, normalised (no comments/blank lines)"),
+    Property(r"hosts\.(.+)", "hosts.<name>", "dns", "the addresses /etc/hosts maps the name to", templated=True),
+    Property(r"lookup\.(.+)", "lookup.<name>", "dns",
+             "the A answers for the name from the container's first nameserver, asked from inside its "
+             "netns: sorted addresses, or NXDOMAIN / NODATA / SERVFAIL / REFUSED / timeout", templated=True),
+    Property(r"reverse\.(.+)", "reverse.<address>", "dns",
+             "the PTR answers for the address from the container's first nameserver", templated=True),
+    Property(r"forwarded\.(.+)", "forwarded.<name>", "dns",
+             "the source addresses the sentinel's DNS server saw asking for the name while the "
+             "container looked it up ([] when the query never reached the sentinel)", templated=True),
+    Property(r"reach", "reach", "reachability", "reach or blocked, from the probe's outcome", in_expect=False),
+    Property(r"source", "source", "reachability", "the source address the listener saw", in_expect=False),
     Property(r"created", "created", "options", "whether the daemon accepted and started the container"),
     Property(r"refused", "refused", "options",
              "the daemon's error when it refuses to create/start the container ('none' when accepted)"),
@@ -69,4 +89,4 @@ def find_property(path: str) -> Property | None:
 
 
 def allowed_properties() -> str:
-    return ", ".join(prop.shown for prop in PROPERTIES)
+    return ", ".join(prop.shown for prop in PROPERTIES if prop.in_expect)

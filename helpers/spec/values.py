@@ -96,10 +96,11 @@ REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "container": (
         "id", "short_id", "name", "hostname", "ip", "mac", "gateway", "interfaces",
         "networks.*.ip", "networks.*.mac", "networks.*.gateway",
+        "resolv.nameservers", "resolv.search", "resolv.options", "hosts_entries",
     ),
     "network": ("id", "name", "subnet", "gateway", "bridge"),
     "host": ("interfaces", "hostname", "cgroup_version", "resolv.nameservers", "resolv.search",
-             "resolv.options", "bridge_gateway"),
+             "resolv.options", "resolv.external_nameservers", "hosts_entries", "bridge_gateway"),
     "daemon": ("version", "api_version"),
     "sentinel": ("address", "gateway_address", "zone"),
 }

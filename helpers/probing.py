@@ -1,0 +1,186 @@
+"""Probes a check needs before it can be judged: DNS lookups and reachability, done on demand.
+
+The scenario is observed once when it is built; lookups and probes send traffic, so each is made
+when the first check that needs it runs, and its result is kept in the scenario's facts for every
+other check (and the report). Listeners are started in the target's namespace from the host and
+stopped right after the probe.
+
+Network rule: a probe only ever targets addresses of this machine's test hosts (the scenario's
+networks, the daemon's own addresses, the sentinel, loopback). Anything else is refused here,
+before a packet is sent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from helpers.echo import serve_echo
+from helpers.errors import ProbeError
+from helpers.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts
+from helpers.judge.refs import Unresolvable, primary_endpoint, resolve_value
+from helpers.nsexec import call_in_namespaces, spawn_in_namespaces
+from helpers.probes.dns import ask
+from helpers.probes.reach import probe
+from helpers.sentinel import Sentinel
+from helpers.spec.model import Check, ReachSpec
+
+
+class Prober:
+    """Makes the probes of one run; ``sentinel`` is None when no scenario needs it."""
+
+    def __init__(self, daemon_pid: int, sentinel: Sentinel | None, timeout: float = 1.0, attempts: int = 3) -> None:
+        self.daemon_pid = daemon_pid
+        self.sentinel = sentinel
+        self.timeout = timeout
+        self.attempts = attempts
+
+    # -- where things are ---------------------------------------------------------------------
+
+    def netns(self, facts: ScenarioFacts, endpoint: str) -> str:
+        if endpoint == "host":
+            return f"/proc/{self.daemon_pid}/ns/net"
+        if endpoint == "sentinel":
+            if self.sentinel is None:
+                raise ProbeError("the scenario needs the sentinel, but none is running")
+            return self.sentinel.netns_path
+        container = facts.containers[endpoint]
+        if not container.created:
+            raise ProbeError(f"container {endpoint} was not created ({container.error})")
+        return f"/proc/{container.pid}/ns/net"
+
+    def _check_destination(self, facts: ScenarioFacts, address: str) -> None:
+        """Refuse any destination that is not one of this machine's test hosts."""
+        ip = ipaddress.ip_address(address)
+        if ip.is_loopback:
+            return
+        ours = [ipaddress.ip_network(n.subnet) for n in facts.networks.values() if n.subnet]
+        ours += [ipaddress.ip_interface(a).network for i in facts.host.net.interfaces for a in i.addresses]
+        if self.sentinel is not None:
+            ours.append(ipaddress.ip_network(f"{self.sentinel.address}/30", strict=False))
+        if not any(ip in network for network in ours):
+            raise ProbeError(f"refusing to send traffic to {address}: it is not an address of this machine's "
+                             "test hosts (scenario networks, the daemon's host, the sentinel)")
+
+    # -- DNS ----------------------------------------------------------------------------------
+
+    def lookup(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str) -> LookupResult:
+        key = f"{qtype} {name}"
+        if key not in container.lookups:
+            container.lookups[key] = self._ask(facts, container, qtype, name)
+        return container.lookups[key]
+
+    def _ask(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str) -> LookupResult:
+        if not container.created:
+            raise ProbeError(f"container {container.key} was not created ({container.error})")
+        servers = container.resolv.nameservers if container.resolv else []
+        if not servers:
+            return LookupResult(qtype, name, None, "no nameserver", detail="resolv.conf lists no nameserver")
+        server = servers[0]
+        self._check_destination(facts, server)
+        started = time.time()
+        result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
+                                    self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
+                                    what=f"DNS {qtype} {name} from {container.key}")
+        if self.sentinel is not None and qtype == "A":
+            absolute = name if name.endswith(".") else name + "."
+            result.upstream_sources = sorted({
+                query.source_ip for query in self.sentinel.dns_queries_seen(absolute) if query.at >= started - 1
+            })
+        return result
+
+    # -- reachability -------------------------------------------------------------------------
+
+    def reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        if spec.id not in facts.reach:
+            facts.reach[spec.id] = self._reach(facts, spec, context)
+        return facts.reach[spec.id]
+
+    def _resolve(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult) -> None:
+        """Turn a name into the address the prober's own nameserver gives (a probe 'by name')."""
+        prober = facts.containers.get(spec.frm)
+        if prober is None:
+            result.error = f"{result.address!r} is a name; only a container can probe by name (its resolver)"
+            return
+        answer = self.lookup(facts, prober, "A", result.address)
+        if not answer.answers:
+            result.error = f"{result.address!r} did not resolve: {answer.describe()}"
+            return
+        result.resolved_from = result.address
+        result.address = sorted(answer.answers)[0]
+
+    def _address_of(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> str:
+        if spec.address is not None:
+            return str(resolve_value(spec.address, facts, context))
+        if spec.to == "sentinel":
+            assert self.sentinel is not None
+            return self.sentinel.address
+        if spec.to == "host":
+            source = facts.containers.get(spec.frm)
+            if source is None:
+                raise ProbeError(f"probe {spec.id}: give 'address' (host has no default address from {spec.frm})")
+            gateway = primary_endpoint(facts, source).gateway
+            if not gateway:
+                raise ProbeError(f"probe {spec.id}: {spec.frm} has no gateway; give 'address'")
+            return str(gateway)
+        target = facts.containers[spec.to]
+        endpoint = target.endpoints.get(spec.network) if spec.network else primary_endpoint(facts, target)
+        if endpoint is None or not endpoint.ip:
+            where = f" on {spec.network}" if spec.network else ""
+            raise ProbeError(f"probe {spec.id}: {spec.to} has no address{where}")
+        return str(endpoint.ip)
+
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", spec.port)
+        try:
+            result.address = self._address_of(facts, spec, context)
+            source_ns = self.netns(facts, spec.frm)
+            if not _is_address(result.address):
+                self._resolve(facts, spec, result)
+                if result.error:
+                    return result
+            self._check_destination(facts, result.address)
+            listener = None
+            if spec.proto != "icmp" and spec.to != "sentinel":
+                listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
+                if listen is None:
+                    listen = result.address if spec.to == "host" and _is_address(result.address) else "0.0.0.0"
+                port = spec.listen_port or spec.port
+                result.listener = f"{listen}:{port} in {spec.to}"
+                listener = spawn_in_namespaces({"net": self.netns(facts, spec.to)}, serve_echo, port, listen,
+                                                ready_timeout=5.0, what=f"echo listener {result.listener}")
+            try:
+                budget = (self.timeout + 1) * self.attempts * 2 + 5
+                return call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
+                                          timeout=budget, what=f"probe {spec.id}")
+            finally:
+                if listener is not None:
+                    listener.stop()
+        except (ProbeError, Unresolvable) as err:
+            result.error = str(err)
+            return result
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> None:
+    """Make the probe ``check`` is judged on, unless an earlier check made it already."""
+    if check.reach is not None:
+        prober.reach(facts, check.reach, context)
+        return
+    family = check.prop.split(".", 1)[0]
+    if family not in ("lookup", "reverse", "forwarded"):
+        return
+    container = facts.containers[check.subject]
+    if not container.created:
+        return
+    name = str(resolve_value(check.param, facts, context))
+    prober.lookup(facts, container, "PTR" if family == "reverse" else "A", name)
