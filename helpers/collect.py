@@ -111,7 +111,7 @@ class CheckItem(pytest.Item):
         facts = self.scenario_file.facts
         assert facts is not None, "scenario was not built"
         context = run_context(self.config)
-        context.prepare(self.check, facts)
+        context.prepare(self.check, facts, self.scenario_file.scenario.checks)
         verdict = judge(self.check, facts, context.context)
         self.user_properties.append(("verdict", "pass" if verdict.passed else "fail"))
         self.stash[verdict_key] = verdict

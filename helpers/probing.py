@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from helpers.echo import serve_echo
@@ -26,6 +28,9 @@ from helpers.probes.dns import ask
 from helpers.probes.reach import probe
 from helpers.sentinel import Sentinel
 from helpers.spec.model import Check, ReachSpec
+
+
+PARALLEL_PROBES = 8
 
 
 class Prober:
@@ -97,6 +102,25 @@ class Prober:
         if spec.id not in facts.reach:
             facts.reach[spec.id] = self._reach(facts, spec, context)
         return facts.reach[spec.id]
+
+    def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any]) -> None:
+        """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
+        add up. Probes whose listeners would share a namespace and port run one after another."""
+        groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
+        for spec in specs:
+            if spec.id not in facts.reach:
+                key = (spec.to, spec.listen_port or spec.port) if spec.proto != "icmp" else (spec.id, None)
+                groups[key].append(spec)
+        if not groups:
+            return
+
+        def run(group: list[ReachSpec]) -> None:
+            for spec in group:
+                self.reach(facts, spec, context)
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+            for future in [pool.submit(run, group) for group in groups.values()]:
+                future.result()
 
     def _resolve(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult) -> None:
         """Turn a name into the address the prober's own nameserver gives (a probe 'by name')."""
@@ -171,9 +195,15 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> None:
-    """Make the probe ``check`` is judged on, unless an earlier check made it already."""
+def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
+            siblings: Sequence[Check] = ()) -> None:
+    """Make the probe ``check`` is judged on, unless an earlier check made it already.
+
+    The first reachability check of a scenario makes all of its ``siblings``' probes at once.
+    """
     if check.reach is not None:
+        specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
+        prober.prefetch(facts, specs, context)
         prober.reach(facts, check.reach, context)
         return
     family = check.prop.split(".", 1)[0]

@@ -7,6 +7,7 @@ create is swept together if the controller dies.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import docker
@@ -134,12 +135,12 @@ class RunContext:
                                           self.sentinel.netns_name)
         return built, facts
 
-    def prepare(self, check: Check, facts: ScenarioFacts) -> None:
+    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
         """Make the lookups and probes ``check`` needs (once per scenario)."""
         if self.prober is None:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts)
         self.prober.sentinel = self.sentinel
-        prepare(self.prober, check, facts, self.context)
+        prepare(self.prober, check, facts, self.context, siblings)
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:
