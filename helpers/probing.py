@@ -29,7 +29,6 @@ from helpers.probes.reach import probe
 from helpers.sentinel import Sentinel
 from helpers.spec.model import Check, ReachSpec
 
-
 PARALLEL_PROBES = 8
 
 

@@ -3,7 +3,6 @@ themselves: on success, on Ctrl-C, on SIGTERM, and (by the next run's sweep) aft
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
