@@ -28,6 +28,7 @@ from helpers.collect import (
 from helpers.errors import NetconformError, SpecError
 from helpers.runs import RunIdentity, register, unregister
 from helpers.runtime import RunOptions, check_environment
+from helpers.sentinel import DEFAULT_CIDR
 from helpers.spec import load_scenario
 from helpers.spec.properties import ASPECTS
 from helpers.sweep import sweep_stale
@@ -51,6 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="image for scenario containers (default: the built-in probe image); never pulled")
     group.addoption("--probe-timeout", type=float, default=10.0,
                     help="seconds before an observation inside a namespace is abandoned (default 10)")
+    group.addoption("--attempt-timeout", type=float, default=1.0,
+                    help="seconds one reachability/DNS attempt waits for an answer (default 1)")
+    group.addoption("--attempts", type=int, default=3,
+                    help="attempts per reachability/DNS probe before it counts as unanswered (default 3)")
+    group.addoption("--sentinel-cidr", default=DEFAULT_CIDR,
+                    help=f"range the sentinel host takes its addresses from (default {DEFAULT_CIDR})")
 
 
 def _options(config: pytest.Config) -> RunOptions:
@@ -59,6 +66,9 @@ def _options(config: pytest.Config) -> RunOptions:
         daemon_pid=config.getoption("daemon_pid"),
         image=config.getoption("image"),
         probe_timeout=config.getoption("probe_timeout"),
+        attempt_timeout=config.getoption("attempt_timeout"),
+        attempts=config.getoption("attempts"),
+        sentinel_cidr=config.getoption("sentinel_cidr"),
     )
 
 
