@@ -7,6 +7,7 @@ bad spec or a missing daemon ends the run with one message and a distinct exit c
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import sys
@@ -61,6 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _options(config: pytest.Config) -> RunOptions:
+    cidr = config.getoption("sentinel_cidr")
+    try:
+        if ipaddress.ip_network(cidr).version != 4:
+            raise ValueError(cidr)
+    except ValueError as err:
+        raise pytest.UsageError(f"--sentinel-cidr {cidr!r} is not an IPv4 network such as 198.18.0.0/24") from err
+    if config.getoption("attempts") < 1 or config.getoption("attempt_timeout") <= 0:
+        raise pytest.UsageError("--attempts must be at least 1 and --attempt-timeout more than 0")
     return RunOptions(
         docker_host=config.getoption("docker_host"),
         daemon_pid=config.getoption("daemon_pid"),

@@ -368,3 +368,76 @@ def test_shipped_suites_are_valid() -> None:
     assert {path.stem for path in suites} >= {"bridge", "host", "none", "container", "custom"}
     for path in suites:
         assert load_scenario(path).checks, path
+
+
+def test_reachability_entries_become_reach_and_source_checks(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, """\
+        networks: {n: {}}
+        containers:
+          a: {network: n}
+          b: {network: n}
+        reachability:
+          - {from: a, to: b, proto: tcp, port: 80, expect: reach, source: "${container.a.ip}"}
+          - {from: a, to: sentinel, proto: udp, expect: blocked}
+          - {name: ping gw, from: a, to: host, proto: icmp, expect: {by: daemon.version, cases: {else: reach}}}
+    """))
+    names = [(check.subject, check.name, check.prop, check.line) for check in scenario.checks]
+    assert names == [
+        ("reachability", "a->b tcp/80", "reach", 6),
+        ("reachability", "a->b tcp/80 [source]", "source", 6),
+        ("reachability", "a->sentinel udp/7", "reach", 7),
+        ("reachability", "ping gw", "reach", 8),
+    ]
+    assert scenario.uses_sentinel
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "fragment"),
+    [
+        ("{from: a, to: c, proto: tcp, port: 1, expect: reach}", "reachability[0].to", "unknown endpoint 'c'"),
+        ("{from: a, to: b, proto: sctp, port: 1, expect: reach}", "reachability[0].proto", "unknown protocol"),
+        ("{from: a, to: b, proto: tcp, expect: reach}", "reachability[0].port", "needs a port"),
+        ("{from: a, to: b, proto: icmp, port: 3, expect: reach}", "reachability[0].port", "icmp has no ports"),
+        ("{from: a, to: sentinel, proto: tcp, port: 80, expect: reach}", "reachability[0].port",
+         "serves echo on port 7 only"),
+        ("{from: a, to: b, proto: tcp, port: 1, expect: maybe}", "reachability[0].expect", "invalid outcome"),
+        ("{from: a, to: b, proto: icmp, expect: reach, source: x}", "reachability[0].source", "no source"),
+        ("{from: a, to: b, proto: tcp, port: 70000, expect: reach}", "reachability[0].port", "out of range"),
+        ("{from: a, to: b, proto: tcp, port: 1, expect: reach, network: m}", "reachability[0].network",
+         "not attached to 'm'"),
+        ("{from: a, to: b, proto: tcp, port: 1}", "reachability[0].expect", "missing"),
+    ],
+)
+def test_invalid_reachability_entries(tmp_path: Path, entry: str, key: str, fragment: str) -> None:
+    err = error_of(tmp_path, f"""\
+        networks: {{n: {{}}}}
+        containers: {{a: {{network: n}}, b: {{network: n}}}}
+        reachability:
+          - {entry}
+    """)
+    assert (err.key, err.line) == (key, 4), err.render()
+    assert fragment in err.problem, err.render()
+
+
+def test_lookups_require_the_sentinel_as_nameserver(tmp_path: Path) -> None:
+    err = error_of(tmp_path, """\
+        containers:
+          web: {}
+          joiner: {network: "container:web"}
+        expect:
+          joiner:
+            lookup: {anything.example: NXDOMAIN}
+    """)
+    assert (err.key, err.line) == ("containers.web.dns", 6)
+    assert "would go to the host's upstream resolver" in err.problem
+    assert err.allowed == 'dns: ["${sentinel.address}"]'
+
+
+def test_probe_by_name_requires_the_sentinel_as_nameserver(tmp_path: Path) -> None:
+    err = error_of(tmp_path, """\
+        networks: {n: {}}
+        containers: {a: {network: n}, b: {network: n}}
+        reachability:
+          - {from: a, to: b, address: "${container.b.name}", proto: tcp, port: 1, expect: reach}
+    """)
+    assert err.key == "containers.a.dns"
