@@ -19,6 +19,7 @@ from helpers.engine import BuiltScenario
 from helpers.errors import NetconformError, SpecError
 from helpers.facts import ScenarioFacts
 from helpers.judge import Verdict, judge
+from helpers.report.records import scenario_record
 from helpers.runs import RunIdentity
 from helpers.runtime import RunContext, RunOptions
 from helpers.spec import Check, Scenario, load_scenario
@@ -30,6 +31,9 @@ options_key = pytest.StashKey[RunOptions]()
 identity_key = pytest.StashKey[RunIdentity]()
 context_key = pytest.StashKey[RunContext]()
 verdict_key = pytest.StashKey[Verdict]()
+artifacts_key = pytest.StashKey[list[str]]()
+# Scenario records finished in this process, waiting to ride on the next teardown report.
+finished_scenarios_key = pytest.StashKey[list[dict[str, Any]]]()
 
 
 def run_context(config: pytest.Config) -> RunContext:
@@ -45,6 +49,7 @@ class ScenarioFile(pytest.File):
     scenario: Scenario
     built: BuiltScenario | None = None
     facts: ScenarioFacts | None = None
+    build_error: str = ""
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         root = self.config.rootpath
@@ -68,10 +73,13 @@ class ScenarioFile(pytest.File):
             return
         except NetconformError as err:
             problem = str(err)
+        self.build_error = problem
         # Outside the except block, so the report is this one line and not a chained traceback.
         pytest.fail(f"scenario {self.scenario.name} could not be built: {problem}", pytrace=False)
 
     def teardown(self) -> None:
+        record = scenario_record(self.scenario, self.facts, self.build_error)
+        self.config.stash.setdefault(finished_scenarios_key, []).append(record)
         if self.built is not None:
             built, self.built, self.facts = self.built, None, None
             run_context(self.config).teardown(built)
@@ -113,9 +121,9 @@ class CheckItem(pytest.Item):
         context = run_context(self.config)
         context.prepare(self.check, facts, self.scenario_file.scenario.checks)
         verdict = judge(self.check, facts, context.context)
-        self.user_properties.append(("verdict", "pass" if verdict.passed else "fail"))
         self.stash[verdict_key] = verdict
         if not verdict.passed:
+            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict)
             raise ConformanceFailure(self.check, facts.containers.get(self.check.subject), verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

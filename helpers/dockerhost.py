@@ -106,3 +106,20 @@ def daemon_facts(client: docker.DockerClient) -> DaemonFacts:
             "masquerade": str(options.get("com.docker.network.bridge.enable_ip_masquerade", "")),
         },
     )
+
+
+# The parts of `docker info` that shape networking, kept in the report for comparing two daemons.
+_INFO_KEYS = ("ServerVersion", "KernelVersion", "OperatingSystem", "Driver", "CgroupDriver", "CgroupVersion",
+              "IPv4Forwarding", "BridgeNfIptables", "BridgeNfIp6tables", "SecurityOptions", "DefaultRuntime",
+              "Runtimes", "Name", "DockerRootDir", "Swarm")
+
+
+def networking_info(client: docker.DockerClient) -> dict[str, Any]:
+    info: dict[str, Any] = client.info()
+    excerpt: dict[str, Any] = {key: info[key] for key in _INFO_KEYS if key in info}
+    runtimes, swarm = excerpt.get("Runtimes"), excerpt.get("Swarm")
+    if isinstance(runtimes, dict):
+        excerpt["Runtimes"] = sorted(runtimes)
+    if isinstance(swarm, dict):
+        excerpt["Swarm"] = swarm.get("LocalNodeState")
+    return excerpt

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,19 +20,27 @@ import pytest
 
 from helpers.collect import (
     SCENARIO_SUFFIXES,
+    CheckItem,
     ScenarioFile,
+    artifacts_key,
     context_key,
+    finished_scenarios_key,
     identity_key,
     options_key,
     run_context,
     spec_errors_key,
+    verdict_key,
 )
 from helpers.errors import NetconformError, SpecError
+from helpers.report.collector import CHECK_ATTR, SCENARIOS_ATTR
+from helpers.report.pytest_hooks import ReportPlugin
+from helpers.report.records import check_record
 from helpers.runs import RunIdentity, register, unregister
 from helpers.runtime import RunOptions, check_environment
 from helpers.sentinel import DEFAULT_CIDR
 from helpers.spec import load_scenario
 from helpers.spec.properties import ASPECTS
+from helpers.story import ConformanceFailure
 from helpers.sweep import sweep_stale
 
 MODE_MARKERS = {
@@ -57,6 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds one reachability/DNS attempt waits for an answer (default 1)")
     group.addoption("--attempts", type=int, default=3,
                     help="attempts per reachability/DNS probe before it counts as unanswered (default 3)")
+    group.addoption("--report-dir", default=None,
+                    help="write report.json, report.html and failure evidence (pcaps) into this directory")
     group.addoption("--sentinel-cidr", default=DEFAULT_CIDR,
                     help=f"range the sentinel host takes its addresses from (default {DEFAULT_CIDR})")
 
@@ -75,6 +86,7 @@ def _options(config: pytest.Config) -> RunOptions:
         daemon_pid=config.getoption("daemon_pid"),
         image=config.getoption("image"),
         probe_timeout=config.getoption("probe_timeout"),
+        report_dir=config.getoption("report_dir"),
         attempt_timeout=config.getoption("attempt_timeout"),
         attempts=config.getoption("attempts"),
         sentinel_cidr=config.getoption("sentinel_cidr"),
@@ -87,12 +99,17 @@ def pytest_configure(config: pytest.Config) -> None:
     for mode, meaning in MODE_MARKERS.items():
         config.addinivalue_line("markers", f"{mode}: {meaning}")
     config.stash[options_key] = _options(config)
+    group_options = {name: config.getoption(name) for name in (
+        "docker_host", "image", "attempt_timeout", "attempts", "sentinel_cidr", "report_dir")}
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]
         config.stash[identity_key] = RunIdentity.parse(run_id, owner)
     else:
         config.stash[identity_key] = RunIdentity.new()
+    if _is_controller(config):
+        config.pluginmanager.register(ReportPlugin(config, config.stash[identity_key].run_id, group_options),
+                                      "netconform-report")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -203,6 +220,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             unregister(config.stash[identity_key])
     if config.stash.get(spec_errors_key, None):
         session.exitstatus = SpecError.exit_code
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the check's record (call) and finished scenarios' records (teardown) to the report,
+    so they reach the controlling process also from xdist workers."""
+    report = yield
+    if call.when == "call" and isinstance(item, CheckItem):
+        verdict = item.stash.get(verdict_key, None)
+        if report.passed:
+            outcome, error = "passed", ""
+        elif report.skipped:
+            outcome, error = "skipped", str(report.longrepr)
+        elif call.excinfo is not None and isinstance(call.excinfo.value, ConformanceFailure):
+            outcome, error = "failed", ""
+        else:
+            outcome, error = "error", call.excinfo.exconly() if call.excinfo else str(report.longrepr)
+        setattr(report, CHECK_ATTR, check_record(item.nodeid, item.check, verdict, outcome, report.duration,
+                                                 error, item.stash.get(artifacts_key, [])))
+    if call.when == "teardown":
+        finished = item.config.stash.get(finished_scenarios_key, [])
+        if finished:
+            setattr(report, SCENARIOS_ATTR, list(finished))
+            finished.clear()
+    return report
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

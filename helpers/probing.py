@@ -13,12 +13,15 @@ before a packet is sent.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from helpers.capture import capturing
 from helpers.echo import serve_echo
 from helpers.errors import ProbeError
 from helpers.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts
@@ -184,6 +187,37 @@ class Prober:
         except (ProbeError, Unresolvable) as err:
             result.error = str(err)
             return result
+
+
+def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
+                  directory: Path) -> list[str]:
+    """Replay a failed probe or lookup under packet capture; return the pcap paths.
+
+    The replay's own outcome is recorded next to the pcaps, so a probe that behaves differently
+    the second time shows as such rather than being hidden.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{check.scenario}-{check.subject}-{check.name}")[:120]
+    if check.reach is not None:
+        spec = check.reach
+        ends = {end: prober.netns(facts, end) for end in dict.fromkeys((spec.frm, spec.to))}
+        with capturing(ends, directory, stem) as paths:
+            probed = prober._reach(facts, spec, context)
+        (directory / f"{stem}.replay.txt").write_text(probed.describe() + "\n")
+        return [str(path) for path in paths]
+    family = check.prop.split(".", 1)[0]
+    if family not in ("lookup", "reverse", "forwarded"):
+        return []
+    container = facts.containers[check.subject]
+    if not container.created:
+        return []
+    name = str(resolve_value(check.param, facts, context))
+    ends = {check.subject: prober.netns(facts, check.subject)}
+    if prober.sentinel is not None:
+        ends["sentinel"] = prober.sentinel.netns_path
+    with capturing(ends, directory, stem) as paths:
+        replay = prober._ask(facts, container, "PTR" if family == "reverse" else "A", name)
+    (directory / f"{stem}.replay.txt").write_text(replay.describe() + "\n")
+    return [str(path) for path in paths]
 
 
 def _is_address(text: str) -> bool:

@@ -7,19 +7,23 @@ create is swept together if the controller dies.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import docker
 
-from helpers.dockerhost import connect, daemon_facts, resolve_host, socket_path
+from helpers.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
 from helpers.engine import BuiltScenario, ScenarioEngine, sweep
-from helpers.errors import EngineError
+from helpers.errors import EngineError, NetconformError
 from helpers.facts import DaemonFacts, ScenarioFacts, SentinelInfo
 from helpers.image import ensure_probe_image, pause_binary, require_image
+from helpers.judge import Verdict
 from helpers.observe import observe_scenario
 from helpers.probes.daemon_process import find_daemon_pid
-from helpers.probing import Prober, prepare
+from helpers.probing import Prober, keep_evidence, prepare
 from helpers.runs import RunIdentity
 from helpers.sentinel import DEFAULT_CIDR, Sentinel
 from helpers.spec.model import Check, Scenario
@@ -32,6 +36,7 @@ class RunOptions:
     daemon_pid: int | None = None
     image: str | None = None
     probe_timeout: float = 10.0
+    report_dir: str | None = None
     attempt_timeout: float = 1.0
     attempts: int = 3
     sentinel_cidr: str = DEFAULT_CIDR
@@ -73,6 +78,7 @@ class RunContext:
     built: list[BuiltScenario] = field(default_factory=list)
     sentinel: Sentinel | None = None
     prober: Prober | None = None
+    docker_info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity) -> RunContext:
@@ -87,7 +93,8 @@ class RunContext:
             pid = options.daemon_pid or find_daemon_pid(socket_path(host))
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             engine = ScenarioEngine(client, run, worker_id(), image, pause_binary())
-            return cls(options, run, client, pid, daemon_facts(client), engine, image)
+            return cls(options, run, client, pid, daemon_facts(client), engine, image,
+                       docker_info=networking_info(client))
         except BaseException:
             client.close()
             raise
@@ -135,12 +142,31 @@ class RunContext:
                                           self.sentinel.netns_name)
         return built, facts
 
-    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
-        """Make the lookups and probes ``check`` needs (once per scenario)."""
+    def _prober(self) -> Prober:
         if self.prober is None:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts)
         self.prober.sentinel = self.sentinel
-        prepare(self.prober, check, facts, self.context, siblings)
+        return self.prober
+
+    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
+        """Make the lookups and probes ``check`` needs (once per scenario)."""
+        prepare(self._prober(), check, facts, self.context, siblings)
+
+    @property
+    def evidence_dir(self) -> Path:
+        base = Path(self.options.report_dir) if self.options.report_dir else Path(tempfile.gettempdir())
+        return base / "evidence" / f"{self.run.run_id}-{worker_id()}" if not self.options.report_dir \
+            else base / "evidence"
+
+    def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
+        """Packet captures of a failing probe or lookup (replayed under capture); [] for other checks."""
+        if check.aspect not in ("dns", "reachability"):
+            return []
+        try:
+            return keep_evidence(self._prober(), check, facts, self.context, self.evidence_dir)
+        except NetconformError as err:
+            verdict.note = (verdict.note + "; " if verdict.note else "") + f"no capture: {err}"
+            return []
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:

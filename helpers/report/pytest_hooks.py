@@ -1,0 +1,51 @@
+"""The reporting side of the plugin, in the controlling process: collect, summarise, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.report.collector import ReportCollector
+from helpers.report.terminal import render_summary
+
+
+class ReportPlugin:
+    """Registered by helpers.plugin in the controlling process only (not in xdist workers)."""
+
+    def __init__(self, config: pytest.Config, run_id: str, options: dict[str, Any]) -> None:
+        self.config = config
+        self.collector = ReportCollector(run_id, options)
+        report_dir = options.get("report_dir")
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.written: list[Path] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add(report)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from helpers.collect import context_key
+
+        if context_key in self.config.stash:
+            context = self.config.stash[context_key]
+            self.collector.daemon = context.daemon
+            self.collector.docker_info = context.docker_info
+        if self.report_dir is None or not self.collector.checks:
+            return
+        from helpers.report.html import write_html
+
+        document = self.collector.document()
+        self.written.append(self.collector.write_json(self.report_dir / "report.json"))
+        self.written.append(write_html(document, self.report_dir / "report.html"))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.collector.checks:
+            return
+        document = self.collector.document()
+        terminalreporter.section("netconform conformance")
+        for line in render_summary(document):
+            terminalreporter.write_line(line)
+        for path in self.written:
+            terminalreporter.write_line(f"report: {path}")

@@ -1,0 +1,75 @@
+"""Plain JSON-able records of facts and verdicts, as they travel from xdist workers and into the report.
+
+The schema is documented in helpers/report/SCHEMA.md; bump SCHEMA_VERSION on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from helpers.facts import ScenarioFacts
+from helpers.judge import Verdict
+from helpers.spec.model import Check, Scenario
+
+SCHEMA = "netconform-report"
+SCHEMA_VERSION = 1
+
+
+def as_json(value: Any) -> Any:
+    """Dataclasses, dicts, lists and scalars as JSON values (dict keys as strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: as_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): as_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [as_json(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: str, duration: float,
+                 error: str = "", artifacts: list[str] | None = None) -> dict[str, Any]:
+    """One check's result: what was expected and observed, the evidence, and where it is declared."""
+    return {
+        "id": nodeid,
+        "scenario": check.scenario,
+        "subject": check.subject,
+        "property": check.prop,
+        "name": check.name,
+        "aspect": check.aspect,
+        "probe": check.reach.id if check.reach else None,
+        "spec": {"path": check.path, "line": check.line},
+        "outcome": outcome,
+        "expected": verdict.expected if verdict else None,
+        "observed": verdict.observed if verdict else None,
+        "note": verdict.note if verdict else "",
+        "evidence": verdict.evidence if verdict else {},
+        "error": error,
+        "artifacts": artifacts or [],
+        "duration_s": round(duration, 4),
+    }
+
+
+def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str = "") -> dict[str, Any]:
+    """A scenario as declared and as observed (every fact, lookup and probe)."""
+    record: dict[str, Any] = {
+        "name": scenario.name,
+        "path": scenario.path,
+        "description": scenario.description,
+        "declared": {
+            "networks": as_json(scenario.networks),
+            "containers": as_json(scenario.containers),
+            "reachability": [as_json(check.reach) for check in scenario.checks
+                             if check.reach is not None and check.prop == "reach"],
+        },
+        "build_error": error,
+        "observed": None,
+    }
+    if facts is not None:
+        observed = as_json(facts)
+        observed.pop("daemon", None)  # once, at the top of the report
+        observed["reach"] = list(observed["reach"].values())
+        record["observed"] = observed
+    return record
