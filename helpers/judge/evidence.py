@@ -52,8 +52,11 @@ def _hostname(container: ContainerFacts) -> str:
             f"/etc/hostname: {container.files.get('/etc/hostname', '').strip()}")
 
 
-def _lookups(container: ContainerFacts) -> str:
-    return "\n".join(result.describe() for result in container.lookups.values()) or "(no lookups made)"
+def _lookups(container: ContainerFacts, param: str | None) -> str:
+    """The lookups of the name in question (A and PTR), or all of them when none matches."""
+    mine = [result for result in container.lookups.values() if result.name == param]
+    chosen = mine or list(container.lookups.values())
+    return "\n".join(result.describe() for result in chosen) or "(no lookups made)"
 
 
 def _sentinel_queries(container: ContainerFacts, param: str | None) -> str:
@@ -106,7 +109,7 @@ def render_evidence(facts: ScenarioFacts, container: ContainerFacts | None, name
         elif name == "/etc/hosts":
             sections[name] = container.files.get("/etc/hosts", "").strip()
         elif name == "lookup":
-            sections[name] = _lookups(container)
+            sections[name] = _lookups(container, param)
         elif name == "sentinel queries":
             sections[name] = _sentinel_queries(container, param)
     return sections

@@ -83,9 +83,7 @@ def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> 
             raise NotObservable(result.error)
         return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
     container: ContainerFacts = facts.containers[check.subject]
-    param = None
-    if check.param is not None and not isinstance(check.param, str):
-        param = str(resolve_value(check.param, facts, context))
+    param = str(resolve_value(check.param, facts, context)) if check.param is not None else None
     observation = observe(check.prop, facts, container, param)
     return observation, render_evidence(facts, container, observation.evidence, param)
 

@@ -45,7 +45,8 @@ def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: st
         "expected": verdict.expected if verdict else None,
         "observed": verdict.observed if verdict else None,
         "note": verdict.note if verdict else "",
-        "evidence": verdict.evidence if verdict else {},
+        # Evidence is what a failure is explained with; a pass keeps only expected and observed.
+        "evidence": verdict.evidence if verdict and outcome != "passed" else {},
         "error": error,
         "artifacts": artifacts or [],
         "duration_s": round(duration, 4),
