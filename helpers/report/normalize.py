@@ -1,0 +1,216 @@
+"""Facts of a report as a flat, comparable map: what carries meaning, without what does not.
+
+Container ids and names, network ids, bridge and veth names, the run id, pids, namespace inodes,
+timings and addresses allocated dynamically differ on every run; they are replaced by stable
+placeholders (``<ip:web@appnet>``, ``<bridge:appnet>``, ``<short_id:web>``) or left out, so two
+reports of the same scenarios compare on behaviour only. Namespaces compare by owner (host,
+private, container:<key>), not by inode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+Flat = dict[str, str]
+# Host-side interfaces that come and go with other containers, scenarios and runs.
+_VOLATILE = re.compile(r"^(veth[0-9a-f]{7}|br-[0-9a-f]{12}|nc[0-9a-f]{8}s[0-9a-f]{1,4})$")
+
+
+class Substitutions:
+    """Run-specific strings of one scenario -> placeholders, longest first when applied."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+        self.dynamic_networks: set[str] = set()
+
+    def add(self, value: Any, placeholder: str) -> None:
+        if value and isinstance(value, str) and value not in self.table:
+            self.table[value] = placeholder
+
+    def apply(self, text: str) -> str:
+        if _VOLATILE.match(text):
+            return "<volatile>"
+        if text in self.table:
+            return self.table[text]
+        for value in sorted(self.table, key=len, reverse=True):
+            if len(value) >= 7 and value in text:
+                text = text.replace(value, self.table[value])
+        return _generic(text)
+
+
+def _generic(text: str) -> str:
+    """What no table knows: interfaces of other scenarios' containers, networks and sentinels."""
+    return "<volatile>" if _VOLATILE.match(text) else text
+
+
+def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substitutions:
+    subs = Substitutions()
+    observed = scenario.get("observed") or {}
+    subs.add(run_id, "<run>")
+    sentinel = observed.get("sentinel") or {}
+    subs.add(sentinel.get("address"), "<sentinel>")
+    subs.add(sentinel.get("gateway_address"), "<sentinel-gateway>")
+    subs.add(sentinel.get("netns"), "<sentinel-netns>")
+    for key, network in (observed.get("networks") or {}).items():
+        subs.add(network.get("id"), f"<id:{key}>")
+        subs.add(network.get("name") if key != "bridge" else None, f"<net:{key}>")
+        if key != "bridge" and network.get("bridge", "").startswith("br-"):
+            subs.add(network["bridge"], f"<bridge:{key}>")
+        declared = (scenario.get("declared") or {}).get("networks", {}).get(key) or {}
+        if not declared.get("subnet"):
+            subs.dynamic_networks.add(key)
+            subs.add(network.get("subnet"), f"<subnet:{key}>")
+            subs.add(network.get("gateway"), f"<gateway:{key}>")
+    declared_ips = {
+        (key, net): ip
+        for key, spec in ((scenario.get("declared") or {}).get("containers") or {}).items()
+        for net, ip in spec.get("ips") or []
+    }
+    for key, container in (observed.get("containers") or {}).items():
+        subs.add(container.get("id"), f"<id:{key}>")
+        subs.add((container.get("id") or "")[:12], f"<short_id:{key}>")
+        subs.add(container.get("name"), f"<name:{key}>")
+        for net, endpoint in (container.get("endpoints") or {}).items():
+            if (key, net) not in declared_ips:
+                subs.add(endpoint.get("ip"), f"<ip:{key}@{net}>")
+            subs.add(endpoint.get("mac"), f"<mac:{key}@{net}>")
+    return subs
+
+
+def _owner(kind: str, inode: Any, host: dict[str, Any], earlier: list[tuple[str, dict[str, Any]]]) -> str:
+    if host.get(kind, {}).get("inode") == inode:
+        return "host"
+    for key, namespaces in earlier:
+        if namespaces.get(kind, {}).get("inode") == inode:
+            return f"container:{key}"
+    return "private"
+
+
+def _interfaces(prefix: str, net: dict[str, Any] | None, subs: Substitutions, out: Flat,
+                skip_volatile: bool = False) -> None:
+    if not net:
+        return
+    names = []
+    for iface in net.get("interfaces") or []:
+        name = subs.apply(iface["name"])
+        if name == "<volatile>" or (skip_volatile and name.startswith("<")):
+            continue
+        names.append(name)
+        base = f"{prefix} interface {name}"
+        out[f"{base} kind"] = str(iface.get("kind"))
+        out[f"{base} mtu"] = str(iface.get("mtu"))
+        out[f"{base} up"] = str(iface.get("up"))
+        out[f"{base} addresses"] = _list(_address(subs, address) for address in _stable_addresses(iface))
+        out[f"{base} mac"] = _mac(iface, subs)
+    out[f"{prefix} interfaces"] = _list(names)
+    routes = [route for route in net.get("routes") or [] if subs.apply(str(route.get("dev"))) in names]
+    out[f"{prefix} routes"] = _list(
+        subs.apply(f"{route['dst']} via {route.get('gateway')} dev {route.get('dev')}") for route in routes
+    )
+    for name, value in sorted((net.get("sysctls") or {}).items()):
+        out[f"{prefix} sysctl {name}"] = str(value)
+
+
+def _address(subs: Substitutions, cidr: str) -> str:
+    """``<ip:web@net>/<prefix:net>`` when the pool chose the subnet (its length varies too)."""
+    text = subs.apply(cidr)
+    match = re.fullmatch(r"<ip:[^@>]+@([^>]+)>/\d+", text)
+    if match and match.group(1) in subs.dynamic_networks:
+        return text.rsplit("/", 1)[0] + f"/<prefix:{match.group(1)}>"
+    return text
+
+
+def _stable_addresses(iface: dict[str, Any]) -> list[str]:
+    """Addresses without IPv6 link-local ones, which derive from a random MAC."""
+    return [address for address in iface.get("addresses") or []
+            if not ipaddress.ip_interface(address).ip.is_link_local]
+
+
+def _mac(iface: dict[str, Any], subs: Substitutions) -> str:
+    mac = str(iface.get("mac") or "")
+    placeholder = subs.apply(mac)
+    if placeholder != mac:
+        return placeholder
+    ipv4 = [address.split("/")[0] for address in iface.get("addresses") or [] if ":" not in address]
+    if ipv4 and mac == "02:42:" + ":".join(f"{int(byte):02x}" for byte in ipv4[0].split(".")):
+        return "<02:42 + ipv4>"
+    return "<mac>" if mac not in ("", "00:00:00:00:00:00") else mac
+
+
+def _list(items: Any) -> str:
+    return "[" + ", ".join(sorted(str(item) for item in items)) + "]"
+
+
+def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
+    """One scenario's meaningful facts as ``"<scenario> <subject> <fact>" -> text``."""
+    name = scenario["name"]
+    out: Flat = {}
+    if scenario.get("build_error"):
+        out[f"{name} build"] = "error: " + scenario["build_error"]
+    observed = scenario.get("observed")
+    if not observed:
+        return out
+    subs = _scenario_substitutions(scenario, run_id)
+    host_ns = (observed.get("host") or {}).get("namespaces") or {}
+    earlier: list[tuple[str, dict[str, Any]]] = []
+    for key, container in (observed.get("containers") or {}).items():
+        prefix = f"{name} {key}"
+        out[f"{prefix} created"] = str(container.get("created"))
+        if container.get("error"):
+            out[f"{prefix} daemon error"] = subs.apply(container["error"])
+        out[f"{prefix} left behind"] = str(container.get("left_behind"))
+        if not container.get("created"):
+            continue
+        namespaces = container.get("namespaces") or {}
+        for kind, ident in namespaces.items():
+            out[f"{prefix} namespace {kind}"] = _owner(kind, ident.get("inode"), host_ns, earlier)
+        earlier.append((key, namespaces))
+        shares_host_net = namespaces.get("net", {}).get("inode") == host_ns.get("net", {}).get("inode")
+        _interfaces(prefix, container.get("net"), subs, out, skip_volatile=shares_host_net)
+        for ifname, peer in (container.get("host_peers") or {}).items():
+            out[f"{prefix} interface {ifname} host bridge"] = subs.apply(str(peer.get("master")))
+        out[f"{prefix} hostname"] = subs.apply(str(container.get("uts_hostname")))
+        resolv = container.get("resolv") or {}
+        for directive in ("nameservers", "search", "options"):
+            out[f"{prefix} resolv.conf {directive}"] = _list(subs.apply(v) for v in resolv.get(directive) or [])
+        out[f"{prefix} /etc/hosts"] = _list(subs.apply(entry) for entry in container.get("hosts_entries") or [])
+        for lookup in (container.get("lookups") or {}).values():
+            answers = _list(subs.apply(answer) for answer in lookup.get("answers") or [])
+            out[f"{prefix} lookup {lookup['qtype']} {subs.apply(lookup['name'])}"] = f"{lookup['rcode']} {answers}"
+            if lookup.get("upstream_sources") is not None:
+                out[f"{prefix} lookup {lookup['qtype']} {subs.apply(lookup['name'])} reached sentinel from"] = \
+                    _list(subs.apply(source) for source in lookup["upstream_sources"])
+    for result in observed.get("reach") or []:
+        prefix = f"{name} reachability {subs.apply(result['probe'])}"
+        reached = next((a for a in result.get("attempts") or [] if a.get("outcome") == "reach"), None)
+        last = (result.get("attempts") or [{}])[-1]
+        out[f"{prefix} outcome"] = "reach" if reached else f"blocked ({last.get('outcome', result.get('error'))})"
+        if reached:
+            out[f"{prefix} source seen"] = subs.apply(str(reached.get("seen")))
+    for key, network in (observed.get("networks") or {}).items():
+        prefix = f"{name} network {key}"
+        out[f"{prefix} subnet"] = subs.apply(str(network.get("subnet")))
+        out[f"{prefix} gateway"] = subs.apply(str(network.get("gateway")))
+        out[f"{prefix} bridge"] = subs.apply(str(network.get("bridge")))
+        for option, value in sorted((network.get("options") or {}).items()):
+            out[f"{prefix} option {option}"] = str(value)
+    return out
+
+
+def flatten_report(document: dict[str, Any]) -> Flat:
+    """Every scenario's facts plus the daemon's settings, normalised."""
+    run_id = document["run"]["id"]
+    out: Flat = {}
+    daemon = document.get("daemon") or {}
+    for key in ("version", "api_version", "storage_driver", "cgroup_driver", "cgroup_version", "userns_remap"):
+        out[f"daemon {key}"] = str(daemon.get(key))
+    for key, value in sorted((daemon.get("default_bridge") or {}).items()):
+        out[f"daemon default bridge {key}"] = str(value)
+    for key, value in sorted((daemon.get("info") or {}).items()):
+        if key not in ("Name", "DockerRootDir", "ServerVersion"):
+            out[f"daemon info {key}"] = str(value)
+    for scenario in document.get("scenarios") or []:
+        out.update(flatten_scenario(scenario, run_id))
+    return out
