@@ -8,3 +8,8 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sentinel: needs root; creates a sentinel netns attached to the host netns")
     config.addinivalue_line("markers", "daemon: needs root; starts dedicated Docker daemons in their own netns")
+    config.addinivalue_line(
+        "markers",
+        "faults: needs root; breaks each checked property for real inside a dedicated daemon's netns and "
+        "shows the suite reports it (skip with -m 'not faults')",
+    )
