@@ -85,7 +85,7 @@ def test_wrong_expectation_reads_as_a_story_without_traceback(pytester: pytest.P
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*wrong::web::interface.eth0.mtu*",
-        "netconform: expectation not met",
+        "netconform: web interface.eth0.mtu: expected 1500, observed 1400",
         "  scenario:  wrong  (wrong.yaml:10)",
         "  container: web  (nc-*-main-wrong-web, *)",
         "  property:  interface.eth0.mtu  [addressing]",
