@@ -163,10 +163,15 @@ class RunContext:
         if check.aspect not in ("dns", "reachability"):
             return []
         try:
-            return keep_evidence(self._prober(), check, facts, self.context, self.evidence_dir)
+            paths = keep_evidence(self._prober(), check, facts, self.context, self.evidence_dir.resolve())
         except NetconformError as err:
             verdict.note = (verdict.note + "; " if verdict.note else "") + f"no capture: {err}"
             return []
+        if not self.options.report_dir:
+            return paths
+        # Relative to the report, so the report directory can be moved or archived as a whole.
+        root = Path(self.options.report_dir).resolve()
+        return [str(Path(path).relative_to(root)) for path in paths]
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:

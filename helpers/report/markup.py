@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TypeAlias
 
 # A child of an element: markup, text to escape, a number, nothing, or a sequence of those.
-Child: TypeAlias = "str | int | float | None | Iterable[Child]"
+Child: TypeAlias = "str | int | float | Iterable[Child] | None"
 AttrValue: TypeAlias = "str | int | float | None"
 
 # HTML elements without an end tag; any other childless element is closed (SVG wants `<line/>`).

@@ -1,0 +1,206 @@
+"""A scenario's reachability matrix as an HTML grid: rows are where a probe starts, columns where it
+goes, each cell lists its probes with what was expected and observed (and the source address the
+other end saw, when that is checked). Mismatches are red and marked, so they stand out at a glance.
+
+The probes are taken in the order they are declared; their results from ``observed.reach`` and
+their verdicts from the ``reach`` and ``source`` checks that judge them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.report.declared import probe_id, value_text
+from helpers.report.markup import Markup, el
+
+# A check's outcome, as a cell's state. A probe without a verdict (no check record) is "unjudged".
+STATE = {"passed": "match", "failed": "mismatch", "error": "error", "skipped": "skipped"}
+# The worst state first: a cell takes the worst state of its probes.
+SEVERITY = ("mismatch", "error", "unjudged", "skipped", "match")
+MARK = {"match": "✓", "mismatch": "✗", "error": "!", "skipped": "-", "unjudged": "?"}
+# Where a probe may start or end besides the containers, in the order they are shown.
+PLACES = ("host", "sentinel")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one check said of a probe."""
+
+    expected: str
+    observed: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe of the matrix, with its reach verdict and, when checked, its source verdict."""
+
+    id: str
+    frm: str
+    to: str
+    what: str
+    reach: Verdict
+    source: Verdict | None
+    why: str
+    detail: str
+
+    @property
+    def state(self) -> str:
+        """The worse of the reach and source verdicts."""
+        states = [self.reach.state] + ([self.source.state] if self.source else [])
+        return worst(states)
+
+
+def worst(states: list[str]) -> str:
+    """The most severe state of several (``match`` for none)."""
+    return min(states, key=SEVERITY.index, default="match")
+
+
+def probes_of(scenario: dict[str, Any], checks: list[dict[str, Any]]) -> list[Probe]:
+    """The probes of a scenario: declared ones in order, then any other that was observed.
+
+    Args:
+        scenario: the scenario record.
+        checks: the check records (any scenario's; the scenario's own are picked).
+
+    Returns:
+        One :class:`Probe` per probe.
+    """
+    verdicts = {(check["probe"], check["property"]): check for check in checks
+                if check.get("probe") and check["scenario"] == scenario["name"]}
+    results = {str(result["probe"]): result for result in (scenario.get("observed") or {}).get("reach") or []}
+    declared = {probe_id(spec): spec for spec in scenario["declared"].get("reachability") or []}
+    ids = list(declared) + [key for key in results if key not in declared]
+    ids += sorted({probe for probe, _ in verdicts if probe not in ids})
+    return [_probe(key, declared.get(key), results.get(key), verdicts) for key in ids]
+
+
+def _probe(key: str, spec: dict[str, Any] | None, result: dict[str, Any] | None,
+           verdicts: dict[tuple[str, str], dict[str, Any]]) -> Probe:
+    origin: dict[str, Any] = spec or result or {}
+    frm, to = str(origin.get("frm", "?")), str(origin.get("to", "?"))
+    if not origin and "->" in key:
+        # A verdict without a declared or observed probe: its id still says from where to where.
+        frm, _, rest = key.partition("->")
+        to = rest.split(" ")[0]
+    what = str(origin.get("proto", "")) + (f"/{origin['port']}" if origin.get("port") is not None else "")
+    if spec and spec.get("address") is not None:
+        what += f" to {value_text(spec['address'])}"
+    reach = _verdict(verdicts.get((key, "reach")), _observed_reach(result))
+    source_check = verdicts.get((key, "source"))
+    source = _verdict(source_check, "") if source_check else None
+    return Probe(key, frm, to, what or key, reach, source, _why_blocked(result), _detail(key, result))
+
+
+def _verdict(check: dict[str, Any] | None, fallback: str) -> Verdict:
+    if check is None:
+        return Verdict("", fallback, "unjudged")
+    observed = check.get("observed")
+    if check.get("outcome") == "error":
+        observed = check.get("error") or observed
+    return Verdict(_text(check.get("expected")), _text(observed) or fallback, STATE.get(str(check["outcome"]), "error"))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _observed_reach(result: dict[str, Any] | None) -> str:
+    if not result:
+        return "not probed"
+    if result.get("error"):
+        return f"error: {result['error']}"
+    attempts = result.get("attempts") or []
+    return "reach" if any(attempt.get("outcome") == "reach" for attempt in attempts) else "blocked"
+
+
+def _why_blocked(result: dict[str, Any] | None) -> str:
+    """How the attempts of a probe that did not reach ended (timeout, refused...)."""
+    attempts = (result or {}).get("attempts") or []
+    outcomes = sorted({str(attempt.get("outcome")) for attempt in attempts if attempt.get("outcome") != "reach"})
+    return ", ".join(outcomes)
+
+
+def _detail(key: str, result: dict[str, Any] | None) -> str:
+    """The tooltip of a probe: where it went and how each attempt ended."""
+    if not result:
+        return key
+    port = f":{result['port']}" if result.get("port") else ""
+    lines = [key, f"{result.get('proto')} {result.get('address')}{port}"]
+    if result.get("listener"):
+        lines.append(f"listener {result['listener']}")
+    for attempt in result.get("attempts") or []:
+        seen = f" from {attempt['seen']}" if attempt.get("seen") else ""
+        detail = f" ({attempt['detail']})" if attempt.get("detail") else ""
+        lines.append(f"{attempt.get('outcome')}{seen}{detail} in {float(attempt.get('elapsed') or 0):.2f}s")
+    if result.get("error"):
+        lines.append(f"error: {result['error']}")
+    return "\n".join(lines)
+
+
+def places(scenario: dict[str, Any], names: set[str]) -> list[str]:
+    """``names`` in the order of the scenario: its containers as declared, the host, the sentinel."""
+    order = [*scenario["declared"].get("containers", {}), *PLACES]
+    return [name for name in order if name in names] + sorted(names - set(order))
+
+
+def render_grid(scenario: dict[str, Any], checks: list[dict[str, Any]], grid_id: str) -> Markup | None:
+    """The reachability grid of a scenario, or ``None`` when it declares no probe.
+
+    Args:
+        scenario: the scenario record.
+        checks: the check records.
+        grid_id: the ``id`` of the table.
+
+    Returns:
+        A ``<table class="reach-grid">`` with one row per origin and one column per destination.
+    """
+    probes = probes_of(scenario, checks)
+    if not probes:
+        return None
+    rows = places(scenario, {probe.frm for probe in probes})
+    columns = places(scenario, {probe.to for probe in probes})
+    head = el("tr", el("th", "from ↓  to →", class_="corner"), [el("th", column, scope="col") for column in columns])
+    body = [el("tr", el("th", row, scope="row"),
+               [_cell([probe for probe in probes if probe.frm == row and probe.to == column])
+                for column in columns])
+            for row in rows]
+    mismatches = sum(probe.state == "mismatch" for probe in probes)
+    caption = f"{len(probes)} probes" + (f", {mismatches} not as expected" if mismatches else ", all as expected")
+    return el("table", el("caption", caption), el("thead", head), el("tbody", body), class_="reach-grid",
+              id=grid_id, data_mismatches=mismatches)
+
+
+def _cell(probes: list[Probe]) -> Markup:
+    if not probes:
+        return el("td", class_="cell empty")
+    state = worst([probe.state for probe in probes])
+    return el("td", [_probe_entry(probe) for probe in probes], class_=f"cell {state}")
+
+
+def _probe_entry(probe: Probe) -> Markup:
+    """A probe in its cell: protocol/port, then the verdict; expected vs observed spelled out on a mismatch."""
+    reach = probe.reach
+    observed = reach.observed
+    if observed == "blocked" and probe.why:
+        observed += f" ({probe.why})"
+    if reach.state == "match":
+        verdict = el("span", f"{observed} {MARK['match']}", class_="verdict")
+    else:
+        verdict = el("span", el("span", f"expected {reach.expected or '?'}", class_="exp"), " · ",
+                     el("span", f"observed {observed} {MARK[reach.state]}", class_="obs"), class_="verdict")
+    return el(
+        "div",
+        el("span", probe.what, class_="what"), " ", verdict,
+        _source_entry(probe.source) if probe.source else None,
+        class_=f"probe {probe.state}", title=probe.detail, data_probe=probe.id,
+    )
+
+
+def _source_entry(source: Verdict) -> Markup:
+    if source.state == "match":
+        body = f"source {source.observed} {MARK['match']}"
+    else:
+        body = f"source {source.observed or 'none'} {MARK[source.state]} expected {source.expected or '?'}"
+    return el("div", body, class_=f"source {source.state}")
