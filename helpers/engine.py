@@ -26,6 +26,7 @@ from helpers.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
 from helpers.spec.values import Value
 
 LABEL_KEY = "io.netconform.key"
+LABEL_WORKER = "io.netconform.worker"
 DEFAULT_BRIDGE = "bridge"
 
 ValueResolver = Callable[[Value], str]
@@ -87,7 +88,7 @@ class ScenarioEngine:
         return self.run.name(self.worker, scenario.name, key)
 
     def labels(self, scenario: Scenario, key: str) -> dict[str, str]:
-        return {**self.run.labels, LABEL_SCENARIO: scenario.name, LABEL_KEY: key}
+        return {**self.run.labels, LABEL_WORKER: self.worker, LABEL_SCENARIO: scenario.name, LABEL_KEY: key}
 
     def build(self, scenario: Scenario) -> BuiltScenario:
         """Create the scenario's networks, then its containers in order.
@@ -104,8 +105,11 @@ class ScenarioEngine:
                 built.networks[network.key] = self._create_network(scenario, network)
             for container in scenario.containers.values():
                 built.containers[container.key] = self._create_container(scenario, container, built)
-        except BaseException:
-            self.teardown(built)
+        except BaseException as err:
+            try:
+                self.teardown(built)
+            except EngineError as cleanup:
+                err.add_note(f"and cleaning up after it failed: {cleanup}")
             raise
         return built
 
@@ -237,14 +241,17 @@ def _port_bindings(ports: tuple[PortSpec, ...]) -> dict[str, Any]:
     return bindings
 
 
-def sweep(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
+def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None) -> list[str]:
     """Remove labelled containers and networks of dead runs (or of ``run_id``); return their names.
 
     Only objects carrying netconform's run label are considered; of those, only the ones whose
-    owner process is gone, unless ``run_id`` names the run to remove.
+    owner process is gone, unless ``run_id`` names the run to remove (and ``worker`` one xdist
+    worker's share of it: a worker that finishes early must not remove its siblings' scenarios).
     """
     removed: list[str] = []
-    label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
+    label = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN]
+    if worker is not None:
+        label.append(f"{LABEL_WORKER}={worker}")
 
     def doomed(labels: dict[str, str]) -> bool:
         return run_id is not None or not owner_alive(labels.get(LABEL_OWNER, ""))

@@ -188,5 +188,7 @@ class RunContext:
                 if self.sentinel is not None:
                     self.sentinel.stop()
             finally:
-                sweep(self.client, self.run.run_id)
+                # The controller (or a lone process) sweeps the whole run once the workers are done.
+                controller = worker_id() == "main"
+                sweep(self.client, self.run.run_id, None if controller else worker_id())
                 self.client.close()

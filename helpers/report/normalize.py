@@ -185,8 +185,10 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
     for result in observed.get("reach") or []:
         prefix = f"{name} reachability {subs.apply(result['probe'])}"
         reached = next((a for a in result.get("attempts") or [] if a.get("outcome") == "reach"), None)
-        last = (result.get("attempts") or [{}])[-1]
-        out[f"{prefix} outcome"] = "reach" if reached else f"blocked ({last.get('outcome', result.get('error'))})"
+        # The first attempt's way of failing is stable (the next ones may meet a neighbour entry
+        # that failed in the meantime and say 'unreachable' instead of 'timeout').
+        first = (result.get("attempts") or [{}])[0]
+        out[f"{prefix} outcome"] = "reach" if reached else f"blocked ({first.get('outcome', result.get('error'))})"
         if reached:
             out[f"{prefix} source seen"] = subs.apply(str(reached.get("seen")))
     for key, network in (observed.get("networks") or {}).items():
