@@ -62,8 +62,18 @@ def _enter(ns_files: Mapping[str, str]) -> None:
         _setns(ns_files[kind], kind)
 
 
-def _die_with_parent() -> None:
+def _child_prologue(ns_files: Mapping[str, str]) -> None:
+    """In a fresh child: die with the parent, take default signal handling (a handler inherited
+    from the test session must not unwind here), then join the namespaces."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _enter(ns_files)
+
+
+def _failure(err: BaseException) -> bytes:
+    detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+    return pickle.dumps(("err", detail, traceback.format_exc()))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -99,13 +109,11 @@ def call_in_namespaces(
         os.close(read_fd)
         status = 0
         try:
-            _die_with_parent()
-            _enter(ns_files)
+            _child_prologue(ns_files)
             payload = pickle.dumps(("ok", fn(*args)))
         except BaseException as err:  # report every failure to the parent, never raise here
             status = 1
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            payload = pickle.dumps(("err", detail, traceback.format_exc()))
+            payload = _failure(err)
         try:
             _write_all(write_fd, payload)
         finally:
@@ -125,13 +133,25 @@ def call_in_namespaces(
 
 
 def _read_until_eof(fd: int, timeout: float, pid: int, label: str) -> bytes:
+    try:
+        return _read(fd, timeout, first_message=False)
+    except ProbeTimeout:
+        _kill(pid)
+        raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s") from None
+
+
+def _read(fd: int, timeout: float, first_message: bool) -> bytes:
+    """Read until EOF, or (``first_message``) until one whole pickle has arrived.
+
+    Raises:
+        ProbeTimeout: ``timeout`` passed first.
+    """
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _kill(pid)
-            raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s")
+            raise ProbeTimeout(f"no answer within {timeout:g}s")
         ready, _, _ = select.select([fd], [], [], remaining)
         if not ready:
             continue
@@ -139,6 +159,12 @@ def _read_until_eof(fd: int, timeout: float, pid: int, label: str) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+        if first_message:
+            try:
+                pickle.loads(b"".join(chunks))
+            except Exception:  # an incomplete pickle: keep reading
+                continue
+            return b"".join(chunks)
 
 
 def _kill(pid: int) -> None:
@@ -208,10 +234,7 @@ def spawn_in_namespaces(
         os.close(read_fd)
         status = 0
         try:
-            _die_with_parent()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            _enter(ns_files)
+            _child_prologue(ns_files)
 
             def ready() -> None:
                 _write_all(write_fd, pickle.dumps(("ok", None)))
@@ -220,9 +243,8 @@ def spawn_in_namespaces(
             fn(ready, *args)
         except BaseException as err:
             status = 1
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             with contextlib.suppress(OSError):
-                _write_all(write_fd, pickle.dumps(("err", detail, traceback.format_exc())))
+                _write_all(write_fd, _failure(err))
         os._exit(status)
     os.close(write_fd)
     child = NamespaceChild(pid, label)
@@ -241,21 +263,7 @@ def spawn_in_namespaces(
 
 
 def _read_first_message(fd: int, timeout: float, label: str) -> bytes:
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProbeTimeout(f"{label}: not ready within {timeout:g}s")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        try:
-            pickle.loads(b"".join(chunks))
-        except Exception:  # an incomplete pickle: keep reading
-            continue
-        return b"".join(chunks)
+    try:
+        return _read(fd, timeout, first_message=True)
+    except ProbeTimeout:
+        raise ProbeTimeout(f"{label}: not ready within {timeout:g}s") from None
