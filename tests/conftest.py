@@ -13,3 +13,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "faults: needs root; breaks each checked property for real inside a dedicated daemon's netns and "
         "shows the suite reports it (skip with -m 'not faults')",
     )
+    config.addinivalue_line(
+        "markers", "browser: renders the HTML report in headless Chromium (ci/ensure-browser installs it)"
+    )

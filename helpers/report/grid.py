@@ -21,6 +21,8 @@ SEVERITY = ("mismatch", "error", "unjudged", "skipped", "match")
 MARK = {"match": "✓", "mismatch": "✗", "error": "!", "skipped": "-", "unjudged": "?"}
 # Where a probe may start or end besides the containers, in the order they are shown.
 PLACES = ("host", "sentinel")
+SOURCE_SUFFIX = " [source]"
+ERROR_CHARS = 90  # of an error's text in a cell (the tooltip has all of it)
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,27 @@ def probes_of(scenario: dict[str, Any], checks: list[dict[str, Any]]) -> list[Pr
     Returns:
         One :class:`Probe` per probe.
     """
-    verdicts = {(check["probe"], check["property"]): check for check in checks
-                if check.get("probe") and check["scenario"] == scenario["name"]}
+    verdicts = dict(_verdict_key(check) for check in checks
+                    if check.get("scenario") == scenario["name"] and check.get("subject") == "reachability")
     results = {str(result["probe"]): result for result in (scenario.get("observed") or {}).get("reach") or []}
     declared = {probe_id(spec): spec for spec in scenario["declared"].get("reachability") or []}
     ids = list(declared) + [key for key in results if key not in declared]
     ids += sorted({probe for probe, _ in verdicts if probe not in ids})
     return [_probe(key, declared.get(key), results.get(key), verdicts) for key in ids]
+
+
+def _verdict_key(check: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
+    """(probe id, ``reach`` or ``source``) of a reachability check.
+
+    A check whose scenario could not be built is recorded from pytest's report alone, without
+    ``probe``; its name is still the probe id, with `` [source]`` for the source check.
+    """
+    if check.get("probe"):
+        return (str(check["probe"]), str(check["property"])), check
+    name = str(check.get("name", ""))
+    if name.endswith(SOURCE_SUFFIX):
+        return (name.removesuffix(SOURCE_SUFFIX), "source"), check
+    return (name, "reach"), check
 
 
 def _probe(key: str, spec: dict[str, Any] | None, result: dict[str, Any] | None,
@@ -90,7 +106,8 @@ def _probe(key: str, spec: dict[str, Any] | None, result: dict[str, Any] | None,
     reach = _verdict(verdicts.get((key, "reach")), _observed_reach(result))
     source_check = verdicts.get((key, "source"))
     source = _verdict(source_check, "") if source_check else None
-    return Probe(key, frm, to, what or key, reach, source, _why_blocked(result), _detail(key, result))
+    detail = _detail(key, result) + (f"\n{reach.observed}" if reach.state == "error" else "")
+    return Probe(key, frm, to, what or key, reach, source, _why_blocked(result), detail)
 
 
 def _verdict(check: dict[str, Any] | None, fallback: str) -> Verdict:
@@ -167,9 +184,17 @@ def render_grid(scenario: dict[str, Any], checks: list[dict[str, Any]], grid_id:
                 for column in columns])
             for row in rows]
     mismatches = sum(probe.state == "mismatch" for probe in probes)
-    caption = f"{len(probes)} probes" + (f", {mismatches} not as expected" if mismatches else ", all as expected")
-    return el("table", el("caption", caption), el("thead", head), el("tbody", body), class_="reach-grid",
+    return el("table", el("caption", _caption(probes)), el("thead", head), el("tbody", body), class_="reach-grid",
               id=grid_id, data_mismatches=mismatches)
+
+
+def _caption(probes: list[Probe]) -> str:
+    counts = {state: sum(probe.state == state for probe in probes) for state in SEVERITY}
+    words = {"mismatch": "not as expected", "error": "could not be judged", "unjudged": "without a verdict",
+             "skipped": "skipped"}
+    parts = [f"{counts[state]} {word}" for state, word in words.items() if counts[state]]
+    head = f"{len(probes)} probe" + ("s" if len(probes) != 1 else "")
+    return f"{head}: " + (", ".join(parts) if parts else "all as expected")
 
 
 def _cell(probes: list[Probe]) -> Markup:
@@ -185,17 +210,27 @@ def _probe_entry(probe: Probe) -> Markup:
     observed = reach.observed
     if observed == "blocked" and probe.why:
         observed += f" ({probe.why})"
-    if reach.state == "match":
-        verdict = el("span", f"{observed} {MARK['match']}", class_="verdict")
-    else:
+    if reach.state == "mismatch":
         verdict = el("span", el("span", f"expected {reach.expected or '?'}", class_="exp"), " · ",
-                     el("span", f"observed {observed} {MARK[reach.state]}", class_="obs"), class_="verdict")
+                     el("span", f"observed {observed} {MARK['mismatch']}", class_="obs"), class_="verdict mismatch")
+    else:
+        verdict = el("span", _short_verdict(reach.state, observed), class_=f"verdict {reach.state}")
     return el(
         "div",
         el("span", probe.what, class_="what"), " ", verdict,
         _source_entry(probe.source) if probe.source else None,
         class_=f"probe {probe.state}", title=probe.detail, data_probe=probe.id,
     )
+
+
+def _short_verdict(state: str, observed: str) -> str:
+    """The verdict when there is no mismatch to spell out; the full text of an error is in the tooltip."""
+    if state == "error":
+        reason = observed if len(observed) <= ERROR_CHARS else observed[: ERROR_CHARS - 1] + "…"
+        return f"could not be judged {MARK['error']} {reason}"
+    if state == "unjudged":
+        return f"{observed}, no verdict {MARK['unjudged']}"
+    return f"{observed} {MARK[state]}" if state == "match" else "skipped"
 
 
 def _source_entry(source: Verdict) -> Markup:

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from helpers.report.grid import render_grid
 from helpers.report.markup import Markup, el, join, raw
-from helpers.report.terminal import _cell as cell_text
-from helpers.report.topology import render_svg, topology_of
+from helpers.report.terminal import cell_text
+from helpers.report.topology import Node, render_svg, topology_of
 from helpers.spec.properties import ASPECTS
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -117,9 +117,11 @@ def _when(value: Any) -> str | None:
     if not value:
         return None
     try:
-        moment = datetime.datetime.fromisoformat(str(value)).astimezone(datetime.UTC)
+        moment = datetime.datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
+    # A time without offset is taken as UTC, not as this machine's zone: the page must not depend on it.
+    moment = moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -155,7 +157,9 @@ def _conformance(document: dict[str, Any]) -> Markup:
     aspects = [aspect for aspect in ASPECTS if any(aspect in row for row in table.values())]
     aspects += sorted({aspect for row in table.values() for aspect in row} - set(aspects))
     head = el("tr", el("th", "scenario", scope="col"), [el("th", aspect, scope="col") for aspect in aspects])
-    rows = [el("tr", el("th", el("a", name, href=f"#{_scenario_id(name)}"), scope="row"),
+    descriptions = {str(item["name"]): str(item.get("description") or "") for item in document.get("scenarios") or []}
+    rows = [el("tr", el("th", el("a", name, href=f"#{_scenario_id(name)}", title=descriptions.get(name) or None),
+                        scope="row"),
                [_table_cell(table[name].get(aspect), aspect) for aspect in aspects],
                data_scenario=name, class_=f"row-{_state(_sum(table[name].values()))}")
             for name in sorted(table)]
@@ -204,10 +208,10 @@ def _failure(check: dict[str, Any], index: int, base: Path | None) -> Markup:
            check.get("subject"), " / ", el("code", check.get("name"))),
         el("p", _spec_where(check), " · aspect ", check.get("aspect"), " · ", el("code", check.get("id")),
            class_="where"),
-        el("dl", [[el("dt", name), el("dd", el("pre", value))] for name, value in fields if value not in (None, "")],
-           class_="expected-observed"),
-        [el("div", el("h4", name), el("pre", text), class_="evidence", data_section=name)
-         for name, text in evidence.items()],
+        el("dl", [[el("dt", name), el("dd", el("pre", value), class_=name)] for name, value in fields
+                  if value not in (None, "")], class_="expected-observed"),
+        el("div", [el("div", el("h4", name), el("pre", text), class_="evidence", data_section=name)
+                   for name, text in evidence.items()], class_="evidence-sections") if evidence else None,
         _artifacts(check.get("artifacts") or [], base),
         class_=f"failure {outcome}", id=f"failure-{index}", data_check=check.get("id"),
     )
@@ -256,7 +260,8 @@ def _scenario(scenario: dict[str, Any], checks: list[dict[str, Any]], anchors: d
     return el(
         "section",
         el("h3", el("span", "FAIL" if state == "fail" else "PASS", class_=f"badge {state}"), " ", name,
-           el("span", scenario.get("path"), class_="path")),
+           el("span", scenario.get("path"), class_="path"),
+           el("a", "↑ table", href="#conformance-section", class_="up")),
         el("p", scenario.get("description"), class_="description") if scenario.get("description") else None,
         el("div", el("h4", "not built"), el("pre", scenario["build_error"]), class_="build-error")
         if scenario.get("build_error") else None,
@@ -272,7 +277,7 @@ def _scenario(scenario: dict[str, Any], checks: list[dict[str, Any]], anchors: d
     )
 
 
-def _not_created(nodes: tuple[Any, ...]) -> Markup | None:
+def _not_created(nodes: tuple[Node, ...]) -> Markup | None:
     """Containers that do not exist (the daemon refused them): named with the daemon's answer."""
     if not nodes:
         return None
@@ -329,8 +334,8 @@ h2 { font-size: 18px; margin: 28px 0 10px; border-bottom: 2px solid var(--line);
 h3 { font-size: 16px; margin: 0 0 6px; }
 h4 { font-size: 13px; margin: 12px 0 4px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
 code, pre { font: 12.5px/1.4 "DejaVu Sans Mono", "Liberation Mono", monospace; }
-pre { margin: 0; padding: 8px 10px; background: #0f172a; color: #e2e8f0; border-radius: 6px; white-space: pre-wrap;
-  word-break: break-word; max-height: 28em; overflow: auto; }
+pre { margin: 0; padding: 6px 10px; background: #f1f5f9; color: #0f172a; border: 1px solid var(--line);
+  border-radius: 6px; white-space: pre-wrap; word-break: break-word; max-height: 28em; overflow: auto; }
 a { color: #1d4ed8; }
 .verdict-badge, .badge { display: inline-block; padding: 1px 8px; border-radius: 4px; color: #fff; font-size: .8em;
   vertical-align: middle; letter-spacing: .04em; }
@@ -364,8 +369,13 @@ td.cell.none { color: #a0a7b1; }
 .expected-observed { display: grid; grid-template-columns: max-content 1fr; gap: 4px 12px; margin: 6px 0; }
 .expected-observed dt { font-weight: 600; padding-top: 6px; }
 .expected-observed dd { margin: 0; }
-.expected-observed dd pre { background: #f8fafc; color: var(--ink); border: 1px solid var(--line); }
+.expected-observed dd pre { background: #fff; font-weight: 600; }
+.expected-observed dd.observed pre, .expected-observed dd.error pre { background: #fff5f5; border-color: #fca5a5;
+  color: var(--bad); }
+.evidence-sections { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 0 16px; }
+.evidence h4, .artifacts h4 { text-transform: none; letter-spacing: 0; font-family: "DejaVu Sans Mono", monospace; }
 .artifacts ul { margin: 0; padding-left: 20px; }
+a.up { float: right; font-size: 12px; font-weight: normal; text-decoration: none; }
 .path { color: var(--muted); font-size: 12px; margin-left: 8px; font-weight: normal; }
 .all-passed { color: var(--ok); font-weight: 600; }
 .scenario { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 18px; margin: 0 0 18px; }
@@ -377,7 +387,7 @@ figure.topology { margin: 8px 0; overflow-x: auto; }
 figure.topology svg { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: var(--muted); }
 .not-created ul { margin: 2px 0; padding-left: 20px; font-size: 13px; }
-.error-text { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; color: #7f1d1d; }
+.error-text { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; color: #4b5563; }
 .reach-grid { margin: 4px 0; font-size: 12.5px; }
 .reach-grid caption { text-align: left; color: var(--muted); padding-bottom: 4px; caption-side: top; }
 .reach-grid th { background: #eef1f5; white-space: nowrap; }
@@ -393,7 +403,7 @@ figcaption { font-size: 12px; color: var(--muted); }
 .probe.error, .probe.unjudged { border-left-color: #f59e0b; }
 .probe .what { font-family: "DejaVu Sans Mono", monospace; color: #334155; font-weight: normal; }
 .probe .verdict { margin-left: 4px; }
-.probe.match .verdict { color: var(--ok); }
+.probe .verdict.match { color: var(--ok); font-weight: normal; }
 .source { font-size: 11.5px; color: var(--muted); }
 .source.mismatch { color: var(--bad); font-weight: 700; }
 .legend { font-size: 12px; color: var(--muted); display: flex; gap: 14px; margin: 4px 0 0; }

@@ -7,7 +7,7 @@ from typing import Any
 from helpers.spec.properties import ASPECTS
 
 
-def _cell(counts: dict[str, int] | None) -> str:
+def cell_text(counts: dict[str, int] | None) -> str:
     if not counts:
         return "-"
     total = sum(counts.values())
@@ -23,7 +23,7 @@ def render_table(document: dict[str, Any]) -> list[str]:
     table = document["summary"]["table"]
     aspects = [aspect for aspect in ASPECTS if any(aspect in row for row in table.values())]
     rows = [["scenario", *aspects]]
-    rows += [[name, *(_cell(table[name].get(aspect)) for aspect in aspects)] for name in sorted(table)]
+    rows += [[name, *(cell_text(table[name].get(aspect)) for aspect in aspects)] for name in sorted(table)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -18,7 +18,7 @@ from helpers.report.declared import value_text
 from helpers.report.markup import Markup, el, join
 
 PAD = 12
-GUTTER = 214  # left part of the host box, where the networks are named
+GUTTER = 236  # left part of the host box, where the networks are named
 COL = 184  # one container column
 BOX_W = 160
 HEAD = 20  # height of a box's title line
@@ -27,6 +27,7 @@ BUS_GAP = 58
 LINK_GAP = 10  # between the links of one container, so each keeps its network's colour
 HOP = 5  # half the gap a link leaves where it passes a network it is not attached to
 SENTINEL_GAP = 100
+SENTINEL_W = 214
 FONT_PX = 11.5
 CHAR_PX = 6.6  # average advance of the sans font at FONT_PX, to cut text that would overflow
 
@@ -184,9 +185,9 @@ def _notes(mode: str, target: str, spec: dict[str, Any]) -> tuple[str, ...]:
     words = {
         "bridge": "default bridge",
         "network": "user-defined network",
-        "host": "host mode: the host's netns",
+        "host": "host network mode",
         "none": "none: loopback only",
-        "container": f"container:{target} (its netns)",
+        "container": f"container:{target}",
     }
     notes = [words.get(mode, mode)]
     for port in spec.get("publish") or []:
@@ -196,11 +197,13 @@ def _notes(mode: str, target: str, spec: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _endpoint_label(endpoint: dict[str, Any], interfaces: list[dict[str, Any]]) -> str:
-    address = f"{endpoint.get('ip') or '?'}/{endpoint.get('prefix')}" if endpoint.get("prefix") else str(
-        endpoint.get("ip") or "no address")
-    prefix = f"{endpoint.get('ip')}/"
+    """``eth1 172.21.0.3/16``: the interface is the one inside the container that holds the address."""
+    ip = str(endpoint.get("ip") or "")
+    if not ip:
+        return "no address"
+    address = f"{ip}/{endpoint['prefix']}" if endpoint.get("prefix") else ip
     name = next((iface["name"] for iface in interfaces
-                 if any(str(cidr).startswith(prefix) for cidr in iface.get("addresses") or [])), "")
+                 if any(str(cidr).startswith(f"{ip}/") for cidr in iface.get("addresses") or [])), "")
     return f"{name} {address}".strip()
 
 
@@ -317,14 +320,15 @@ def render_svg(topology: Topology, title: str) -> Markup:
     in_host = [group for group in groups if group.root.mode == "host"]
     below = [group for group in groups if group.root.mode != "host"]
     columns = max(1, len(in_host), len(below))
-    host_w = GUTTER + columns * COL + 12
+    host_w = GUTTER + columns * COL + 48  # room for the last column's address labels
     host_row = max((group.height for group in in_host), default=0)
     first_bus = PAD + 38 + (host_row + 22 if in_host else 0) + 16
     buses = {network.key: first_bus + index * BUS_GAP for index, network in enumerate(topology.networks)}
     host_bottom = (max(buses.values()) + 36) if buses else (PAD + 44 + (host_row + 14 if in_host else 0))
-    columns_top = host_bottom + 58
-    width = PAD + host_w + (SENTINEL_GAP + BOX_W + 20 if topology.sentinel else 0) + PAD
-    height = max([columns_top + group.height for group in below] + [host_bottom, PAD + 140]) + PAD
+    columns_top = host_bottom + 46
+    width = PAD + host_w + (SENTINEL_GAP + SENTINEL_W if topology.sentinel else 0) + PAD
+    sentinel_bottom = PAD + 30 + HEAD + 3 * LINE + 8 if topology.sentinel else 0
+    height = max([columns_top + group.height for group in below] + [host_bottom, sentinel_bottom]) + PAD
     parts = [
         el("title", title),
         _host_box(topology, host_w, host_bottom),
@@ -356,15 +360,14 @@ def _bus(network: Network, y: int, host_w: int, colour: str) -> Markup:
     """A network: its bridge as a thick line, named in the gutter with subnet, bridge and options."""
     x = PAD + 14
     width = GUTTER - 26
-    second = " · ".join(part for part in (network.bridge, f"gw {network.gateway}" if network.gateway else "") if part)
+    details = ([f"gw {network.gateway}"] if network.gateway else []) + list(network.tags)
     return el(
         "g",
         el("line", x1=PAD + GUTTER - 8, y1=y, x2=PAD + host_w - 14, y2=y, stroke=colour, stroke_width=5,
            stroke_linecap="round"),
         _label(x, y - 6, f"{network.key}  {network.subnet}".strip(), width, font_weight="bold", fill=colour),
-        _label(x, y + 10, second, width, fill="#475569") if second else None,
-        _label(x, y + 24, " · ".join(network.tags), width, fill="#475569", font_style="italic")
-        if network.tags else None,
+        _label(x, y + 10, f"bridge {network.bridge}", width, fill="#475569") if network.bridge else None,
+        _label(x, y + 24, " · ".join(details), width, fill="#475569") if details else None,
         class_="network", data_network=network.key,
     )
 
@@ -446,9 +449,9 @@ def _sentinel_box(sentinel: Sentinel, host_right: int) -> Markup:
         _label(host_right + 4, wire_y - 6, sentinel.gateway_address, SENTINEL_GAP - 6, fill=stroke,
                font_size=10.5),
         el("text", "veth", x=host_right + 4, y=wire_y + 14, fill="#64748b", font_size=10.5),
-        el("rect", x=x, y=top, width=BOX_W + 20, height=height, rx=6, fill=fill, stroke=stroke, stroke_width=1.5),
-        _label(x + 8, top + 15, "sentinel (the outside)", BOX_W + 6, font_weight="bold", fill="#111827"),
-        [_label(x + 8, top + 15 + HEAD - 4 + LINE * index, note, BOX_W + 6, fill="#374151")
+        el("rect", x=x, y=top, width=SENTINEL_W, height=height, rx=6, fill=fill, stroke=stroke, stroke_width=1.5),
+        _label(x + 8, top + 15, "sentinel (the outside)", SENTINEL_W - 14, font_weight="bold", fill="#111827"),
+        [_label(x + 8, top + 15 + HEAD - 4 + LINE * index, note, SENTINEL_W - 14, fill="#374151")
          for index, note in enumerate(notes)],
         class_="sentinel",
     )
