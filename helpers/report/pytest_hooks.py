@@ -20,6 +20,11 @@ class ReportPlugin:
         report_dir = options.get("report_dir")
         self.report_dir = Path(report_dir) if report_dir else None
         self.written: list[Path] = []
+        if self.report_dir is not None:
+            # Evidence of an earlier run into the same directory would be mistaken for this one's.
+            for stale in (self.report_dir / "evidence").glob("*"):
+                if stale.suffix in (".pcap", ".txt") and stale.is_file():
+                    stale.unlink()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
