@@ -91,10 +91,13 @@ class Prober:
         result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
                                     self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
                                     what=f"DNS {qtype} {name} from {container.key}")
+        finished = time.time()
         if self.sentinel is not None and qtype == "A":
             absolute = name if name.endswith(".") else name + "."
+            # Only the queries made while this lookup ran: a peer's lookup of the same name a moment
+            # earlier is masqueraded to the same host address and would pass for this container's.
             result.upstream_sources = sorted({
-                query.source_ip for query in self.sentinel.dns_queries_seen(absolute) if query.at >= started - 1
+                query.source_ip for query in self.sentinel.dns_queries_seen(absolute) if started <= query.at <= finished
             })
         return result
 
