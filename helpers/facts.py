@@ -63,6 +63,15 @@ class NetnsView:
     interfaces: list[Interface]
     routes: list[Route]
     sysctls: dict[str, str] = field(default_factory=dict)
+    neighbours: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """Interfaces, routes and neighbours as an engineer reads them after a failure."""
+        return "\n".join([
+            *(iface.describe() for iface in self.interfaces),
+            *(f"route {route.describe()}" for route in self.routes),
+            *(f"neighbour {entry}" for entry in self.neighbours),
+        ])
 
     def interface(self, name: str) -> Interface | None:
         return next((iface for iface in self.interfaces if iface.name == name), None)

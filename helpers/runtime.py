@@ -7,7 +7,6 @@ create is swept together if the controller dies.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,26 +151,28 @@ class RunContext:
         """Make the lookups and probes ``check`` needs (once per scenario)."""
         prepare(self._prober(), check, facts, self.context, siblings)
 
-    @property
-    def evidence_dir(self) -> Path:
-        base = Path(self.options.report_dir) if self.options.report_dir else Path(tempfile.gettempdir())
-        return base / "evidence" / f"{self.run.run_id}-{worker_id()}" if not self.options.report_dir \
-            else base / "evidence"
-
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
-        """Packet captures of a failing probe or lookup (replayed under capture); [] for other checks."""
+        """For a failing probe or lookup: pcaps of a replay (with --report-dir) and the namespaces'
+        state at failure time, added to the verdict's evidence. Returns the pcap paths, relative
+        to the report directory."""
         if check.aspect not in ("dns", "reachability"):
             return []
-        try:
-            paths = keep_evidence(self._prober(), check, facts, self.context, self.evidence_dir.resolve())
-        except NetconformError as err:
-            verdict.note = (verdict.note + "; " if verdict.note else "") + f"no capture: {err}"
-            return []
         if not self.options.report_dir:
-            return paths
-        # Relative to the report, so the report directory can be moved or archived as a whole.
+            verdict.note = _add_note(verdict.note, "packet captures are kept with --report-dir")
+            return []
         root = Path(self.options.report_dir).resolve()
-        return [str(Path(path).relative_to(root)) for path in paths]
+        try:
+            evidence = keep_evidence(self._prober(), check, facts, self.context, root / "evidence")
+        except NetconformError as err:
+            verdict.note = _add_note(verdict.note, f"no capture: {err}")
+            return []
+        verdict.evidence.update(evidence.sections)
+        for key in list(verdict.evidence):  # the state at failure supersedes the state at build
+            end, _, kind = key.rpartition(" ")
+            if kind in ("addresses", "routes") and f"{end} at failure" in evidence.sections:
+                del verdict.evidence[key]
+        # Relative to the report, so the report directory can be moved or archived as a whole.
+        return [str(Path(path).relative_to(root)) for path in evidence.paths]
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:
@@ -192,3 +193,7 @@ class RunContext:
                 controller = worker_id() == "main"
                 sweep(self.client, self.run.run_id, None if controller else worker_id())
                 self.client.close()
+
+
+def _add_note(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more

@@ -17,6 +17,9 @@ _MAIN_TABLE = 254
 _IFF_UP = 0x1
 _AF_INET = 2
 _RTN_UNICAST = 1
+# Neighbour (ARP) entry states, linux/neighbour.h.
+_NUD_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE", 0x20: "FAILED",
+               0x40: "NOARP", 0x80: "PERMANENT", 0x00: "NONE"}
 
 
 def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
@@ -25,6 +28,7 @@ def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
         links = list(ipr.get_links())
         addrs = list(ipr.get_addr())
         routes = list(ipr.get_routes(family=_AF_INET, table=_MAIN_TABLE))
+        neighbours = list(ipr.get_neighbours(family=_AF_INET))
     names = {link["index"]: link.get("ifname") for link in links}
     interfaces = []
     for link in links:
@@ -58,7 +62,12 @@ def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
         for route in routes
         if route["type"] == _RTN_UNICAST
     ]
-    return NetnsView(interfaces, view_routes, _read_sysctls(sysctl_names))
+    view_neighbours = [
+        f"{entry.get('dst')} lladdr {entry.get('lladdr') or '-'} dev {names.get(entry['ifindex'])} "
+        f"{_NUD_STATES.get(entry['state'], str(entry['state']))}"
+        for entry in neighbours
+    ]
+    return NetnsView(interfaces, view_routes, _read_sysctls(sysctl_names), view_neighbours)
 
 
 def _read_sysctls(names: Sequence[str]) -> dict[str, str]:
