@@ -74,6 +74,15 @@ def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None 
     return Verdict(passed, " and ".join(parts), show(observation.value), evidence, note)
 
 
+def observed_value(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Any:
+    """What ``check`` observes, without judging it (for self-tests and tools).
+
+    Raises:
+        NotObservable: the property cannot be observed in this run.
+    """
+    return _observe(check, facts, context or {})[0].value
+
+
 def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[Observation, dict[str, str]]:
     if check.reach is not None:
         result = facts.reach.get(check.reach.id)
