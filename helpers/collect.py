@@ -21,7 +21,7 @@ from helpers.facts import ScenarioFacts
 from helpers.judge import Verdict, judge
 from helpers.report.records import scenario_record
 from helpers.runs import RunIdentity
-from helpers.runtime import RunContext, RunOptions
+from helpers.runtime import RunContext, RunOptions, worker_id
 from helpers.spec import Check, Scenario, load_scenario
 from helpers.story import ConformanceFailure, render_story
 
@@ -39,7 +39,8 @@ finished_scenarios_key = pytest.StashKey[list[dict[str, Any]]]()
 def run_context(config: pytest.Config) -> RunContext:
     """This process's run context, opened on first use (so collection alone never needs a daemon)."""
     if context_key not in config.stash:
-        config.stash[context_key] = RunContext.open(config.stash[options_key], config.stash[identity_key])
+        worker = worker_id(getattr(config, "workerinput", None))
+        config.stash[context_key] = RunContext.open(config.stash[options_key], config.stash[identity_key], worker)
     return config.stash[context_key]
 
 

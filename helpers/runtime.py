@@ -41,8 +41,10 @@ class RunOptions:
     sentinel_cidr: str = DEFAULT_CIDR
 
 
-def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def worker_id(config_workerinput: dict[str, Any] | None = None) -> str:
+    """The xdist worker this process is ('gw0', ...), or 'main'. Taken from the worker's input, not
+    the environment: a pytest started from inside a worker inherits PYTEST_XDIST_WORKER."""
+    return str(config_workerinput["workerid"]) if config_workerinput else "main"
 
 
 def check_environment(options: RunOptions) -> None:
@@ -80,7 +82,7 @@ class RunContext:
     docker_info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, options: RunOptions, run: RunIdentity) -> RunContext:
+    def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
         """Connect, find the daemon process, make sure the image exists.
 
         Raises:
@@ -91,7 +93,7 @@ class RunContext:
         try:
             pid = options.daemon_pid or find_daemon_pid(socket_path(host))
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
-            engine = ScenarioEngine(client, run, worker_id(), image, pause_binary())
+            engine = ScenarioEngine(client, run, worker, image, pause_binary())
             return cls(options, run, client, pid, daemon_facts(client), engine, image,
                        docker_info=networking_info(client))
         except BaseException:
@@ -190,8 +192,8 @@ class RunContext:
                     self.sentinel.stop()
             finally:
                 # The controller (or a lone process) sweeps the whole run once the workers are done.
-                controller = worker_id() == "main"
-                sweep(self.client, self.run.run_id, None if controller else worker_id())
+                controller = self.engine.worker == "main"
+                sweep(self.client, self.run.run_id, None if controller else self.engine.worker)
                 self.client.close()
 
 

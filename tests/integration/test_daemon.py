@@ -326,7 +326,9 @@ def test_sweep_removes_a_crashed_daemon_and_spares_a_live_one(run: RunIdentity, 
             swept = sweep_stale_daemons()
         finally:
             _cli("stop", "--name", "crashed")  # only acts if the sweep did not
-        assert paths.key in swept, swept
+        # Any netconform run sweeps stale daemons when it starts; under xdist another test's run may
+        # have got there first. Either way the crashed daemon is gone and the live one stays.
+        assert paths.key in swept or paths.exists() == [], (swept, paths.exists())
         assert alive.paths.key not in swept, swept
         assert alive.client().ping(), "the sweep disturbed a daemon whose owner is alive"
 

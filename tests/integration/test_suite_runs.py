@@ -60,7 +60,13 @@ def test_shipped_suites_pass_and_leave_nothing(tmp_path: Path, client: docker.Do
 
 
 SLOW = """\
+    import faulthandler
+    import signal
+    import sys
     import time
+
+    # If the run ever fails to stop, the test asks it where it is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True, file=sys.__stderr__)
 
     def pytest_runtest_call(item):
         # The scenario is built (file setup ran): hold here so the run can be interrupted.
@@ -107,10 +113,12 @@ def test_interrupted_run_removes_what_it_created(pytester: pytest.Pytester, clie
         assert len(labelled(client, run_id)) == 3  # two containers, one network
         process.send_signal(signum)
         try:
-            output, _ = process.communicate(timeout=60)
+            output, _ = process.communicate(timeout=120)
         except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
             process.kill()
-            pytest.fail(f"no exit within 60s of signal {signum}:\n{process.communicate()[0]}")
+            pytest.fail(f"no exit within 120s of signal {signum}:\n{process.communicate()[0]}")
     finally:
         if process.poll() is None:
             process.kill()
