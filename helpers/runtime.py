@@ -6,7 +6,6 @@ create is swept together if the controller dies.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
