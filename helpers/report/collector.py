@@ -29,6 +29,7 @@ class ReportCollector:
         self.scenarios: dict[str, dict[str, Any]] = {}
         self.daemon: DaemonFacts | None = None
         self.docker_info: dict[str, Any] = {}
+        self.host: dict[str, Any] = {}
 
     def add(self, report: Any) -> None:
         record = getattr(report, CHECK_ATTR, None)
@@ -67,6 +68,7 @@ class ReportCollector:
                 "options": self.options,
             },
             "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info},
+            "host": self.host,
             "summary": self.summary(),
             "scenarios": [self.scenarios[name] for name in sorted(self.scenarios)],
             "checks": [self.checks[key] for key in sorted(self.checks)],

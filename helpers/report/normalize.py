@@ -213,6 +213,12 @@ def flatten_report(document: dict[str, Any]) -> Flat:
     for key, value in sorted((daemon.get("info") or {}).items()):
         if key not in ("Name", "DockerRootDir", "ServerVersion"):
             out[f"daemon info {key}"] = str(value)
+    host = document.get("host") or {}
+    for name, version in sorted((host.get("packages") or {}).items()):
+        out[f"host package {name}"] = str(version)
+    for key in ("distribution", "iptables_backend"):
+        if key in host:
+            out[f"host {key}"] = str(host[key])
     for scenario in document.get("scenarios") or []:
         out.update(flatten_scenario(scenario, run_id))
     return out

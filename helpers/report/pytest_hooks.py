@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from helpers.probes.hostinfo import host_info
 from helpers.report.collector import ReportCollector
 from helpers.report.terminal import render_summary
 
@@ -37,6 +38,7 @@ class ReportPlugin:
             context = self.config.stash[context_key]
             self.collector.daemon = context.daemon
             self.collector.docker_info = context.docker_info
+            self.collector.host = host_info()
         if self.report_dir is None or not self.collector.checks:
             return
         from helpers.report.html import write_html

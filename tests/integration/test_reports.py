@@ -54,6 +54,8 @@ def test_json_report_holds_verdicts_and_observed_facts(run: tuple[Path, subproce
     document = json.loads((workdir / "out" / "report.json").read_text())
     assert (document["schema"], document["schema_version"]) == (SCHEMA, SCHEMA_VERSION)
     assert document["daemon"]["version"] and document["daemon"]["api_version"]
+    assert document["host"]["packages"]["docker.io"], document["host"]  # installed by ci/ensure-engine
+    assert document["host"]["distribution"]
     assert document["summary"]["counts"] == {"total": 4, "passed": 1, "failed": 3, "error": 0, "skipped": 0}
     checks = {check["id"]: check for check in document["checks"]}
     mtu = checks["rep.yaml::a1::interface.eth0.mtu"]
