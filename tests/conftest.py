@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from helpers.runs import RunIdentity, register, unregister
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -16,3 +20,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "browser: renders the HTML report in headless Chromium (ci/ensure-browser installs it)"
     )
+
+
+@pytest.fixture(scope="module")
+def registered_run() -> Iterator[RunIdentity]:
+    """A run of the module's own, registered so that what a crash leaves is swept by the next run."""
+    identity = RunIdentity.new()
+    register(identity)
+    try:
+        yield identity
+    finally:
+        unregister(identity)

@@ -17,7 +17,7 @@ from faultrun import dedicated_daemon
 from injectors import diff, read_sysctls, rulesets
 
 from helpers.daemon import DedicatedDaemon
-from helpers.runs import RunIdentity, register, unregister
+from helpers.runs import RunIdentity
 
 # Rules the host's own daemon adds and removes for networks and published ports of other runs
 # (a concurrent suite run, xdist workers): not ours, and not stable while this module runs.
@@ -54,14 +54,9 @@ def host_untouched() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def run_identity(host_untouched: None) -> Iterator[RunIdentity]:
+def run_identity(host_untouched: None, registered_run: RunIdentity) -> RunIdentity:
     """The run every dedicated daemon of the module belongs to (registered, so a crash is swept)."""
-    identity = RunIdentity.new()
-    register(identity)
-    try:
-        yield identity
-    finally:
-        unregister(identity)
+    return registered_run
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from helpers.daemon import (
 )
 from helpers.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
 from helpers.nsexec import call_in_namespaces
-from helpers.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive, register, unregister
+from helpers.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
 
 pytestmark = [
     pytest.mark.daemon,
@@ -51,13 +51,8 @@ IMAGE = "netconform-test-busybox:1"
 
 
 @pytest.fixture(scope="module")
-def run() -> Iterator[RunIdentity]:
-    identity = RunIdentity.new()
-    register(identity)
-    try:
-        yield identity
-    finally:
-        unregister(identity)
+def run(registered_run: RunIdentity) -> RunIdentity:
+    return registered_run
 
 
 @pytest.fixture(scope="module")

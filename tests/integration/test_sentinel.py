@@ -75,13 +75,8 @@ def host_netns() -> str:
 
 
 @pytest.fixture(scope="module")
-def run() -> Iterator[RunIdentity]:
-    identity = RunIdentity.new()
-    register(identity)
-    try:
-        yield identity
-    finally:
-        unregister(identity)
+def run(registered_run: RunIdentity) -> RunIdentity:
+    return registered_run
 
 
 @pytest.fixture(scope="module")
