@@ -7,6 +7,7 @@ bad spec or a missing daemon ends the run with one message and a distinct exit c
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import signal
@@ -99,8 +100,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for mode, meaning in MODE_MARKERS.items():
         config.addinivalue_line("markers", f"{mode}: {meaning}")
     config.stash[options_key] = _options(config)
-    group_options = {name: config.getoption(name) for name in (
-        "docker_host", "image", "attempt_timeout", "attempts", "sentinel_cidr", "report_dir")}
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]
@@ -108,7 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.stash[identity_key] = RunIdentity.new()
     if _is_controller(config):
-        config.pluginmanager.register(ReportPlugin(config, config.stash[identity_key].run_id, group_options),
+        options = dataclasses.asdict(config.stash[options_key])
+        config.pluginmanager.register(ReportPlugin(config, config.stash[identity_key].run_id, options),
                                       "netconform-report")
 
 
