@@ -6,8 +6,6 @@ and, where there is one, the fix. No traceback is shown for these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 
 class NetconformError(Exception):
     """Root of every error netconform raises on purpose."""
@@ -73,15 +71,3 @@ class ProbeError(NetconformError):
 
 class ProbeTimeout(ProbeError):
     pass
-
-
-@dataclass(frozen=True)
-class ExitCodes:
-    """Documented exit codes (README). pytest's own 0-5 keep their meaning."""
-
-    spec_error: int = SpecError.exit_code
-    daemon_unavailable: int = DaemonUnavailable.exit_code
-    permission: int = PermissionProblem.exit_code
-    image_missing: int = ImageMissing.exit_code
-    tool_missing: int = ToolMissing.exit_code
-    engine_error: int = EngineError.exit_code

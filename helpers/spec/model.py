@@ -139,9 +139,6 @@ class Scenario:
     checks: tuple[Check, ...] = field(default=())
     uses_sentinel: bool = False
 
-    def modes(self) -> set[str]:
-        return {container.mode_marker for container in self.containers.values()}
-
     def markers_of(self, check: Check) -> set[str]:
         """Mode markers of the containers a check involves (both ends of a probe)."""
         keys = [check.reach.frm, check.reach.to] if check.reach else [check.subject]
