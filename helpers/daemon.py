@@ -5,7 +5,7 @@ data-root ``/var/lib/netconform/daemons/<key>``, the exec-root ``/run/netconform
 (socket, pidfile, config, containerd's state), the cgroup parent ``/nc-<key>`` and an empty config
 file, so /etc/docker/daemon.json never applies. dockerd starts and supervises its own containerd,
 both found through :attr:`DaemonBinaries.bin_dir` first on PATH: that is how Debian trixie's 26.1.5
-runs its own containerd and docker-proxy with bookworm's runc.
+and sid's (or forky's) 28.5.2 run their own containerd and docker-proxy with bookworm's runc.
 
 Every leftover is found again from those names and places, so :func:`sweep_stale_daemons` removes
 what a crashed run left behind and touches nothing else.
@@ -57,6 +57,9 @@ DATA_DIR = Path(os.environ.get("NETCONFORM_DATA_DIR", "/var/lib/netconform")) / 
 CACHE_DIR = Path(os.environ.get("NETCONFORM_CACHE", "/var/cache/netconform"))
 NETNS_DIR = Path("/run/netns")
 DOCKER_26 = "26.1.5"
+DOCKER_28 = "28.5.2"
+# The CLI's --version -> the engine ci/fetch-docker unpacks; "20" is the installed one.
+UNPACKED_VERSIONS = {"26": DOCKER_26, "28": DOCKER_28}
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENGINE_PROGRAMS = ("dockerd", "containerd", "containerd-shim-runc-v2", "docker-proxy", "runc", "docker-init")
 
@@ -128,21 +131,22 @@ class DaemonBinaries:
         )
 
     @classmethod
-    def unpacked(cls, root: Path | None = None) -> DaemonBinaries:
-        """Trixie's docker.io and containerd unpacked by ``ci/fetch-docker-26``, with bookworm's runc.
+    def unpacked(cls, version: str = DOCKER_26, root: Path | None = None) -> DaemonBinaries:
+        """A Debian docker.io and containerd unpacked by ``ci/fetch-docker VERSION``, with bookworm's runc.
 
-        Trixie's runc needs a newer glibc than bookworm's, so runc is the installed one.
+        Newer suites' runc needs a newer glibc than bookworm's, so runc is the installed one.
 
         Args:
-            root: the unpacked tree; ``/var/cache/netconform/docker-26.1.5/root`` when None.
+            version: the docker.io version, e.g. ``"28.5.2"``.
+            root: the unpacked tree; ``/var/cache/netconform/docker-<version>/root`` when None.
 
         Raises:
             ToolMissing: a program is missing; the message names it and the command providing it.
         """
-        root = root or CACHE_DIR / f"docker-{DOCKER_26}" / "root"
-        fetch = f"ci/fetch-docker-26 (unpacks trixie's docker.io {DOCKER_26} into {root})"
+        root = root or CACHE_DIR / f"docker-{version}" / "root"
+        fetch = f"ci/fetch-docker {version} (unpacks Debian's docker.io {version} into {root})"
         return cls(
-            label=DOCKER_26,
+            label=version,
             dockerd=_require(root / "usr/sbin/dockerd", fetch),
             containerd=_require(root / "usr/bin/containerd", fetch),
             containerd_shim_runc_v2=_require(root / "usr/bin/containerd-shim-runc-v2", fetch),
@@ -718,7 +722,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start a detached dedicated daemon, print shell assignments")
     start.add_argument("--name", required=True)
-    start.add_argument("--version", choices=("20", "26"), default="20", help="20: installed; 26: trixie")
+    start.add_argument(
+        "--version",
+        choices=("20", *UNPACKED_VERSIONS),
+        default="20",
+        help="20: installed; 26: trixie; 28: sid or forky",
+    )
     start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a ping")
     start.add_argument("flags", nargs="*", help="extra dockerd flags, after --")
     stop = commands.add_parser("stop", help="stop a detached dedicated daemon and remove its leftovers")
@@ -737,7 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"a detached daemon named {args.name!r} exists ({clash[0]}): "
                     f"python -m helpers.daemon stop --name {args.name}"
                 )
-            binaries = DaemonBinaries.unpacked() if args.version == "26" else DaemonBinaries.system()
+            version = UNPACKED_VERSIONS.get(args.version)
+            binaries = DaemonBinaries.unpacked(version) if version else DaemonBinaries.system()
             run = RunIdentity.new()
             daemon = DedicatedDaemon(run, args.name, binaries, args.flags, start_timeout=args.timeout, detached=True)
             try:

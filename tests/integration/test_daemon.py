@@ -1,8 +1,8 @@
-"""Dedicated Docker daemons, exercised for real: 20.10 and trixie's 26.1.5, each in its own netns.
+"""Dedicated Docker daemons, exercised for real: 20.10, trixie's 26.1.5 and sid's 28.5.2, each in its own netns.
 
-Needs root, /bin/busybox (busybox-static) and, for 26.1.5, ``ci/fetch-docker-26`` having run. The
-host's daemon is only listed, never changed. The leftover checks read /proc themselves rather than
-trusting the cleanup code they check.
+Needs root, /bin/busybox (busybox-static) and, for 26.1.5 and 28.5.2, ``ci/fetch-docker VERSION``
+having run. The host's daemon is only listed, never changed. The leftover checks read /proc
+themselves rather than trusting the cleanup code they check.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import requests
 from pyroute2 import IPRoute
 
 from helpers.daemon import (
+    UNPACKED_VERSIONS,
     DaemonBinaries,
     DaemonPaths,
     DedicatedDaemon,
@@ -88,10 +89,11 @@ def rootfs() -> bytes:
 def _binaries(version: str) -> DaemonBinaries:
     if version == "20":
         return DaemonBinaries.system()
+    full = UNPACKED_VERSIONS[version]
     try:
-        return DaemonBinaries.unpacked()
+        return DaemonBinaries.unpacked(full)
     except ToolMissing as err:
-        pytest.skip(f"trixie's docker.io is not unpacked; run ci/fetch-docker-26 first ({err})")
+        pytest.skip(f"docker.io {full} is not unpacked; run ci/fetch-docker {full} first ({err})")
 
 
 # --- observation helpers -----------------------------------------------------------------------
@@ -171,9 +173,11 @@ def _expect_clean(
 # --- a daemon per engine -----------------------------------------------------------------------
 
 ENGINES = {
-    # version prefix, containerd commit marker, runc commit marker (runc is always bookworm's)
-    "20": ("20.10.24", "deb12", "deb12"),
-    "26": ("26.1.5", "deb13", "deb12"),
+    # version prefix, containerd version prefix, runc commit marker (runc is always bookworm's).
+    # Sid's containerd 2.x reports no commit, so its version (from the engine's components) is read.
+    "20": ("20.10.24", "1.6.20", "deb12"),
+    "26": ("26.1.5", "1.7.24", "deb12"),
+    "28": ("28.5.2", "2.1.9", "deb12"),
 }
 
 
@@ -185,7 +189,7 @@ def test_dedicated_daemon_lives_in_its_own_netns_and_leaves_nothing(
     rootfs: bytes,
     record_property: Callable[[str, object], None],
 ) -> None:
-    prefix, containerd_marker, runc_marker = ENGINES[version]
+    prefix, containerd_version, runc_marker = ENGINES[version]
     host_ns = _ns("/proc/self/ns/net")
     daemon = DedicatedDaemon(run, f"e{version}", _binaries(version), ["--mtu=1400"])
     daemon_ns = None
@@ -197,7 +201,8 @@ def test_dedicated_daemon_lives_in_its_own_netns_and_leaves_nothing(
         client = daemon.client()
         info = client.info()
         assert daemon.version.startswith(prefix), info
-        assert containerd_marker in info["ContainerdCommit"]["ID"], info["ContainerdCommit"]
+        components = {c["Name"]: c["Version"] for c in client.version()["Components"]}
+        assert components.get("containerd", "").startswith(containerd_version), components
         assert runc_marker in info["RuncCommit"]["ID"], info["RuncCommit"]
         assert info["DockerRootDir"] == str(daemon.paths.data_root), info["DockerRootDir"]
 
