@@ -7,6 +7,7 @@ found by label, never touching anything unlabelled.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from helpers.errors import EngineError
 from helpers.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
+from helpers.isolation_lock import IsolationLock
 from helpers.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
 from helpers.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
 from helpers.spec.values import Value
@@ -75,6 +77,7 @@ class ScenarioEngine:
         pause: Path,
         resolve: ValueResolver = _literal,
         start_timeout: float = 30.0,
+        lock: IsolationLock | None = None,
     ) -> None:
         self.client = client
         self.run = run
@@ -83,6 +86,7 @@ class ScenarioEngine:
         self.pause = pause
         self.resolve = resolve
         self.start_timeout = start_timeout
+        self.lock = lock
 
     def name(self, scenario: Scenario, key: str) -> str:
         return self.run.name(self.worker, scenario.name, key)
@@ -120,10 +124,11 @@ class ScenarioEngine:
                                                      iprange=spec.ip_range)])
         name = self.name(scenario, spec.key)
         try:
-            return self.client.networks.create(
-                name, driver=spec.driver, internal=spec.internal, ipam=ipam,
-                options=dict(spec.options), labels=self.labels(scenario, spec.key), check_duplicate=True,
-            )
+            with _changing_networks(self.lock, f"creating network {name}"):
+                return self.client.networks.create(
+                    name, driver=spec.driver, internal=spec.internal, ipam=ipam,
+                    options=dict(spec.options), labels=self.labels(scenario, spec.key), check_duplicate=True,
+                )
         except docker.errors.APIError as err:
             raise EngineError(
                 f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): "
@@ -215,7 +220,8 @@ class ScenarioEngine:
             if created.container is not None:
                 _remove(created.container.remove, problems, created.name, force=True, v=True)
         for key, network in reversed(list(built.networks.items())):
-            _remove(network.remove, problems, f"network {key}")
+            with _changing_networks(self.lock, f"removing network {network.name}"):
+                _remove(network.remove, problems, f"network {key}")
         built.containers.clear()
         built.networks.clear()
         if problems:
@@ -241,7 +247,12 @@ def _port_bindings(ports: tuple[PortSpec, ...]) -> dict[str, Any]:
     return bindings
 
 
-def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None) -> list[str]:
+def _changing_networks(lock: IsolationLock | None, what: str) -> contextlib.AbstractContextManager[None]:
+    return lock.network_change(what) if lock is not None else contextlib.nullcontext()
+
+
+def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None,
+          lock: IsolationLock | None = None) -> list[str]:
     """Remove labelled containers and networks of dead runs (or of ``run_id``); return their names.
 
     Only objects carrying netconform's run label are considered; of those, only the ones whose
@@ -262,6 +273,7 @@ def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | 
             removed.append(str(container.name))
     for network in client.networks.list(filters={"label": label}):
         if doomed(network.attrs.get("Labels") or {}):
-            _remove(network.remove, [], str(network.name))
+            with _changing_networks(lock, f"removing network {network.name}"):
+                _remove(network.remove, [], str(network.name))
             removed.append(str(network.name))
     return removed

@@ -125,8 +125,43 @@ class Attempt:
 
 
 @dataclass
+class Sighting:
+    """A probe's marked packets seen at one place (see :mod:`helpers.probes.witness`)."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    dropped: int = 0
+    error: str = ""
+
+    def add(self, description: str, keep: int = 5) -> None:
+        self.count += 1
+        if len(self.first) < keep:
+            self.first.append(description)
+
+    def describe(self) -> str:
+        if self.error:
+            return f"not watched: {self.error}"
+        seen = "; ".join(self.first)
+        more = f" (+{self.count - len(self.first)} more)" if self.count > len(self.first) else ""
+        lost = f"; the packet socket lost {self.dropped} packet(s)" if self.dropped else ""
+        return f"{self.count} packet(s){': ' + seen if seen else ''}{more}{lost}"
+
+
+# Attempt outcomes that mean the prober itself failed, not the network.
+BROKEN_ATTEMPTS = ("error", "protocol")
+# The kernel of the prober's namespace had no way to the destination: nothing was sent.
+NO_ROUTE = "no route"
+
+OUTCOMES = ("reach", "blocked", "one-way", "inconclusive")
+
+
+@dataclass
 class ReachResult:
-    """One probe of the reachability matrix and every attempt it took."""
+    """One probe of the reachability matrix: every attempt, and what the witnesses saw.
+
+    ``sent`` counts the probe's packets seen leaving the prober's namespace, ``arrived`` those seen
+    arriving in the target's (None: not watched). The outcome is decided from all three.
+    """
 
     probe: str
     frm: str
@@ -138,6 +173,8 @@ class ReachResult:
     resolved_from: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     error: str = ""
+    sent: Sighting | None = None
+    arrived: Sighting | None = None
 
     @property
     def reached(self) -> bool:
@@ -145,7 +182,45 @@ class ReachResult:
 
     @property
     def outcome(self) -> str:
-        return "reach" if self.reached else "blocked"
+        """reach, blocked, one-way (the request arrived, no answer came back) or inconclusive."""
+        return self.decide()[0]
+
+    @property
+    def reason(self) -> str:
+        """Why the outcome is what it is, in words for the story."""
+        return self.decide()[1]
+
+    def decide(self) -> tuple[str, str]:
+        if self.error:
+            return "inconclusive", self.error
+        if not self.attempts:
+            return "inconclusive", "no attempt was made"
+        arrived = self.arrived
+        if arrived is None or arrived.error:
+            why = arrived.error if arrived else "no witness ran"
+            return "inconclusive", f"{self.to}'s namespace could not be watched ({why})"
+        if arrived.dropped:
+            return "inconclusive", f"the witness in {self.to}'s namespace lost {arrived.dropped} packet(s)"
+        if self.reached:
+            if arrived.count:
+                return "reach", f"answered; {arrived.count} packet(s) of the probe arrived in {self.to}'s namespace"
+            return "inconclusive", (f"an answer came back, but none of the probe's packets arrived in {self.to}'s "
+                                    "namespace: something else answered")
+        broken = next((a for a in self.attempts if a.outcome in BROKEN_ATTEMPTS), None)
+        if broken is not None:
+            return "inconclusive", f"the probe itself failed: {broken.outcome} ({broken.detail})"
+        if arrived.count:
+            return "one-way", (f"{arrived.count} packet(s) of the probe arrived in {self.to}'s namespace, but no "
+                               "answer came back")
+        sent = self.sent
+        if all(a.outcome == "unreachable" and a.detail.startswith(NO_ROUTE) for a in self.attempts):
+            return "blocked", f"{self.frm}'s namespace has no route to {self.address}; nothing arrived"
+        if sent is None or sent.error or sent.dropped or not sent.count:
+            why = sent.describe() if sent else "not watched"
+            return "inconclusive", f"no packet of the probe was seen leaving {self.frm}'s namespace ({why})"
+        kinds = sorted({a.outcome for a in self.attempts})
+        return "blocked", (f"{sent.count} packet(s) left {self.frm}'s namespace, none arrived in {self.to}'s "
+                           f"({', '.join(kinds)})")
 
     @property
     def seen_source(self) -> str | None:
@@ -159,8 +234,14 @@ class ReachResult:
             f" in {a.elapsed:.2f}s" for a in self.attempts
         )
         listener = f"; listener {self.listener}" if self.listener else ""
-        error = f"; error: {self.error}" if self.error else ""
-        return f"{self.proto} {self.frm} -> {self.to} {target}{via}: {self.outcome} [{tries}]{listener}{error}"
+        outcome, reason = self.decide()
+        lines = [f"{self.proto} {self.frm} -> {self.to} {target}{via}: {outcome} [{tries}]{listener}",
+                 f"  why: {reason}"]
+        if self.sent is not None:
+            lines.append(f"  left {self.frm}: {self.sent.describe()}")
+        if self.arrived is not None:
+            lines.append(f"  arrived in {self.to}: {self.arrived.describe()}")
+        return "\n".join(lines)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import os
 import pickle
 import select
@@ -62,9 +63,20 @@ def _enter(ns_files: Mapping[str, str]) -> None:
         _setns(ns_files[kind], kind)
 
 
-def _child_prologue(ns_files: Mapping[str, str]) -> None:
-    """In a fresh child: die with the parent, take default signal handling (a handler inherited
-    from the test session must not unwind here), then join the namespaces."""
+def _close_inherited(keep: Sequence[int]) -> None:
+    """Close every descriptor but stdio and ``keep``: a child forked while another thread had a
+    pipe open must not hold that pipe's end (its reader would wait for the child to exit)."""
+    low = 3
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def _child_prologue(ns_files: Mapping[str, str], keep: Sequence[int]) -> None:
+    """In a fresh child: keep only its own pipes, die with the parent, take default signal handling
+    (a handler inherited from the test session must not unwind here), then join the namespaces."""
+    _close_inherited(keep)
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -109,7 +121,7 @@ def call_in_namespaces(
         os.close(read_fd)
         status = 0
         try:
-            _child_prologue(ns_files)
+            _child_prologue(ns_files, [write_fd])
             payload = pickle.dumps(("ok", fn(*args)))
         except BaseException as err:  # report every failure to the parent, never raise here
             status = 1
@@ -120,7 +132,7 @@ def call_in_namespaces(
             os._exit(status)
     os.close(write_fd)
     try:
-        data = _read_until_eof(read_fd, timeout, pid, label)
+        data = _read_result(read_fd, timeout, pid, label)
     finally:
         os.close(read_fd)
         _reap(pid)
@@ -132,9 +144,11 @@ def call_in_namespaces(
     raise ProbeError(f"{label}: {answer[1]}")
 
 
-def _read_until_eof(fd: int, timeout: float, pid: int, label: str) -> bytes:
+def _read_result(fd: int, timeout: float, pid: int, label: str) -> bytes:
+    """The child's one pickled answer (not end-of-file: a sibling forked meanwhile may hold a copy
+    of the pipe's write end for a moment)."""
     try:
-        return _read(fd, timeout, first_message=False)
+        return _read(fd, timeout, first_message=True)
     except ProbeTimeout:
         _kill(pid)
         raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s") from None
@@ -234,7 +248,7 @@ def spawn_in_namespaces(
         os.close(read_fd)
         status = 0
         try:
-            _child_prologue(ns_files)
+            _child_prologue(ns_files, [write_fd])
 
             def ready() -> None:
                 _write_all(write_fd, pickle.dumps(("ok", None)))
@@ -267,3 +281,119 @@ def _read_first_message(fd: int, timeout: float, label: str) -> bytes:
         return _read(fd, timeout, first_message=True)
     except ProbeTimeout:
         raise ProbeTimeout(f"{label}: not ready within {timeout:g}s") from None
+
+
+class NamespaceTask:
+    """A function running in other namespaces until told to stop, whose result is collected then.
+
+    Started by :func:`start_in_namespaces`. :meth:`finish` writes to the stop pipe (``stop_fd``
+    becomes readable), then reads its result; :meth:`abandon` kills it.
+    """
+
+    def __init__(self, pid: int, what: str, result_fd: int, stop_fd: int, pending: bytes) -> None:
+        self.pid = pid
+        self.what = what
+        self._result_fd = result_fd
+        self._stop_fd = stop_fd
+        self._pending = pending
+        self._reaped = False
+
+    def finish(self, timeout: float) -> Any:
+        """Tell the function to stop and return what it returned.
+
+        Raises:
+            ProbeTimeout: no result within ``timeout``.
+            ProbeError: the function failed.
+        """
+        if self._reaped:
+            raise ProbeError(f"{self.what}: already finished")
+        with contextlib.suppress(OSError):
+            os.write(self._stop_fd, b"x")
+        self._close_stop()
+        try:
+            data = self._pending or _read_result(self._result_fd, timeout, self.pid, self.what)
+        finally:
+            os.close(self._result_fd)
+            _reap(self.pid)
+            self._reaped = True
+        if not data:
+            raise ProbeError(f"{self.what}: the namespace child exited without an answer")
+        answer = pickle.loads(data)
+        if answer[0] == "ok":
+            return answer[1]
+        raise ProbeError(f"{self.what}: {answer[1]}")
+
+    def abandon(self) -> None:
+        """Kill the child unless it has been finished (a reaped pid may belong to someone else now)."""
+        if self._reaped:
+            return
+        self._close_stop()
+        _kill(self.pid)
+        with contextlib.suppress(OSError):
+            os.close(self._result_fd)
+        _reap(self.pid)
+        self._reaped = True
+
+    def _close_stop(self) -> None:
+        if self._stop_fd >= 0:
+            os.close(self._stop_fd)
+            self._stop_fd = -1
+
+
+def start_in_namespaces(
+    ns_files: Mapping[str, str],
+    fn: Callable[..., Any],
+    *args: Any,
+    ready_timeout: float,
+    what: str = "",
+) -> NamespaceTask:
+    """Start ``fn(ready, stop_fd, *args)`` in a child inside ``ns_files``; wait for ``ready()``.
+
+    ``fn`` calls ``ready()`` once it watches or serves, runs until ``stop_fd`` becomes readable,
+    and returns a picklable result for :meth:`NamespaceTask.finish`.
+
+    Raises:
+        ProbeTimeout: ``ready()`` was not called within ``ready_timeout``.
+        ProbeError: the child failed before it was ready.
+    """
+    label = what or getattr(fn, "__name__", "task")
+    read_fd, write_fd = os.pipe()
+    stop_read, stop_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        os.close(stop_write)
+        status = 0
+        try:
+            _child_prologue(ns_files, [write_fd, stop_read])
+            payload = pickle.dumps(("ok", fn(lambda: _write_all(write_fd, pickle.dumps(("ok", None))),
+                                             stop_read, *args)))
+        except BaseException as err:
+            status = 1
+            payload = _failure(err)
+        try:
+            _write_all(write_fd, payload)
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    os.close(stop_read)
+    task = NamespaceTask(pid, label, read_fd, stop_write, b"")
+    try:
+        first, rest = _first_pickle(_read_first_message(read_fd, ready_timeout, label))
+    except BaseException:
+        task.abandon()
+        raise
+    if first[0] != "ok":
+        task.abandon()
+        raise ProbeError(f"{label}: {first[1]}")
+    task._pending = rest
+    return task
+
+
+def _first_pickle(data: bytes) -> tuple[Any, bytes]:
+    """The first pickled object in ``data`` and the bytes after it."""
+    if not data:
+        return ("err", "exited before it was ready"), b""
+    stream = io.BytesIO(data)
+    first = pickle.load(stream)
+    return first, data[stream.tell():]

@@ -5,32 +5,42 @@ when the first check that needs it runs, and its result is kept in the scenario'
 other check (and the report). Listeners are started in the target's namespace from the host and
 stopped right after the probe.
 
-Network rule: a probe only ever targets addresses of this machine's test hosts (the scenario's
-networks, the daemon's own addresses, the sentinel, loopback). Anything else is refused here,
-before a packet is sent.
+Network rule: a probe only ever targets this run's own test hosts (:mod:`helpers.destinations`).
+Anything else is refused here, before a packet is sent.
+
+A probe's outcome rests on three observations: the prober's attempts, its marked packets seen
+leaving the prober's namespace, and those seen arriving in the target's (a witness started there
+for the probe's duration). Probes hold the daemon's isolation lock shared, so none runs while the
+suite itself creates or removes a network (:mod:`helpers.isolation_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helpers.capture import capturing
+from helpers.destinations import allowed_destinations
 from helpers.echo import serve_echo
 from helpers.errors import ProbeError
-from helpers.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts
+from helpers.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
+from helpers.isolation_lock import IsolationLock
 from helpers.judge.refs import Unresolvable, primary_endpoint, resolve_value
-from helpers.nsexec import call_in_namespaces, spawn_in_namespaces
+from helpers.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 from helpers.probes.dns import ask
 from helpers.probes.netlink import observe_netns
 from helpers.probes.reach import probe
+from helpers.probes.witness import ProbeMark, watch_arrivals
 from helpers.sentinel import Sentinel
 from helpers.spec.model import Check, ReachSpec
 
@@ -40,11 +50,13 @@ PARALLEL_PROBES = 8
 class Prober:
     """Makes the probes of one run; ``sentinel`` is None when no scenario needs it."""
 
-    def __init__(self, daemon_pid: int, sentinel: Sentinel | None, timeout: float = 1.0, attempts: int = 3) -> None:
+    def __init__(self, daemon_pid: int, sentinel: Sentinel | None, timeout: float = 1.0, attempts: int = 3,
+                 lock: IsolationLock | None = None) -> None:
         self.daemon_pid = daemon_pid
         self.sentinel = sentinel
         self.timeout = timeout
         self.attempts = attempts
+        self.lock = lock
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -60,18 +72,14 @@ class Prober:
             raise ProbeError(f"container {endpoint} was not created ({container.error})")
         return f"/proc/{container.pid}/ns/net"
 
-    def _check_destination(self, facts: ScenarioFacts, address: str) -> None:
-        """Refuse any destination that is not one of this machine's test hosts."""
-        ip = ipaddress.ip_address(address)
-        if ip.is_loopback:
-            return
-        ours = [ipaddress.ip_network(n.subnet) for n in facts.networks.values() if n.subnet]
-        ours += [ipaddress.ip_interface(a).network for i in facts.host.net.interfaces for a in i.addresses]
-        if self.sentinel is not None:
-            ours.append(ipaddress.ip_network(f"{self.sentinel.address}/30", strict=False))
-        if not any(ip in network for network in ours):
-            raise ProbeError(f"refusing to send traffic to {address}: it is not an address of this machine's "
-                             "test hosts (scenario networks, the daemon's host, the sentinel)")
+    def _check_destination(self, facts: ScenarioFacts, address: str, frm: str, named: bool = False) -> None:
+        """Refuse any destination that is not one of this run's own test hosts (see
+        :func:`allowed_destinations`), before a packet is sent."""
+        allowed = allowed_destinations(facts, self.sentinel, frm, named, address)
+        if not _is_address(address) or ipaddress.ip_address(address) not in allowed:
+            raise ProbeError(
+                f"refusing to send traffic to {address}: it is not an address of this run's test hosts (its "
+                "containers, its sentinel, the gateways of its networks, or a host address the spec names)")
 
     # -- DNS ----------------------------------------------------------------------------------
 
@@ -88,7 +96,7 @@ class Prober:
         if not servers:
             return LookupResult(qtype, name, None, "no nameserver", detail="resolv.conf lists no nameserver")
         server = servers[0]
-        self._check_destination(facts, server)
+        self._check_destination(facts, server, container.key)
         started = time.time()
         result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
                                     self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
@@ -107,12 +115,22 @@ class Prober:
 
     def reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         if spec.id not in facts.reach:
-            facts.reach[spec.id] = self._reach(facts, spec, context)
+            with self._probing(f"probe {spec.id}"):
+                facts.reach[spec.id] = self._reach(facts, spec, context)
         return facts.reach[spec.id]
+
+    def replay(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        """Make the probe again (for evidence), under the isolation lock like the first time."""
+        with self._probing(f"replay of {spec.id}"):
+            return self._reach(facts, spec, context)
+
+    def _probing(self, what: str) -> AbstractContextManager[None]:
+        return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
 
     def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any]) -> None:
         """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
-        add up. Probes whose listeners would share a namespace and port run one after another."""
+        add up. Probes that would share a target namespace and port (a listener, or the witness's
+        way of telling TCP probes apart) run one after another."""
         groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
         for spec in specs:
             if spec.id not in facts.reach:
@@ -123,9 +141,10 @@ class Prober:
 
         def run(group: list[ReachSpec]) -> None:
             for spec in group:
-                self.reach(facts, spec, context)
+                facts.reach[spec.id] = self._reach(facts, spec, context)
 
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+        with self._probing(f"the probes of {facts.scenario}"), \
+                ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in groups.values()]:
                 future.result()
 
@@ -168,27 +187,34 @@ class Prober:
         try:
             result.address = self._address_of(facts, spec, context)
             source_ns = self.netns(facts, spec.frm)
+            target_ns = self.netns(facts, spec.to)
             if not _is_address(result.address):
                 self._resolve(facts, spec, result)
                 if result.error:
                     return result
-            self._check_destination(facts, result.address)
-            listener = None
-            if spec.proto != "icmp" and spec.to != "sentinel":
-                listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
-                if listen is None:
-                    listen = result.address if spec.to == "host" and _is_address(result.address) else "0.0.0.0"
-                port = spec.listen_port or spec.port
-                result.listener = f"{listen}:{port} in {spec.to}"
-                listener = spawn_in_namespaces({"net": self.netns(facts, spec.to)}, serve_echo, port, listen,
-                                                ready_timeout=5.0, what=f"echo listener {result.listener}")
-            try:
+            self._check_destination(facts, result.address, spec.frm, named=spec.address is not None)
+            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listen_port or spec.port)
+            with contextlib.ExitStack() as stack:
+                witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
+                                              what=f"arrival witness in {spec.to}")
+                stack.callback(witness.abandon)
+                if spec.proto != "icmp" and spec.to != "sentinel":
+                    listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
+                    if listen is None:
+                        listen = result.address if spec.to == "host" and _is_address(result.address) else "0.0.0.0"
+                    port = spec.listen_port or spec.port
+                    result.listener = f"{listen}:{port} in {spec.to}"
+                    listener = spawn_in_namespaces({"net": target_ns}, serve_echo, port, listen,
+                                                   ready_timeout=5.0, what=f"echo listener {result.listener}")
+                    stack.callback(listener.stop)
                 budget = (self.timeout + 1) * self.attempts * 2 + 5
-                return call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
-                                          timeout=budget, what=f"probe {spec.id}")
-            finally:
-                if listener is not None:
-                    listener.stop()
+                result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts, mark,
+                                            timeout=budget, what=f"probe {spec.id}")
+                try:
+                    result.arrived = witness.finish(timeout=5.0)
+                except ProbeError as err:
+                    result.arrived = Sighting(error=str(err))
+            return result
         except (ProbeError, Unresolvable) as err:
             result.error = str(err)
             return result
@@ -214,7 +240,7 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
     if check.reach is not None:
         ends = {end: prober.netns(facts, end) for end in dict.fromkeys((check.reach.frm, check.reach.to))}
         with capturing(ends, directory, stem) as paths:
-            replay = prober._reach(facts, check.reach, context).describe()
+            replay = prober.replay(facts, check.reach, context).describe()
     else:
         family = check.prop.split(".", 1)[0]
         container = facts.containers[check.subject]

@@ -18,6 +18,7 @@ from helpers.engine import BuiltScenario, ScenarioEngine, sweep
 from helpers.errors import EngineError, NetconformError
 from helpers.facts import DaemonFacts, ScenarioFacts, SentinelInfo
 from helpers.image import ensure_probe_image, pause_binary, require_image
+from helpers.isolation_lock import IsolationLock
 from helpers.judge import Verdict
 from helpers.observe import observe_scenario
 from helpers.probes.daemon_process import find_daemon_pid
@@ -79,6 +80,7 @@ class RunContext:
     sentinel: Sentinel | None = None
     prober: Prober | None = None
     docker_info: dict[str, Any] = field(default_factory=dict)
+    lock: IsolationLock | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -92,9 +94,10 @@ class RunContext:
         try:
             pid = options.daemon_pid or find_daemon_pid(socket_path(host))
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
-            engine = ScenarioEngine(client, run, worker, image, pause_binary())
+            lock = IsolationLock(f"/proc/{pid}/ns/net")
+            engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
             return cls(options, run, client, pid, daemon_facts(client), engine, image,
-                       docker_info=networking_info(client))
+                       docker_info=networking_info(client), lock=lock)
         except BaseException:
             client.close()
             raise
@@ -144,7 +147,8 @@ class RunContext:
 
     def _prober(self) -> Prober:
         if self.prober is None:
-            self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts)
+            self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts,
+                                 lock=self.lock)
         self.prober.sentinel = self.sentinel
         return self.prober
 
@@ -192,7 +196,7 @@ class RunContext:
             finally:
                 # The controller (or a lone process) sweeps the whole run once the workers are done.
                 controller = self.engine.worker == "main"
-                sweep(self.client, self.run.run_id, None if controller else self.engine.worker)
+                sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
                 self.client.close()
 
 

@@ -11,6 +11,7 @@ import docker
 from helpers.daemon import sweep_stale_daemons
 from helpers.engine import sweep as sweep_docker_objects
 from helpers.errors import EnvironmentProblem, NetconformError
+from helpers.isolation_lock import IsolationLock
 from helpers.runs import REGISTRY, stale_runs
 from helpers.sentinel import sweep_stale_sentinels
 
@@ -32,7 +33,7 @@ def sweep_stale(client: docker.DockerClient, daemon_netns: str) -> list[str]:
         removed.extend(sweep_stale_sentinels([daemon_netns]))
     except NetconformError as err:
         problems.append(str(err))
-    removed.extend(sweep_docker_objects(client))
+    removed.extend(sweep_docker_objects(client, lock=IsolationLock(daemon_netns)))
     if not problems:
         for run_id in stale:
             (REGISTRY / run_id).unlink(missing_ok=True)

@@ -1,22 +1,27 @@
 """Reachability probes run from inside a network namespace: ICMP echo, TCP and UDP echo.
 
 Each probe makes a bounded number of attempts with a bounded timeout each, and records every
-attempt (outcome, source seen by the listener, time). A definite answer (reached, refused,
-unreachable) ends the probe; only silence is retried.
+attempt (outcome, source seen by the listener, time). An answer ends the probe; so does a definite
+refusal (refused, unreachable, reset). Every packet carries the probe's mark, and the packets that
+left the prober's namespace are counted (:mod:`helpers.probes.witness`), so silence can be told
+from a probe that never went out.
 """
 
 from __future__ import annotations
 
-import os
+import errno
 import socket
 import struct
 import time
 
 from helpers.echo import echo_tcp, echo_udp
-from helpers.facts import Attempt, ReachResult
+from helpers.facts import NO_ROUTE, Attempt, ReachResult
+from helpers.probes.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
 _ICMP_ECHO_REPLY = 0
+_ICMP_UNREACHABLE = 3
+_ICMP_TIME_EXCEEDED = 11
 _DEFINITE = {"reach", "refused", "unreachable", "reset"}
 
 
@@ -29,16 +34,47 @@ def _checksum(data: bytes) -> int:
     return int(~total & 0xFFFF)
 
 
-def ping_once(address: str, timeout: float, sequence: int) -> Attempt:
+def echo_request(ident: int, sequence: int, payload: bytes) -> bytes:
+    header = struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, 0, ident, sequence)
+    return struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, sequence) + payload
+
+
+def classify_icmp(packet: bytes, peer: str, address: str, ident: int, sequence: int, payload: bytes) -> str | None:
+    """What an ICMP packet (with its IPv4 header) says about our echo request, if anything.
+
+    ``reach`` only for an echo reply from the pinged address carrying our id, sequence and payload;
+    ``unreachable`` only for an error that quotes our own request (to ``address``, our id and
+    sequence). Anything else (other probes' traffic, strays) is None.
+    """
+    offset = (packet[0] & 0x0F) * 4
+    if len(packet) < offset + 8:
+        return None
+    kind, _, _, got_ident, got_seq = struct.unpack("!BBHHH", packet[offset: offset + 8])
+    if kind == _ICMP_ECHO_REPLY:
+        ours = (got_ident, got_seq) == (ident, sequence) and packet[offset + 8:] == payload
+        return "reach" if ours and peer == address else None
+    if kind in (_ICMP_UNREACHABLE, _ICMP_TIME_EXCEEDED):
+        inner = packet[offset + 8:]
+        if len(inner) < 20:
+            return None
+        inner_offset = (inner[0] & 0x0F) * 4
+        quoted = inner[inner_offset: inner_offset + 8]
+        if inner[9] != socket.IPPROTO_ICMP or socket.inet_ntoa(inner[16:20]) != address or len(quoted) < 8:
+            return None
+        q_kind, _, _, q_ident, q_seq = struct.unpack("!BBHHH", quoted)
+        if (q_kind, q_ident, q_seq) == (_ICMP_ECHO_REQUEST, ident, sequence):
+            return "unreachable"
+    return None
+
+
+def ping_once(address: str, timeout: float, sequence: int, mark: ProbeMark) -> Attempt:
     """One ICMP echo request and the wait for its reply (raw socket; we are root)."""
     started = time.monotonic()
-    ident = os.getpid() & 0xFFFF
-    payload = b"netconform" + struct.pack("!d", started)
-    header = struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, 0, ident, sequence)
-    packet = struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, sequence) + payload
+    payload = b"netconform-" + mark.nonce
+    ident = mark.icmp_ident
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-            sock.sendto(packet, (address, 0))
+            sock.sendto(echo_request(ident, sequence, payload), (address, 0))
             deadline = started + timeout
             while (remaining := deadline - time.monotonic()) > 0:
                 sock.settimeout(remaining)
@@ -46,38 +82,52 @@ def ping_once(address: str, timeout: float, sequence: int) -> Attempt:
                     data, peer = sock.recvfrom(2048)
                 except TimeoutError:
                     break
-                offset = (data[0] & 0x0F) * 4
-                kind, _, _, got_ident, got_seq = struct.unpack("!BBHHH", data[offset : offset + 8])
-                if kind == _ICMP_ECHO_REPLY and got_ident == ident and got_seq == sequence:
+                verdict = classify_icmp(data, peer[0], address, ident, sequence, payload)
+                if verdict == "reach":
                     return Attempt("reach", peer[0], time.monotonic() - started)
-                if kind == 3:  # destination unreachable, for any of our requests
-                    return Attempt("unreachable", peer[0], time.monotonic() - started, "ICMP destination unreachable")
+                if verdict == "unreachable":
+                    return Attempt("unreachable", peer[0], time.monotonic() - started,
+                                   f"ICMP error from {peer[0]} quoting our request")
     except OSError as err:
-        outcome = "unreachable" if err.errno in (101, 113) else "error"
-        return Attempt(outcome, None, time.monotonic() - started, err.strerror or str(err))
+        return _local_failure(err, started)
     return Attempt("timeout", None, time.monotonic() - started, f"no reply in {timeout:g}s")
 
 
-def _echo_attempt(proto: str, address: str, port: int, timeout: float) -> Attempt:
+def _local_failure(err: OSError, started: float) -> Attempt:
+    elapsed = time.monotonic() - started
+    name = errno.errorcode.get(err.errno or 0, "")
+    if err.errno == errno.ENETUNREACH:
+        return Attempt("unreachable", None, elapsed, f"{NO_ROUTE}: {name}")
+    if err.errno == errno.EHOSTUNREACH:
+        return Attempt("unreachable", None, elapsed, f"{name}: {err.strerror}")
+    return Attempt("error", None, elapsed, f"{name}: {err.strerror or err}")
+
+
+def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: ProbeMark) -> Attempt:
     # One datagram per UDP attempt: the retry count is ours, recorded attempt by attempt.
-    result = echo_tcp(address, port, timeout) if proto == "tcp" else echo_udp(address, port, timeout, attempts=1)
+    nonce = mark.nonce.decode("ascii")
+    result = (echo_tcp(address, port, timeout, nonce=nonce) if proto == "tcp"
+              else echo_udp(address, port, timeout, nonce=nonce, attempts=1))
     if result.ok:
         return Attempt("reach", result.seen_ip, result.elapsed)
-    return Attempt(result.failure or "error", None, result.elapsed, result.detail)
+    detail = result.detail
+    if result.failure == "unreachable" and detail.startswith("ENETUNREACH"):
+        detail = f"{NO_ROUTE}: {detail}"
+    return Attempt(result.failure or "error", None, result.elapsed, detail)
 
 
-def probe(result: ReachResult, timeout: float, attempts: int) -> ReachResult:
-    """Fill ``result.attempts`` by probing ``result.address``; call inside the prober's netns.
-
-    Never raises: failures are attempts.
-    """
+def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark) -> ReachResult:
+    """Fill ``result.attempts`` and ``result.sent`` by probing ``result.address``; call inside the
+    prober's netns. Never raises: failures are attempts."""
+    departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
-            attempt = ping_once(result.address, timeout, number)
+            attempt = ping_once(result.address, timeout, number, mark)
         else:
             assert result.port is not None
-            attempt = _echo_attempt(result.proto, result.address, result.port, timeout)
+            attempt = _echo_attempt(result.proto, result.address, result.port, timeout, mark)
         result.attempts.append(attempt)
         if attempt.outcome in _DEFINITE:
             break
+    result.sent = departures.result()
     return result

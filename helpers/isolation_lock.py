@@ -1,0 +1,75 @@
+"""A host-wide lock that keeps the suite's own network changes away from its isolation probes.
+
+Docker up to 27.x deletes and re-inserts its FORWARD jump rules whenever a bridge network is
+created (moby#48640 stopped that in 28.0); for that instant, isolation between existing networks
+is off. A probe expected to be blocked that runs across that instant may get through, and the
+suite would blame the daemon for a hole its own other worker (or a concurrent run) opened.
+
+So, per daemon network namespace (the firewall in question), creating or removing a network takes
+the lock exclusively and probing takes it shared: any number of probes at once, or one network
+change, never both. Writers go first (a turnstile), so a stream of probes cannot starve a build.
+The lock files live in /run/netconform/locks, keyed by the netns inode; they hold no state and are
+never removed (removing a file a waiter holds open would split the lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from helpers.errors import ProbeTimeout
+from helpers.runs import REGISTRY
+
+LOCK_DIR = REGISTRY.parent / "locks"
+DEFAULT_TIMEOUT = 300.0
+
+
+class IsolationLock:
+    """The lock of one daemon network namespace (``/proc/<pid>/ns/net`` or a named netns)."""
+
+    def __init__(self, netns_path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        inode = os.stat(netns_path).st_ino
+        self.path = LOCK_DIR / f"net-{inode}.lock"
+        self.turnstile = LOCK_DIR / f"net-{inode}.turnstile"
+        self.timeout = timeout
+
+    @contextlib.contextmanager
+    def network_change(self, what: str) -> Iterator[None]:
+        """Hold the lock alone while the daemon creates or removes a network."""
+        with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what), \
+                _flock(self.path, fcntl.LOCK_EX, self.timeout, what):
+            yield
+
+    @contextlib.contextmanager
+    def probing(self, what: str) -> Iterator[None]:
+        """Hold the lock with other probes while isolation is probed."""
+        with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what):
+            pass  # wait behind any writer queued before us
+        with _flock(self.path, fcntl.LOCK_SH, self.timeout, what):
+            yield
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int, timeout: float, what: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ProbeTimeout(f"{what}: the isolation lock {path} was not free within {timeout:g}s "
+                                       "(another run holds it)") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

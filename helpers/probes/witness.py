@@ -1,0 +1,178 @@
+"""Packet witnesses: which of a probe's packets left the prober and which arrived at the target.
+
+A probe that gets no answer proves nothing by itself: the request may have been dropped on the
+way (blocked), or it may have arrived and only the answer was dropped (a one-way leak), or the
+prober may never have sent it. So every probe carries a mark (a nonce in ICMP and UDP payloads, the
+destination port for TCP, whose SYN carries no payload) and packet sockets (AF_PACKET, which see
+every IPv4 packet on every interface of a namespace before its firewall) count the marked packets
+leaving the prober's namespace and arriving in the target's.
+
+:func:`watch_arrivals` runs in the target's namespace for the duration of a probe
+(:func:`helpers.nsexec.start_in_namespaces`); :class:`DepartureCounter` runs inside the probe's
+own child. Parsing is pure (:func:`sighting`) and unit-tested.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from helpers.facts import Sighting
+
+_ETH_P_IP = 0x0800
+# All protocols: a packet socket bound to one protocol is not shown outgoing packets.
+_ETH_P_ALL = 0x0003
+_SOL_PACKET = 263
+_PACKET_STATISTICS = 6
+_PACKET_OUTGOING = 4
+_PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
+_ICMP_ECHO_REQUEST = 8
+_TCP_SYN = 0x02
+
+
+@dataclass(frozen=True)
+class ProbeMark:
+    """What identifies a probe's packets: protocol, destination port (tcp/udp) and nonce.
+
+    The nonce rides in ICMP echo and UDP payloads; an ICMP echo's identifier is taken from it too.
+    ``port`` is the destination port the packets carry where they are watched (a published port
+    at the sender may be DNATed to another one at the target).
+    """
+
+    proto: str
+    nonce: bytes
+    port: int | None = None
+
+    @property
+    def icmp_ident(self) -> int:
+        return int.from_bytes(self.nonce[:2], "big")
+
+
+def sighting(mark: ProbeMark, packet: bytes) -> str | None:
+    """A one-line description of ``packet`` (an IPv4 packet) if it carries ``mark``, else None."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    header = (packet[0] & 0x0F) * 4
+    proto = _PROTOCOLS.get(packet[9])
+    if proto != mark.proto or len(packet) < header + 8:
+        return None
+    src, dst = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
+    body = packet[header:]
+    if proto == "icmp":
+        kind, _, _, ident, seq = struct.unpack("!BBHHH", body[:8])
+        if kind != _ICMP_ECHO_REQUEST or ident != mark.icmp_ident or mark.nonce not in body[8:]:
+            return None
+        return f"icmp echo {src} -> {dst} seq {seq}"
+    sport, dport = struct.unpack("!HH", body[:4])
+    if dport != mark.port:
+        return None
+    if proto == "udp":
+        if mark.nonce not in body[8:]:
+            return None
+        return f"udp {src}:{sport} -> {dst}:{dport}"
+    flags = body[13] if len(body) > 13 else 0
+    # Only the opening SYN: later segments of a connection that was answered prove nothing new.
+    if not flags & _TCP_SYN or flags & 0x10:
+        return None
+    return f"tcp SYN {src}:{sport} -> {dst}:{dport}"
+
+
+def open_packet_socket() -> socket.socket:
+    """A packet socket on every interface of the current namespace, both ways (non-blocking)."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setblocking(False)
+    return sock
+
+
+def _lost(sock: socket.socket) -> int:
+    """Packets the kernel dropped for this socket (reading the statistics resets them)."""
+    _, drops = struct.unpack("II", sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
+    return int(drops)
+
+
+def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str], bool], seen: Sighting,
+           started: float) -> None:
+    while True:
+        try:
+            packet, address = sock.recvfrom(65535)
+        except BlockingIOError:
+            return
+        ifname, ethertype, pkttype = address[0], address[1], address[2]
+        if ethertype != _ETH_P_IP:
+            continue
+        description = sighting(mark, packet)
+        if description is not None and keep(ifname, pkttype, socket.inet_ntoa(packet[16:20])):
+            seen.add(f"{description} on {ifname} at +{time.monotonic() - started:.3f}s")
+
+
+class DepartureCounter:
+    """Counts a probe's packets leaving the current namespace; use inside the probe's child."""
+
+    def __init__(self, mark: ProbeMark) -> None:
+        self.mark = mark
+        self.seen = Sighting()
+        self.started = time.monotonic()
+        try:
+            self.sock: socket.socket | None = open_packet_socket()
+        except OSError as err:
+            self.sock = None
+            self.seen.error = f"packet socket: {err.strerror or err}"
+
+    def result(self) -> Sighting:
+        if self.sock is not None:
+            with self.sock:
+                _drain(self.sock, self.mark, lambda ifname, pkttype, dst: pkttype == _PACKET_OUTGOING,
+                       self.seen, self.started)
+                self.seen.dropped = _lost(self.sock)
+            self.sock = None
+        return self.seen
+
+
+def _local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv4Address]:
+    """The current namespace's own IPv4 addresses (all of 127/8 on loopback, as routing has it)."""
+    local: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = []
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=socket.AF_INET):
+            interface = ipaddress.IPv4Interface(f"{addr.get('address')}/{addr['prefixlen']}")
+            local.append(interface.network if interface.ip.is_loopback else interface.ip)
+    return local
+
+
+def watch_arrivals(ready: Callable[[], None], stop_fd: int, mark: ProbeMark, grace: float = 0.05) -> Sighting:
+    """Count ``mark``'s packets arriving for this namespace's own addresses until ``stop_fd`` reads.
+
+    For :func:`helpers.nsexec.start_in_namespaces`. Packets merely forwarded through the namespace
+    (the host's bridges carry everyone's traffic) are not arrivals: only those addressed to one of
+    its own addresses count, and only as received (not as sent from here).
+    """
+    seen = Sighting()
+    started = time.monotonic()
+    local = _local_networks()
+
+    def arrived(ifname: str, pkttype: int, dst: str) -> bool:
+        address = ipaddress.IPv4Address(dst)
+        return pkttype != _PACKET_OUTGOING and any(
+            address in item if isinstance(item, ipaddress.IPv4Network) else address == item for item in local)
+
+    with open_packet_socket() as sock:
+        ready()
+        while True:
+            readable, _, _ = select.select([sock.fileno(), stop_fd], [], [])
+            if sock.fileno() in readable:
+                _drain(sock, mark, arrived, seen, started)
+            if stop_fd in readable:
+                os.read(stop_fd, 1)  # a byte, or end-of-file if the parent died
+                break
+        time.sleep(grace)  # a packet still in flight when the prober gave up
+        _drain(sock, mark, arrived, seen, started)
+        seen.dropped = _lost(sock)
+    return seen
