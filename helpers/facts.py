@@ -317,6 +317,12 @@ class HostFacts:
     files: dict[str, str] = field(default_factory=dict)
     resolv: ResolvConf | None = None
     hosts_entries: list[str] = field(default_factory=list)
+    # Interfaces that came or went while the scenario was observed (other scenarios' veths).
+    transient_interfaces: list[str] = field(default_factory=list)
+
+    @property
+    def stable_interfaces(self) -> list[str]:
+        return [iface.name for iface in self.net.interfaces if iface.name not in self.transient_interfaces]
 
 
 @dataclass

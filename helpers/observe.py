@@ -1,8 +1,10 @@
 """Assemble the facts of a built scenario: engine reports plus observation from inside namespaces.
 
-Each distinct network namespace is dumped once: a host-mode container and the host, or a
-``container:X`` joiner and X, share one view, so comparing them cannot race with interfaces that
-other scenarios create in the meantime.
+Every container's network namespace is read through its own process, separately from the host's
+and from any container it may share it with: "the same as the host" or "the same as X" is then
+judged from two independent reads, so it can fail on its own. The host is read before and after
+the containers; interfaces that came or went in between (other scenarios' veths) are recorded as
+transient and left out of such comparisons.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from helpers.facts import (
     DaemonFacts,
     EndpointFacts,
     HostFacts,
-    NamespaceId,
     NetnsView,
     NetworkFacts,
     ScenarioFacts,
@@ -36,27 +37,23 @@ DEFAULT_SYSCTLS = (
 )
 
 
-class _NetnsCache:
-    """One netlink dump per network namespace identity."""
+class _NetnsReader:
+    """Netlink dumps of network namespaces, each through the process it was asked for."""
 
     def __init__(self, sysctls: Iterable[str], timeout: float) -> None:
         self.sysctls = tuple(dict.fromkeys((*DEFAULT_SYSCTLS, *sysctls)))
         self.timeout = timeout
-        self.views: dict[NamespaceId, NetnsView] = {}
 
-    def view(self, pid: int, netns: NamespaceId, what: str) -> NetnsView:
-        if netns not in self.views:
-            self.views[netns] = observe_netns({"net": f"/proc/{pid}/ns/net"}, self.sysctls,
-                                              timeout=self.timeout, what=what)
-        return self.views[netns]
+    def view(self, pid: int, what: str) -> NetnsView:
+        return observe_netns({"net": f"/proc/{pid}/ns/net"}, self.sysctls, timeout=self.timeout, what=what)
 
 
-def observe_host(daemon_pid: int, cache: _NetnsCache) -> HostFacts:
+def observe_host(daemon_pid: int, reader: _NetnsReader) -> HostFacts:
     namespaces = namespace_ids(daemon_pid)
     return HostFacts(
         daemon_pid=daemon_pid,
         namespaces=namespaces,
-        net=cache.view(daemon_pid, namespaces["net"], "netlink dump of the daemon's network namespace"),
+        net=reader.view(daemon_pid, "netlink dump of the daemon's network namespace"),
         hostname=uts_hostname(daemon_pid),
         cgroup_version=cgroup_version(),
         files=(files := read_generated_files(daemon_pid)),
@@ -93,7 +90,7 @@ def _endpoints(attrs: dict[str, Any], names_to_keys: dict[str, str]) -> dict[str
     return endpoints
 
 
-def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], cache: _NetnsCache,
+def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], reader: _NetnsReader,
                      host: HostFacts) -> ContainerFacts:
     spec = created.spec
     facts = ContainerFacts(
@@ -110,12 +107,12 @@ def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], c
     facts.config_hostname = str(attrs["Config"].get("Hostname", ""))
     facts.endpoints = _endpoints(attrs, names_to_keys)
     facts.namespaces = namespace_ids(facts.pid)
-    facts.net = cache.view(facts.pid, facts.namespaces["net"], f"netlink dump of {created.name}")
+    facts.net = reader.view(facts.pid, f"netlink dump of {created.name}")
     facts.uts_hostname = uts_hostname(facts.pid)
     facts.files = read_generated_files(facts.pid)
     facts.resolv = parse_resolv_conf(facts.files["/etc/resolv.conf"])
     facts.hosts_entries = parse_hosts(facts.files["/etc/hosts"])
-    if facts.net is not host.net:
+    if facts.namespaces["net"] != host.namespaces["net"]:
         for iface in facts.net.interfaces:
             peer = host.net.by_index(iface.peer_index) if iface.peer_index else None
             if peer is not None and peer.kind == "veth" and peer.peer_index == iface.index:
@@ -142,7 +139,7 @@ def observe_scenario(
     timeout: float = 10.0,
 ) -> ScenarioFacts:
     """Everything the judge needs about a built scenario, observed once."""
-    cache = _NetnsCache(sysctls, timeout)
+    reader = _NetnsReader(sysctls, timeout)
     networks = {key: network_facts(key, network) for key, network in built.networks.items()}
     networks[DEFAULT_BRIDGE] = network_facts(DEFAULT_BRIDGE, client.networks.get(DEFAULT_BRIDGE))
     names_to_keys = {facts.name: key for key, facts in networks.items()}
@@ -150,11 +147,14 @@ def observe_scenario(
         if created.container is not None:
             created.container.reload()
     # The host's view is taken after every container is up, so the host ends of their veths exist.
-    host = observe_host(daemon_pid, cache)
+    host = observe_host(daemon_pid, reader)
     for network in networks.values():
         if network.gateway is None:
             network.gateway = _bridge_address(host.net, network)
     containers = {
-        key: _container_facts(created, names_to_keys, cache, host) for key, created in built.containers.items()
+        key: _container_facts(created, names_to_keys, reader, host) for key, created in built.containers.items()
     }
+    again = reader.view(daemon_pid, "second netlink dump of the daemon's network namespace")
+    before = {iface.name for iface in host.net.interfaces}
+    host.transient_interfaces = sorted(before ^ {iface.name for iface in again.interfaces})
     return ScenarioFacts(built.scenario.name, daemon, host, networks, containers)

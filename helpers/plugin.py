@@ -236,7 +236,8 @@ def pytest_runtest_makereport(
         elif report.skipped:
             outcome, error = "skipped", str(report.longrepr)
         elif call.excinfo is not None and isinstance(call.excinfo.value, ConformanceFailure):
-            outcome, error = "failed", ""
+            unjudged = call.excinfo.value.verdict.unjudged
+            outcome, error = ("error", unjudged) if unjudged else ("failed", "")
         else:
             outcome, error = "error", call.excinfo.exconly() if call.excinfo else str(report.longrepr)
         setattr(report, CHECK_ATTR, check_record(item.nodeid, item.check, verdict, outcome, report.duration,

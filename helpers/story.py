@@ -26,7 +26,10 @@ def render_story(check: Check, container: ContainerFacts | None, verdict: Verdic
         subject = f"  container: {check.subject}  ({ident})"
     else:
         subject = f"  probe:     {check.name}"
-    headline = f"netconform: {check.subject} {check.name}: expected {verdict.expected}, observed {verdict.observed}"
+    if verdict.unjudged:
+        headline = f"netconform: {check.subject} {check.name}: ERROR, could not be judged: {verdict.unjudged}"
+    else:
+        headline = f"netconform: {check.subject} {check.name}: expected {verdict.expected}, observed {verdict.observed}"
     lines = [
         # The first line is what pytest's short summary and JUnit's failure message show.
         headline if len(headline) <= 160 else headline[:157] + "...",

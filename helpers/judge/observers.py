@@ -14,6 +14,9 @@ from typing import Any
 from helpers.facts import ContainerFacts, ReachResult, ScenarioFacts
 from helpers.probes.files import hosts_addresses
 
+# Lookup outcomes that say the prober failed, not what the server answered.
+LOOKUP_FAILURES = ("error",)
+
 
 class NotObservable(Exception):
     """The property cannot be observed for this container (e.g. it was never created)."""
@@ -62,7 +65,11 @@ def _interface(container: ContainerFacts, name: str) -> Any:
 def _interfaces(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     assert container.net is not None
-    return Observation([iface.name for iface in container.net.interfaces], ("interfaces", "namespaces"))
+    # Interfaces other scenarios created or removed while this one was observed prove nothing either
+    # way; everything else was read from this container's own process.
+    transient = set(facts.host.transient_interfaces)
+    return Observation([iface.name for iface in container.net.interfaces if iface.name not in transient],
+                       ("interfaces", "namespaces"))
 
 
 def _iface_attr(attribute: str) -> Observer:
@@ -81,9 +88,13 @@ def _iface_attr(attribute: str) -> Observer:
 
 
 def _bridge(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
-    _interface(container, param)
+    iface = _interface(container, param)
     peer = container.host_peers.get(param)
-    return Observation(peer.master or "none" if peer else "none", ("interfaces", "host peer", "inspect"))
+    if peer is None:
+        if iface.kind == "veth" and container.namespaces.get("net") != facts.host.namespaces.get("net"):
+            raise NotObservable(f"the host end of {param} (a veth) was not found in the daemon's namespace")
+        return Observation("none", ("interfaces", "host peer", "inspect"))  # not a veth: nothing to enslave
+    return Observation(peer.master or "none", ("interfaces", "host peer", "inspect"))
 
 
 def _default_route(field: str) -> Observer:
@@ -106,7 +117,9 @@ def _routes(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Obse
 def _sysctl(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     assert container.net is not None
-    return Observation(container.net.sysctls.get(param, "<not read>"), ("namespaces",))
+    if param not in container.net.sysctls:
+        raise NotObservable(f"sysctl {param} could not be read in the container's network namespace")
+    return Observation(container.net.sysctls[param], ("namespaces",))
 
 
 def _hostname(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
@@ -116,12 +129,15 @@ def _hostname(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Ob
 
 def _hostname_file(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
-    return Observation(container.files.get("/etc/hostname", "").strip(), ("hostname",))
+    if "/etc/hostname" not in container.files:
+        raise NotObservable("/etc/hostname could not be read in the container's mount namespace")
+    return Observation(container.files["/etc/hostname"].strip(), ("hostname",))
 
 
 def _resolv(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
-    assert container.resolv is not None
+    if container.resolv is None:
+        raise NotObservable("/etc/resolv.conf could not be read in the container's mount namespace")
     return Observation(getattr(container.resolv, param), ("resolv.conf",))
 
 
@@ -141,6 +157,8 @@ def _lookup(qtype: str) -> Observer:
         result = container.lookups.get(f"{qtype} {param}")
         if result is None:
             raise NotObservable(f"the {qtype} lookup of {param} was not made")
+        if result.rcode in LOOKUP_FAILURES:
+            raise NotObservable(f"the {qtype} lookup of {param} failed in the prober: {result.describe()}")
         return Observation(result.outcome, ("lookup", "resolv.conf"))
 
     return observe
@@ -205,6 +223,16 @@ def observe(prop: str, facts: ScenarioFacts, container: ContainerFacts, param: s
 
 
 def observe_reach(prop: str, result: ReachResult) -> Observation:
-    """The outcome (``reach``/``blocked``) or the source seen (``none`` without an answer)."""
-    value = result.outcome if prop == "reach" else (result.seen_source or "none")
-    return Observation(value, ("probe",))
+    """The outcome (``reach``, ``blocked``, ``one-way``), or the source address the target saw.
+
+    Raises:
+        NotObservable: the probe was inconclusive, or (for the source) nothing answered.
+    """
+    outcome, reason = result.decide()
+    if outcome == "inconclusive":
+        raise NotObservable(f"the probe was inconclusive: {reason}")
+    if prop == "reach":
+        return Observation(outcome, ("probe",))
+    if result.seen_source is None:
+        raise NotObservable(f"no answer came back ({outcome}), so no source address was seen")
+    return Observation(result.seen_source, ("probe",))

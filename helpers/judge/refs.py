@@ -78,7 +78,7 @@ def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> A
     if root == "host":
         host = facts.host
         if rest[0] == "interfaces":
-            return [iface.name for iface in host.net.interfaces]
+            return host.stable_interfaces
         if rest[0] == "bridge_gateway":
             return facts.networks["bridge"].gateway
         if rest[0] in ("hostname", "cgroup_version", "hosts_entries"):

@@ -17,11 +17,22 @@ from helpers.spec.values import Matcher, Ref, Select, Template, Value, choose
 
 @dataclass
 class Verdict:
+    """A check's result. ``unjudged`` says why it could not be judged at all (an unobservable fact,
+    an inconclusive probe, an unresolvable expectation): an error, never a pass or a plain fail."""
+
     passed: bool
     expected: str
     observed: str
     evidence: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    unjudged: str = ""
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``fail`` or ``error``."""
+        if self.unjudged:
+            return "error"
+        return "pass" if self.passed else "fail"
 
 
 def selection_facts(facts: ScenarioFacts) -> dict[str, str]:
@@ -53,25 +64,28 @@ def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None 
     context = context or {}
     matcher, note = _pick(check, facts)
     if matcher is None:
-        return Verdict(False, "(no applicable expectation)", "(not judged)", {}, note)
+        return Verdict(False, "(no applicable expectation)", "(not judged)", {}, note, unjudged=note)
     try:
         observation, evidence = _observe(check, facts, context)
     except (NotObservable, Unresolvable) as err:
         container = facts.containers.get(check.subject)
         sections = render_evidence(facts, container, ("daemon error", "interfaces")) if container else {}
-        return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})", sections, note)
+        return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})", sections, note,
+                       unjudged=f"not observable: {err}")
     passed = True
     parts = []
+    unresolved = []
     for op, raw in matcher.ops:
         try:
             expected = resolve_value(raw, facts, context)
         except Unresolvable as err:
-            passed = False
+            unresolved.append(f"{raw}: {err}")
             parts.append(f"{raw} (unresolvable: {err})")
             continue
         parts.append(describe(op, expected, _source(raw)))
         passed = passed and holds(op, observation.value, expected)
-    return Verdict(passed, " and ".join(parts), show(observation.value), evidence, note)
+    unjudged = f"the expectation could not be resolved ({'; '.join(unresolved)})" if unresolved else ""
+    return Verdict(passed and not unresolved, " and ".join(parts), show(observation.value), evidence, note, unjudged)
 
 
 def observed_value(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Any:
@@ -88,8 +102,6 @@ def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> 
         result = facts.reach.get(check.reach.id)
         if result is None:
             raise NotObservable(f"probe {check.reach.id} was not made")
-        if result.error:
-            raise NotObservable(result.error)
         return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
     container: ContainerFacts = facts.containers[check.subject]
     param = str(resolve_value(check.param, facts, context)) if check.param is not None else None

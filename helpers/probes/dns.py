@@ -8,6 +8,7 @@ attempt is counted in the result.
 
 from __future__ import annotations
 
+import errno
 import time
 
 import dns.exception
@@ -18,6 +19,8 @@ import dns.rdatatype
 import dns.reversename
 
 from helpers.facts import LookupResult
+
+_NETWORK_ERRORS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED}
 
 
 def ask(server: str, name: str, qtype: str = "A", timeout: float = 2.0, attempts: int = 3) -> LookupResult:
@@ -38,7 +41,10 @@ def ask(server: str, name: str, qtype: str = "A", timeout: float = 2.0, attempts
             detail = f"no answer in {timeout:g}s"
             continue
         except OSError as err:
-            return LookupResult(qtype, name, server, "unreachable", [], attempt, time.monotonic() - started,
+            # No route or an ICMP error says something about the network; anything else (EPERM...)
+            # is the prober failing, which judges nothing.
+            rcode = "unreachable" if err.errno in _NETWORK_ERRORS else "error"
+            return LookupResult(qtype, name, server, rcode, [], attempt, time.monotonic() - started,
                                 err.strerror or str(err))
         except dns.exception.DNSException as err:
             return LookupResult(qtype, name, server, "error", [], attempt, time.monotonic() - started, str(err))

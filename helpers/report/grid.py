@@ -128,6 +128,9 @@ def _observed_reach(result: dict[str, Any] | None) -> str:
         return "not probed"
     if result.get("error"):
         return f"error: {result['error']}"
+    if "outcome" in result:
+        return str(result["outcome"])
+    # Reports of schema 1 before witnesses: the attempts alone.
     attempts = result.get("attempts") or []
     return "reach" if any(attempt.get("outcome") == "reach" for attempt in attempts) else "blocked"
 
