@@ -1,10 +1,12 @@
-"""Compare two netconform reports: checks that changed verdict, and facts that changed.
+"""Compare two netconform reports: checks that changed verdict or version case, and facts that changed.
 
     python -m helpers.report.diff BEFORE.json AFTER.json [--json]
-    netconform-diff BEFORE.json AFTER.json
+    netconform-diff BEFORE.json AFTER.json [--fail-on-change] [--accept FILE]... [--strict-accept]
 
-Exit codes: 0 no regression, 1 regression (a check that passed before fails or errors now, or
-disappeared), 2 the input is not a pair of readable netconform reports.
+Exit codes: 0 no regression; 1 a regression (a check that passed before fails or errors now, or
+disappeared), with --fail-on-change a changed fact that no --accept entry accepts, with
+--strict-accept an accept entry that matched nothing; 2 the input is not a pair of readable
+netconform reports, or an accept file is malformed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.report.normalize import flatten_report
+from helpers.report.accepted import Acceptance, AcceptFileError, Change, Entry, classify, load_accepted
+from helpers.report.normalize import flatten_machine, flatten_report
 from helpers.report.records import SCHEMA, SCHEMA_VERSION
 
 EXIT_SAME = 0
-EXIT_REGRESSION = 1
+EXIT_REGRESSION = 1  # also: an unaccepted change (--fail-on-change), a stale entry (--strict-accept)
 EXIT_BAD_INPUT = 2
 
 
@@ -36,12 +39,21 @@ class Diff:
     fixed: list[str] = field(default_factory=list)
     only_before: list[str] = field(default_factory=list)
     only_after: list[str] = field(default_factory=list)
-    observed_changed: list[str] = field(default_factory=list)
+    case_switched: list[str] = field(default_factory=list)
+    cases_recorded: bool = False  # reports written before the check record's `case` have none
     facts_changed: list[tuple[str, str, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # facts_changed, as printed (place, fact)
+    acceptance: Acceptance | None = None  # with --accept or --fail-on-change: changes accepted or not
 
     @property
     def regressed(self) -> bool:
         return bool(self.regressions or self.only_before)
+
+    def failed(self, fail_on_change: bool = False, strict_accept: bool = False) -> bool:
+        """A regression, or (as asked) an unaccepted change or a stale accept entry."""
+        unaccepted = self.acceptance.unaccepted if self.acceptance else self.changes
+        stale = self.acceptance.stale if self.acceptance else []
+        return self.regressed or (fail_on_change and bool(unaccepted)) or (strict_accept and bool(stale))
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -72,7 +84,9 @@ def _normal(text: Any, document: dict[str, Any]) -> str:
     return str(text).replace(document["run"]["id"], "<run>")
 
 
-def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
+def compare(before: dict[str, Any], after: dict[str, Any], accepted: list[Entry] | None = None) -> Diff:
+    """The differences of ``after`` from ``before``; with ``accepted``, each changed fact is
+    checked against those entries (``diff.acceptance``)."""
     diff = Diff(before, after)
     old, new = _checks(before), _checks(after)
     for key in sorted(old.keys() | new.keys()):
@@ -87,6 +101,10 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
                                         f"observed {new[key]['observed']})")
             elif was != "passed" and now == "passed":
                 diff.fixed.append(f"{key}: {was} -> {now}")
+            if "case" in old[key] and "case" in new[key]:
+                diff.cases_recorded = True
+                if old[key]["case"] != new[key]["case"]:
+                    diff.case_switched.append(f"{key}: case switched {_case(old[key])} -> {_case(new[key])}")
     flat_before, flat_after = flatten_report(before), flatten_report(after)
     # A container created on one side only: its facts are all new or all gone, one line says it.
     appeared = {key.rsplit(" created", 1)[0] for key, value in flat_before.items()
@@ -97,10 +115,29 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
         if was == now or (subject and not key.endswith((" created", " daemon error", " left behind"))):
             continue
         diff.facts_changed.append((key, was, now))
+    machine = flatten_machine(before).keys() | flatten_machine(after).keys()
+    diff.changes = [Change(*_place_and_fact(key, machine), _one_line(was), _one_line(now))
+                    for key, was, now in diff.facts_changed]
+    if accepted is not None:
+        diff.acceptance = classify(diff.changes, accepted, str(before["daemon"].get("version", "")),
+                                 str(after["daemon"].get("version", "")))
     return diff
 
 
-def render(diff: Diff) -> list[str]:
+def _case(check: dict[str, Any]) -> str:
+    return f'"{check["case"]}"' if check["case"] else "(no case)"
+
+
+def _place_and_fact(key: str, machine: set[str]) -> tuple[str, str]:
+    """``"<scenario> <subject> <fact>"`` -> (``scenario/subject``, fact); daemon and host facts
+    and scenario-wide ones (``<scenario> build``) have no place."""
+    parts = key.split(" ", 2)
+    if key in machine or len(parts) < 3:
+        return "", key
+    return f"{parts[0]}/{parts[1]}", parts[2]
+
+
+def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False) -> list[str]:
     def side(document: dict[str, Any]) -> str:
         counts = document["summary"]["counts"]
         return (f"dockerd {document['daemon'].get('version', '?')} (run {document['run']['id']}, "
@@ -116,14 +153,50 @@ def render(diff: Diff) -> list[str]:
     for title, items in sections:
         lines.append(f"{title}: {len(items) or 'none'}")
         lines.extend(f"  {item}" for item in items)
-    lines.append(f"Observed facts that changed: {len(diff.facts_changed) or 'none'}")
-    lines.extend(_grouped(diff.facts_changed))
+    if diff.cases_recorded or diff.case_switched:
+        lines.append(f"Checks whose version case switched: {len(diff.case_switched) or 'none'}")
+        lines.extend(f"  {item}" for item in diff.case_switched)
+    else:
+        lines.append("Checks whose version case switched: unknown (the reports record no case)")
+    acceptance = diff.acceptance
+    if acceptance is None:
+        lines.append(f"Observed facts that changed: {len(diff.changes) or 'none'}")
+        lines.extend(_grouped([(change, None) for change in diff.changes]))
+    else:
+        lines.extend(_accepted_sections(diff, acceptance))
     lines.append("")
     if diff.regressed:
         lines.append(f"REGRESSION: {len(diff.regressions)} check(s) went from pass to fail/error, "
                      f"{len(diff.only_before)} no longer ran")
     else:
         lines.append("No regression: every check that passed before passes now.")
+    if acceptance is not None:
+        if not acceptance.unaccepted:
+            lines.append("No unaccepted change: every observed fact that changed is accepted.")
+        elif fail_on_change:
+            lines.append(f"CHANGED: {len(acceptance.unaccepted)} observed fact(s) changed that no accept entry "
+                         f"accepts; if the change is intended, add an entry (fact, from, to, reason) to an "
+                         f"--accept file")
+        else:
+            lines.append(f"{len(acceptance.unaccepted)} observed fact(s) changed that no accept entry accepts "
+                         f"(a failure with --fail-on-change)")
+        if acceptance.stale and strict_accept:
+            lines.append(f"STALE: {len(acceptance.stale)} accept entr{'y' if len(acceptance.stale) == 1 else 'ies'} "
+                         f"matched no change (--strict-accept)")
+    return lines
+
+
+def _accepted_sections(diff: Diff, acceptance: Acceptance) -> list[str]:
+    """Changed facts split into those that fail (not accepted) and those accepted, with why."""
+    split = f" ({len(acceptance.unaccepted)} not accepted, {len(acceptance.accepted)} accepted)" if diff.changes else ""
+    lines = [f"Observed facts that changed: {len(diff.changes) or 'none'}{split}",
+             f"Changes not accepted: {len(acceptance.unaccepted) or 'none'}"]
+    lines.extend(_grouped([(change, None) for change in acceptance.unaccepted]))
+    lines.append(f"Changes accepted: {len(acceptance.accepted) or 'none'}")
+    lines.extend(_grouped(list(acceptance.accepted)))
+    others = (f" ({acceptance.other_upgrades} more are for other daemon versions)" if acceptance.other_upgrades else "")
+    lines.append(f"Accept entries that matched no change (stale): {len(acceptance.stale) or 'none'}{others}")
+    lines.extend(f"  {entry.source}: {entry.describe()}" for entry in acceptance.stale)
     return lines
 
 
@@ -131,18 +204,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _grouped(changes: list[tuple[str, str, str]]) -> list[str]:
-    """The same change seen in many places is one line naming the places (``scenario/subject``)."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    for key, was, now in changes:
-        parts = key.split(" ", 2)
-        if len(parts) == 3 and parts[0] != "daemon":
-            place, fact = f"{parts[0]}/{parts[1]}", parts[2]
-        else:
-            place, fact = "", key
-        groups.setdefault((fact, _one_line(was), _one_line(now)), []).append(place)
+def _grouped(items: list[tuple[Change, Entry | None]]) -> list[str]:
+    """The same change seen in many places is one line naming the places (``scenario/subject``);
+    an accepted one is followed by its entry's reason."""
+    groups: dict[tuple[str, str, str, Entry | None], list[str]] = {}
+    for change, entry in items:
+        groups.setdefault((change.fact, change.was, change.now, entry), []).append(change.place)
+
+    def order(item: tuple[tuple[str, str, str, Entry | None], list[str]]) -> tuple[int, str, str, str, str]:
+        (fact, was, now, entry), places = item
+        return -len(places), fact, was, now, entry.source if entry else ""
+
     lines = []
-    for (fact, was, now), places in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+    for (fact, was, now, entry), places in sorted(groups.items(), key=order):
         where = [place for place in places if place]
         if not where:
             lines.append(f"  {fact}: {was} -> {now}")
@@ -150,18 +224,31 @@ def _grouped(changes: list[tuple[str, str, str]]) -> list[str]:
             lines.append(f"  {where[0]}: {fact}: {was} -> {now}")
         else:
             lines.append(f"  {fact}: {was} -> {now}  ({len(where)} places: {', '.join(where)})")
+        if entry is not None:
+            lines.append(f"    reason: {entry.reason}  ({entry.source})")
     return lines
 
 
-def as_dict(diff: Diff) -> dict[str, Any]:
-    return {
+def as_dict(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False) -> dict[str, Any]:
+    def change(item: Change) -> dict[str, str]:
+        return {"place": item.place, "fact": item.fact, "before": item.was, "after": item.now}
+
+    document: dict[str, Any] = {
         "regressed": diff.regressed,
+        "failed": diff.failed(fail_on_change, strict_accept),
         "regressions": diff.regressions,
         "fixed": diff.fixed,
         "only_before": diff.only_before,
         "only_after": diff.only_after,
+        "case_switched": diff.case_switched,
         "facts_changed": [{"fact": key, "before": was, "after": now} for key, was, now in diff.facts_changed],
     }
+    if diff.acceptance is not None:
+        document["unaccepted"] = [change(item) for item in diff.acceptance.unaccepted]
+        document["accepted"] = [change(item) | {"reason": entry.reason, "entry": entry.source}
+                                for item, entry in diff.acceptance.accepted]
+        document["stale"] = [{"entry": entry.source, "accepts": entry.describe()} for entry in diff.acceptance.stale]
+    return document
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,17 +256,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("before", type=Path, help="report.json of the first run (e.g. the old daemon)")
     parser.add_argument("after", type=Path, help="report.json of the second run (e.g. the new daemon)")
     parser.add_argument("--json", action="store_true", help="print the differences as JSON")
+    parser.add_argument("--fail-on-change", action="store_true",
+                        help="exit 1 also when an observed fact changed that no --accept entry accepts")
+    parser.add_argument("--accept", action="append", type=Path, default=[], metavar="FILE",
+                        help="YAML list of accepted changes, each with its reason (repeatable)")
+    parser.add_argument("--strict-accept", action="store_true",
+                        help="exit 1 also when an accept entry matches no change (stale)")
     args = parser.parse_args(argv)
     try:
-        diff = compare(load_report(args.before), load_report(args.after))
-    except BadReport as err:
+        accepted = [entry for path in args.accept for entry in load_accepted(path)]
+        diff = compare(load_report(args.before), load_report(args.after),
+                       accepted if args.accept or args.fail_on_change else None)
+    except (BadReport, AcceptFileError) as err:
         print(f"netconform-diff: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps(as_dict(diff), indent=1))
+        print(json.dumps(as_dict(diff, args.fail_on_change, args.strict_accept), indent=1))
     else:
-        print("\n".join(render(diff)))
-    return EXIT_REGRESSION if diff.regressed else EXIT_SAME
+        print("\n".join(render(diff, args.fail_on_change, args.strict_accept)))
+    return EXIT_REGRESSION if diff.failed(args.fail_on_change, args.strict_accept) else EXIT_SAME
 
 
 if __name__ == "__main__":

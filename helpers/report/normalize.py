@@ -203,7 +203,14 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
 
 def flatten_report(document: dict[str, Any]) -> Flat:
     """Every scenario's facts plus the daemon's settings, normalised."""
-    run_id = document["run"]["id"]
+    out = flatten_machine(document)
+    for scenario in document.get("scenarios") or []:
+        out.update(flatten_scenario(scenario, document["run"]["id"]))
+    return out
+
+
+def flatten_machine(document: dict[str, Any]) -> Flat:
+    """The daemon's settings and the host's facts (``daemon ...``, ``host ...``): no scenario's."""
     out: Flat = {}
     daemon = document.get("daemon") or {}
     for key in ("version", "api_version", "storage_driver", "cgroup_driver", "cgroup_version", "userns_remap"):
@@ -219,6 +226,4 @@ def flatten_report(document: dict[str, Any]) -> Flat:
     for key in ("distribution", "iptables_backend"):
         if key in host:
             out[f"host {key}"] = str(host[key])
-    for scenario in document.get("scenarios") or []:
-        out.update(flatten_scenario(scenario, run_id))
     return out

@@ -6,11 +6,13 @@ The schema is documented in helpers/report/SCHEMA.md; bump SCHEMA_VERSION on any
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from helpers.facts import ScenarioFacts
 from helpers.judge import Verdict
 from helpers.spec.model import Check, Scenario
+from helpers.spec.values import Expectation, Select, choose
 
 SCHEMA = "netconform-report"
 SCHEMA_VERSION = 1
@@ -45,12 +47,35 @@ def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: st
         "expected": verdict.expected if verdict else None,
         "observed": verdict.observed if verdict else None,
         "note": verdict.note if verdict else "",
+        "case": chosen_case(check.expectation, verdict.note) if verdict else "",
         # Evidence is what a failure is explained with; a pass keeps only expected and observed.
         "evidence": verdict.evidence if verdict and outcome != "passed" else {},
         "error": error,
         "artifacts": artifacts or [],
         "duration_s": round(duration, 4),
     }
+
+
+def chosen_case(expectation: Expectation, note: str) -> str:
+    """The key of the ``by:`` case that applied (``<25``, ``else``; nested ones joined by ``; ``),
+    "" without a selection.
+
+    The verdict names the fact each selection branched on (``case for daemon.version=26.1.5``);
+    choosing again with that fact gives the key the same way the judge did.
+    """
+    facts = dict(re.findall(r"case for ([\w.]+)=([^;]*)", note))
+    keys = []
+    while isinstance(expectation, Select) and expectation.by in facts:
+        # Case by case, in the order `choose` tries them: the first that applies alone is the one.
+        tried = [(key, case) for key, case in expectation.cases if key != "else"]
+        tried += [(key, case) for key, case in expectation.cases if key == "else"]
+        key, picked = next(((key, case) for key, case in tried
+                            if choose(Select(expectation.by, ((key, case),)), facts) is not None), ("", None))
+        if picked is None:
+            break
+        keys.append(key)
+        expectation = picked
+    return "; ".join(keys)
 
 
 def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str = "") -> dict[str, Any]:
@@ -71,6 +96,8 @@ def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str 
     if facts is not None:
         observed = as_json(facts)
         observed.pop("daemon", None)  # once, at the top of the report
-        observed["reach"] = list(observed["reach"].values())
+        # The outcome is derived (attempts and witnesses): spelled out, so readers need no rules.
+        observed["reach"] = [{**record, "outcome": result.outcome, "reason": result.reason}
+                             for record, result in zip(observed["reach"].values(), facts.reach.values(), strict=True)]
         record["observed"] = observed
     return record

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from helpers.report.accepted import Change, load_accepted
 from helpers.report.diff import EXIT_BAD_INPUT, EXIT_REGRESSION, EXIT_SAME, compare, main, render
-from helpers.report.records import SCHEMA, SCHEMA_VERSION
+from helpers.report.records import SCHEMA, SCHEMA_VERSION, chosen_case
+from helpers.spec.values import Matcher, Select
 
 
 def report(run_id: str, version: str, container_id: str, ip: str, subnet: str, lo: list[str],
@@ -107,3 +109,168 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main([str(before), str(tmp_path / "missing.json")]) == EXIT_BAD_INPUT
     assert main(["--json", str(before), str(worse)]) == EXIT_REGRESSION
     assert json.loads(capsys.readouterr().out)["regressed"] is True
+
+
+UPGRADED = report("bbbbbbbb", "26.1.5+dfsg1", "2" * 64, "172.19.0.5", "172.19.0.0/16", ["127.0.0.1/8", "::1/128"])
+LO_ENTRY = """
+- fact: interface lo addresses
+  from: "[127.0.0.1/8]"
+  to: "[127.0.0.1/8, ::1/128]"
+  places: [s/web]
+  upgrade: "20.10 -> 26.1"
+  reason: 26 adds ::1 on every container's loopback
+"""
+VERSION_ENTRY = """
+- fact: daemon version
+  upgrade: "<25 -> >=26,<27"
+  reason: the upgrade itself
+"""
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> tuple[str, str]:
+    """BEFORE (20.10.24) and UPGRADED (26.1.5: version and lo addresses changed) as files."""
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps(BEFORE))
+    after.write_text(json.dumps(UPGRADED))
+    return str(before), str(after)
+
+
+def accept_file(tmp_path: Path, text: str, name: str = "accepted.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text.lstrip("\n"))
+    return str(path)
+
+
+def test_fail_on_change_fails_on_a_change_no_entry_accepts(reports: tuple[str, str], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(list(reports)) == EXIT_SAME  # without the option, a change is only reported
+    capsys.readouterr()
+    accepted = accept_file(tmp_path, LO_ENTRY)
+    assert main([*reports, "--fail-on-change", "--accept", accepted]) == EXIT_REGRESSION
+    out = capsys.readouterr().out
+    assert "Changes not accepted: 1\n  daemon version: 20.10.24 -> 26.1.5+dfsg1\n" in out
+    assert "CHANGED: 1 observed fact(s) changed that no accept entry accepts" in out
+    assert "No regression" in out  # the failure is the change, not a check
+
+
+def test_fail_on_change_passes_when_every_change_is_accepted_and_shows_why(
+        reports: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = accept_file(tmp_path, LO_ENTRY, "a.yaml"), accept_file(tmp_path, VERSION_ENTRY, "b.yaml")
+    assert main([*reports, "--fail-on-change", "--accept", first, "--accept", second]) == EXIT_SAME
+    out = capsys.readouterr().out
+    assert ("Changes accepted: 2\n"
+            "  daemon version: 20.10.24 -> 26.1.5+dfsg1\n"
+            f"    reason: the upgrade itself  ({second}:1)\n"
+            "  s/web: interface lo addresses: [127.0.0.1/8] -> [127.0.0.1/8, ::1/128]\n"
+            f"    reason: 26 adds ::1 on every container's loopback  ({first}:1)\n") in out
+    assert "Changes not accepted: none" in out and "No unaccepted change" in out
+    assert main([*reports, "--fail-on-change", "--accept", first, "--accept", second, "--json"]) == EXIT_SAME
+    document = json.loads(capsys.readouterr().out)
+    assert (document["failed"], document["unaccepted"]) == (False, [])
+    assert document["accepted"][1] == {"place": "s/web", "fact": "interface lo addresses",
+                                       "before": "[127.0.0.1/8]", "after": "[127.0.0.1/8, ::1/128]",
+                                       "reason": "26 adds ::1 on every container's loopback",
+                                       "entry": f"{first}:1"}
+
+
+@pytest.mark.parametrize("narrower", [
+    'to: "[127.0.0.1/8, ::1/128, ::2/128]"',  # another value after
+    "places: [other/*]",  # another place
+    'upgrade: "26.1 -> 27"',  # another upgrade of the chain: not applicable, so not stale either
+])
+def test_an_entry_accepts_only_the_values_places_and_versions_it_names(
+        narrower: str, tmp_path: Path) -> None:
+    key = narrower.split(":")[0]
+    entry = "\n".join(line for line in LO_ENTRY.splitlines() if not line.strip().startswith(key + ":"))
+    entries = load_accepted(Path(accept_file(tmp_path, entry + f"\n  {narrower}\n" + VERSION_ENTRY)))
+    acceptance = compare(BEFORE, UPGRADED, entries).acceptance
+    assert acceptance is not None
+    assert acceptance.unaccepted == [Change("s/web", "interface lo addresses", "[127.0.0.1/8]",
+                                          "[127.0.0.1/8, ::1/128]")]
+    assert (len(acceptance.stale), acceptance.other_upgrades) == ((0, 1) if key == "upgrade" else (1, 0))
+
+
+def test_an_accept_entry_without_a_reason_is_refused(reports: tuple[str, str], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    no_reason = accept_file(tmp_path, "# upgrade notes\n- fact: daemon version\n  upgrade: 20.10 -> 26.1\n")
+    assert main([*reports, "--fail-on-change", "--accept", no_reason]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (f"netconform-diff: {no_reason}:2: reason: missing: every entry needs a "
+                                       f"reason: why the change is expected (mandatory)\n")
+    empty = accept_file(tmp_path, '- fact: daemon version\n  reason: " "\n')
+    assert main([*reports, "--accept", empty]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.startswith(f"netconform-diff: {empty}:2: reason: must be a non-empty string")
+
+
+@pytest.mark.parametrize(("text", "line", "key", "problem"), [
+    ("- fact: daemon version\n  reason: x\n - fact: y\n", 3, "(yaml)", "not valid YAML"),
+    ("fact: daemon version\nreason: x\n", 1, "(file)", "must be a YAML list of accepted changes"),
+    ("- daemon version\n", 1, "(entry)", "must be a mapping, not a string"),
+    ("- fact: daemon version\n  reason: x\n  form: a\n", 3, "form", "unknown key (allowed: fact, from, to,"),
+    ("- fact: created\n  from: False\n  reason: x\n", 2, "from",
+     'must be a string as the diff prints it, not a boolean (quote it: from: "False")'),
+    ("- fact: created\n  reason: x\n  places: []\n", 3, "places", "must be a non-empty list of strings"),
+    ("- fact: created\n  reason: x\n  upgrade: 20.10\n", 3, "upgrade", 'must be "BEFORE -> AFTER"'),
+    ("- fact: created\n  reason: x\n  upgrade: 20.10 -> twenty-six\n", 3, "upgrade",
+     "'twenty-six' is neither a version prefix"),
+    ("- fact: created\n  reason: x\n  reason: y\n", 3, "reason", "duplicate key (first at line 2)"),
+])
+def test_a_malformed_accept_file_is_one_line_with_file_line_and_key(
+        text: str, line: int, key: str, problem: str, reports: tuple[str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = accept_file(tmp_path, text)
+    assert main([*reports, "--fail-on-change", "--accept", path]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"netconform-diff: {path}:{line}: {key}: {problem}")
+    assert captured.err.count("\n") == 1
+
+
+def test_an_entry_that_matches_nothing_is_stale_and_fails_only_when_strict(
+        reports: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stale = '- fact: routes\n  places: ["reach-internal/*"]\n  upgrade: "20.10 -> 26.1"\n  reason: no default route\n'
+    path = accept_file(tmp_path, LO_ENTRY + VERSION_ENTRY + stale)
+    assert main([*reports, "--fail-on-change", "--accept", path]) == EXIT_SAME
+    out = capsys.readouterr().out
+    assert ("Accept entries that matched no change (stale): 1\n"
+            f"  {path}:11: routes  (places: reach-internal/*)  (upgrade 20.10 -> 26.1)\n") in out
+    assert "STALE" not in out
+    assert main([*reports, "--fail-on-change", "--accept", path, "--strict-accept"]) == EXIT_REGRESSION
+    assert "STALE: 1 accept entry matched no change (--strict-accept)" in capsys.readouterr().out
+
+
+def test_a_check_whose_version_case_switched_is_shown_as_such(tmp_path: Path) -> None:
+    before, after = copy.deepcopy(BEFORE), copy.deepcopy(UPGRADED)
+    before["checks"][0]["case"], after["checks"][0]["case"] = "<25", ">=25"
+    assert "Checks whose version case switched: unknown (the reports record no case)" in render(
+        compare(BEFORE, UPGRADED))  # reports written before check records had a case
+    diff = compare(before, after, [*load_accepted(Path(accept_file(tmp_path, LO_ENTRY + VERSION_ENTRY)))])
+    assert diff.case_switched == ['s.yaml::web::interface.eth0.mtu: case switched "<25" -> ">=25"']
+    assert ('Checks whose version case switched: 1\n  s.yaml::web::interface.eth0.mtu: case switched "<25" -> ">=25"'
+            in "\n".join(render(diff)))
+    assert not diff.failed(fail_on_change=True)  # the spec declares the switch: it fails nothing
+    after["checks"][0]["case"] = "<25"
+    assert "Checks whose version case switched: none" in render(compare(before, after))
+
+
+def test_the_check_record_names_the_case_the_note_says_applied() -> None:
+    old, new, other = Matcher((("equals", "a"),)), Matcher((("equals", "b"),)), Matcher((("equals", "c"),))
+    select = Select("daemon.version", (("<25", old), (">=25,<28", new), ("else", other)))
+    assert chosen_case(select, "case for daemon.version=20.10.24+dfsg1") == "<25"
+    assert chosen_case(select, "case for daemon.version=26.1.5+dfsg1; no capture: x") == ">=25,<28"
+    assert chosen_case(select, "case for daemon.version=28.0.1") == "else"
+    nested = Select("daemon.version", (("<25", Select("host.cgroup_version", (("1", old), ("2", new)))),))
+    assert chosen_case(nested, "case for daemon.version=20.10.24; case for host.cgroup_version=2") == "<25; 2"
+    assert chosen_case(old, "") == ""
+
+
+def test_host_facts_have_no_place() -> None:
+    before, after = copy.deepcopy(BEFORE), copy.deepcopy(BEFORE)
+    before["host"], after["host"] = {"packages": {"docker.io": "20.10"}}, {"packages": {"docker.io": "26.1"}}
+    assert compare(before, after).changes == [Change("", "host package docker.io", "20.10", "26.1")]
+
+
+def test_the_shipped_upgrade_chain_file_is_valid_and_applies_to_20_10_to_26_1() -> None:
+    entries = load_accepted(Path(__file__).parents[2] / "ci" / "upgrade-accepted.yaml")
+    assert entries and all(entry.applies("20.10.24+dfsg1", "26.1.5+dfsg1") for entry in entries)
+    assert not any(entry.applies("26.1.5+dfsg1", "27.0.0") for entry in entries)
