@@ -132,6 +132,8 @@ class Sighting:
     first: list[str] = field(default_factory=list)
     dropped: int = 0
     error: str = ""
+    # At a target: how many answers to those packets left its namespace.
+    answers: int = 0
 
     def add(self, description: str, keep: int = 5) -> None:
         self.count += 1
@@ -144,7 +146,8 @@ class Sighting:
         seen = "; ".join(self.first)
         more = f" (+{self.count - len(self.first)} more)" if self.count > len(self.first) else ""
         lost = f"; the packet socket lost {self.dropped} packet(s)" if self.dropped else ""
-        return f"{self.count} packet(s){': ' + seen if seen else ''}{more}{lost}"
+        answered = f"; {self.answers} answer(s) left" if self.answers else ""
+        return f"{self.count} packet(s){': ' + seen if seen else ''}{more}{answered}{lost}"
 
 
 # Attempt outcomes that mean the prober itself failed, not the network.
@@ -209,9 +212,12 @@ class ReachResult:
         broken = next((a for a in self.attempts if a.outcome in BROKEN_ATTEMPTS), None)
         if broken is not None:
             return "inconclusive", f"the probe itself failed: {broken.outcome} ({broken.detail})"
+        if arrived.count and arrived.answers:
+            return "one-way", (f"one-way leak: {arrived.count} packet(s) of the probe arrived in {self.to}'s "
+                               f"namespace and {arrived.answers} answer(s) left it, but none came back")
         if arrived.count:
-            return "one-way", (f"{arrived.count} packet(s) of the probe arrived in {self.to}'s namespace, but no "
-                               "answer came back")
+            return "one-way", (f"one-way: {arrived.count} packet(s) of the probe arrived in {self.to}'s namespace, "
+                               "which sent no answer (dropped inside it)")
         sent = self.sent
         if all(a.outcome == "unreachable" and a.detail.startswith(NO_ROUTE) for a in self.attempts):
             return "blocked", f"{self.frm}'s namespace has no route to {self.address}; nothing arrived"

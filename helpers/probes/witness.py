@@ -36,6 +36,8 @@ _PACKET_OUTGOING = 4
 _PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
 _ICMP_ECHO_REQUEST = 8
 _TCP_SYN = 0x02
+_TCP_ACK = 0x10
+_ICMP_ECHO_REPLY = 0
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ class ProbeMark:
         return int.from_bytes(self.nonce[:2], "big")
 
 
-def sighting(mark: ProbeMark, packet: bytes) -> str | None:
-    """A one-line description of ``packet`` (an IPv4 packet) if it carries ``mark``, else None."""
+def sighting(mark: ProbeMark, packet: bytes, answer: bool = False) -> str | None:
+    """A one-line description of ``packet`` (an IPv4 packet) if it is one of the probe's requests
+    (or, with ``answer``, one of the target's answers to it), else None."""
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
     header = (packet[0] & 0x0F) * 4
@@ -68,21 +71,22 @@ def sighting(mark: ProbeMark, packet: bytes) -> str | None:
     body = packet[header:]
     if proto == "icmp":
         kind, _, _, ident, seq = struct.unpack("!BBHHH", body[:8])
-        if kind != _ICMP_ECHO_REQUEST or ident != mark.icmp_ident or mark.nonce not in body[8:]:
+        wanted = _ICMP_ECHO_REPLY if answer else _ICMP_ECHO_REQUEST
+        if kind != wanted or ident != mark.icmp_ident or mark.nonce not in body[8:]:
             return None
-        return f"icmp echo {src} -> {dst} seq {seq}"
+        return f"icmp echo{' reply' if answer else ''} {src} -> {dst} seq {seq}"
     sport, dport = struct.unpack("!HH", body[:4])
-    if dport != mark.port:
+    if (sport if answer else dport) != mark.port:
         return None
     if proto == "udp":
         if mark.nonce not in body[8:]:
             return None
         return f"udp {src}:{sport} -> {dst}:{dport}"
     flags = body[13] if len(body) > 13 else 0
-    # Only the opening SYN: later segments of a connection that was answered prove nothing new.
-    if not flags & _TCP_SYN or flags & 0x10:
+    # Only the opening SYN (and its SYN-ACK): later segments prove nothing new.
+    if not flags & _TCP_SYN or bool(flags & _TCP_ACK) != answer:
         return None
-    return f"tcp SYN {src}:{sport} -> {dst}:{dport}"
+    return f"tcp {'SYN-ACK' if answer else 'SYN'} {src}:{sport} -> {dst}:{dport}"
 
 
 def open_packet_socket() -> socket.socket:
@@ -100,7 +104,7 @@ def _lost(sock: socket.socket) -> int:
 
 
 def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str], bool], seen: Sighting,
-           started: float) -> None:
+           started: float, answers: Sighting | None = None) -> None:
     while True:
         try:
             packet, address = sock.recvfrom(65535)
@@ -109,9 +113,14 @@ def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str],
         ifname, ethertype, pkttype = address[0], address[1], address[2]
         if ethertype != _ETH_P_IP:
             continue
+        at = f"on {ifname} at +{time.monotonic() - started:.3f}s"
         description = sighting(mark, packet)
         if description is not None and keep(ifname, pkttype, socket.inet_ntoa(packet[16:20])):
-            seen.add(f"{description} on {ifname} at +{time.monotonic() - started:.3f}s")
+            seen.add(f"{description} {at}")
+        if answers is not None and pkttype == _PACKET_OUTGOING:
+            answer = sighting(mark, packet, answer=True)
+            if answer is not None:
+                answers.add(f"{answer} {at}")
 
 
 class DepartureCounter:
@@ -148,7 +157,8 @@ def _local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv4Address]:
 
 
 def watch_arrivals(ready: Callable[[], None], stop_fd: int, mark: ProbeMark, grace: float = 0.05) -> Sighting:
-    """Count ``mark``'s packets arriving for this namespace's own addresses until ``stop_fd`` reads.
+    """Count ``mark``'s packets arriving for this namespace's own addresses until ``stop_fd`` reads,
+    and the answers to them that left it (``Sighting.answers``).
 
     For :func:`helpers.nsexec.start_in_namespaces`. Packets merely forwarded through the namespace
     (the host's bridges carry everyone's traffic) are not arrivals: only those addressed to one of
@@ -163,16 +173,18 @@ def watch_arrivals(ready: Callable[[], None], stop_fd: int, mark: ProbeMark, gra
         return pkttype != _PACKET_OUTGOING and any(
             address in item if isinstance(item, ipaddress.IPv4Network) else address == item for item in local)
 
+    answers = Sighting()
     with open_packet_socket() as sock:
         ready()
         while True:
             readable, _, _ = select.select([sock.fileno(), stop_fd], [], [])
             if sock.fileno() in readable:
-                _drain(sock, mark, arrived, seen, started)
+                _drain(sock, mark, arrived, seen, started, answers)
             if stop_fd in readable:
                 os.read(stop_fd, 1)  # a byte, or end-of-file if the parent died
                 break
         time.sleep(grace)  # a packet still in flight when the prober gave up
-        _drain(sock, mark, arrived, seen, started)
+        _drain(sock, mark, arrived, seen, started, answers)
         seen.dropped = _lost(sock)
+    seen.answers = answers.count
     return seen

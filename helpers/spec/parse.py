@@ -26,6 +26,7 @@ from helpers.spec.model import (
     Scenario,
 )
 from helpers.spec.properties import allowed_properties, find_property
+from helpers.spec.vacuity import refuse_vacuous
 from helpers.spec.values import (
     Matcher,
     Names,
@@ -51,7 +52,7 @@ TOP_KEYS = {
     "networks": "user-defined networks to create, by key",
     "containers": "containers to create, by key, in order",
     "expect": "expectations, by container key",
-    "reachability": "a list of probes: from, to, proto, port, expect reach|blocked",
+    "reachability": "a list of probes: from, to, proto, port, expect reach|blocked|one-way",
 }
 REACH_KEYS = {
     "name": "a label for the probe (default: from->to address proto/port)",
@@ -63,7 +64,7 @@ REACH_KEYS = {
     "network": "which of to's networks gives its address",
     "listen": "the address the listener binds in to's namespace (default 0.0.0.0)",
     "listen_port": "the port the listener binds (default: port)",
-    "expect": "reach or blocked",
+    "expect": "reach, blocked or one-way (the request arrives, no answer comes back)",
     "source": "the source address the listener must see",
 }
 NETWORK_KEYS = {
@@ -88,6 +89,9 @@ CONTAINER_KEYS = {
     "publish": 'ports to publish: "80", "8080:80", "127.0.0.1:8080:80/udp"',
 }
 DRIVERS = ("bridge",)
+# What a probe may be expected to observe ("inconclusive" is never an expectation: it is an error).
+EXPECTED_OUTCOMES = ("reach", "blocked", "one-way")
+BOOLEAN_PROPERTIES = ("created", "left_behind")
 # What the daemon refuses (DOCKER-NETWORKING.md, "option conflicts"); only allowed in a spec that
 # expects the refusal, so an accidental combination is caught before anything is created.
 _REFUSED_WITH = {
@@ -451,8 +455,9 @@ class _Parser:
             seen[reach.id] = line
             expectation = parse_expectation(spec["expect"], expect_where, names)
             for value in _literals(expectation):
-                if value not in ("reach", "blocked"):
-                    raise expect_where.error(f"invalid outcome {value!r}", "reach or blocked")
+                if value not in EXPECTED_OUTCOMES:
+                    raise expect_where.error(f"invalid outcome {value!r}", ", ".join(EXPECTED_OUTCOMES))
+            refuse_vacuous(expectation, expect_where, EXPECTED_OUTCOMES)
             checks.append(Check(self.name, REACHABILITY, "reach", "reachability", expectation, self.path,
                                 expect_where.line, reach=reach))
             if "source" in spec:
@@ -460,8 +465,9 @@ class _Parser:
                     raise self.where(spec, "source", f"{keypath}.source").error(
                         "icmp probes see no source address", "tcp or udp probes")
                 source_where = self.where(spec, "source", f"{keypath}.source")
-                checks.append(Check(self.name, REACHABILITY, "source", "reachability",
-                                    parse_expectation(spec["source"], source_where, names), self.path,
+                source = parse_expectation(spec["source"], source_where, names)
+                refuse_vacuous(source, source_where)
+                checks.append(Check(self.name, REACHABILITY, "source", "reachability", source, self.path,
                                     source_where.line, reach=reach))
         return tuple(checks)
 
@@ -518,7 +524,14 @@ class _Parser:
         return port
 
     def _check_value(self, path: str, expectation: Matcher | Select, where: Where, names: Names) -> None:
-        """Property-specific vocabulary, so a typo fails at load rather than as a false verdict."""
+        """Property-specific vocabulary, so a typo fails at load rather than as a false verdict; and
+        no expectation that cannot fail."""
+        domain: list[str] | None = None
+        if path.startswith("namespaces."):
+            domain = ["host", "private", *(f"container:{key}" for key in names.containers)]
+        elif path in BOOLEAN_PROPERTIES:
+            domain = ["true", "false"]
+        refuse_vacuous(expectation, where, domain)
         if not path.startswith("namespaces."):
             return
         allowed = "host, private, or container:<" + ", ".join(sorted(names.containers)) + ">"

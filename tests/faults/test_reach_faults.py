@@ -193,21 +193,24 @@ def test_restoration_check_notices_what_was_not_put_back(daemon: DedicatedDaemon
 
 def test_same_network_reach_dropped_in_the_target(daemon: DedicatedDaemon, tmp_path: Path) -> None:
     """Peers on one network reach each other on any port. A firewall in ``a2``'s own netns that
-    drops tcp/8080, udp/8053 and echo requests makes those probes go unanswered; tcp/8081 still
-    reaches."""
+    drops tcp/8080, udp/8053 and echo requests makes those probes go unanswered; the requests did
+    arrive in ``a2``'s namespace (its witness saw them), so the outcome is one-way, not blocked;
+    tcp/8081 still reaches."""
     plan = Plan(rules=tuple(Rule("filter", "INPUT", spec, where="a2") for spec in (
         ("-p", "tcp", "--dport", "8080", "-j", "DROP"),
         ("-p", "udp", "--dport", "8053", "-j", "DROP"),
         ("-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"),
     )))
     result = run_specs(tmp_path / "run", daemon, one("reach_same_network"), plan)
-    words = ["expected:  reach", "observed:  blocked", "a2 addresses:", "10.241.1.20/24"]
+    words = ["expected:  reach", "observed:  one-way", "a2 addresses:", "10.241.1.20/24",
+             "which sent no answer (dropped inside it)", "arrived in a2:"]
     assert_fault_seen(result, {
         "reach_same_network.yaml::reachability::a1->a2 tcp/8080": [
             *words, "probe:     a1->a2 tcp/8080", "property:  reach  [reachability]",
-            "tcp a1 -> a2 10.241.1.20:8080: blocked [timeout", "listener 0.0.0.0:8080 in a2"],
-        "reach_same_network.yaml::reachability::a1->a2 udp/8053": [*words, "udp a1 -> a2 10.241.1.20:8053: blocked"],
-        "reach_same_network.yaml::reachability::a1->a2 icmp": [*words, "icmp a1 -> a2 10.241.1.20: blocked"],
+            "tcp a1 -> a2 10.241.1.20:8080: one-way [timeout", "listener 0.0.0.0:8080 in a2",
+            "tcp SYN 10.241.1."],
+        "reach_same_network.yaml::reachability::a1->a2 udp/8053": [*words, "udp a1 -> a2 10.241.1.20:8053: one-way"],
+        "reach_same_network.yaml::reachability::a1->a2 icmp": [*words, "icmp a1 -> a2 10.241.1.20: one-way"],
     })
 
 
@@ -311,39 +314,45 @@ def test_published_port_without_proxy_or_dnat_is_closed(run_identity: RunIdentit
         result = run_specs(tmp_path / "run", noproxy, one("reach_published"), plan)
     name = "reach_published.yaml::reachability::sentinel -> web published tcp 18080"
     assert_fault_seen(result, {
-        name: ["expected:  reach", "observed:  blocked", "tcp sentinel -> web 198.18.0.", ":18080: blocked [timeout"],
-        f"{name} [source]": ["expected:  198.18.0.", "observed:  none"],
+        name: ["expected:  reach", "observed:  blocked", "tcp sentinel -> web 198.18.0.", ":18080: blocked [timeout",
+               "none arrived in web's"],
+        f"{name} [source]": ["expected:  198.18.0.", "could not be judged", "no source address was seen"],
     })
 
 
 def test_host_to_container_dropped_in_output(daemon: DedicatedDaemon, tmp_path: Path) -> None:
     """The host reaches container addresses on any port. OUTPUT rules in the dedicated daemon's
-    netns drop tcp/31337 and echo requests to the network: the TCP handshake times out, and the
-    kernel refuses to send the echo request (EPERM, reported with each attempt); tcp/31338 still
-    reaches."""
+    netns drop tcp/31337 and echo requests to the network: the TCP handshake times out with nothing
+    seen leaving the host, and the kernel refuses to send the echo request (EPERM). Neither says
+    anything about the path to the container, so both are errors (could not be judged), never a
+    plain "blocked"; tcp/31338 still reaches."""
     plan = Plan(rules=(
         Rule("filter", "OUTPUT", ("-d", "10.241.8.0/24", "-p", "tcp", "--dport", "31337", "-j", "DROP")),
         Rule("filter", "OUTPUT", ("-d", "10.241.8.0/24", "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP")),
     ))
     result = run_specs(tmp_path / "run", daemon, one("reach_from_host"), plan)
-    words = ["expected:  reach", "observed:  blocked"]
+    words = ["expected:  reach", "ERROR, could not be judged", "the probe was inconclusive"]
     assert_fault_seen(result, {
         "reach_from_host.yaml::reachability::host->target tcp/31337": [
-            *words, "tcp host -> target 10.241.8.10:31337: blocked [timeout"],
+            *words, "tcp host -> target 10.241.8.10:31337: inconclusive [timeout",
+            "no packet of the probe was seen leaving host's namespace"],
         "reach_from_host.yaml::reachability::host->target icmp": [
-            *words, "icmp host -> target 10.241.8.10: blocked [error (Operation not permitted)"],
+            *words, "icmp host -> target 10.241.8.10: inconclusive [error (EPERM: Operation not permitted)",
+            "the probe itself failed"],
     })
 
 
 def test_container_to_gateway_dropped_in_input(daemon: DedicatedDaemon, tmp_path: Path) -> None:
     """Containers reach the host at their gateway address. An INPUT DROP for the network's bridge
-    in the dedicated daemon's netns blocks that; the default bridge's container still reaches."""
+    in the dedicated daemon's netns blocks that: the requests arrive at the bridge (the host's
+    witness sees them) and get no answer, a one-way outcome; the default bridge's container still
+    reaches."""
     plan = Plan(rules=(Rule("filter", "INPUT", ("-i", "ncf-rg", "-j", "DROP")),))
     result = run_specs(tmp_path / "run", daemon, one("reach_to_gateway"), plan)
-    words = ["expected:  reach", "observed:  blocked", "oncustom routes:", "default via 10.241.9.1 dev eth0"]
+    words = ["expected:  reach", "observed:  one-way", "oncustom routes:", "default via 10.241.9.1 dev eth0"]
     assert_fault_seen(result, {
         "reach_to_gateway.yaml::reachability::oncustom->host tcp/18001": [
-            *words, "tcp oncustom -> host 10.241.9.1:18001: blocked", "listener 10.241.9.1:18001 in host"],
+            *words, "tcp oncustom -> host 10.241.9.1:18001: one-way", "listener 10.241.9.1:18001 in host"],
         "reach_to_gateway.yaml::reachability::oncustom->host udp/18002": [*words, "udp oncustom -> host"],
     })
 
