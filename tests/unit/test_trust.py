@@ -243,6 +243,6 @@ def test_network_changes_wait_for_probes_and_probes_for_changes(tmp_path: Path,
 def test_lock_wait_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("helpers.isolation_lock.LOCK_DIR", tmp_path)
     lock = IsolationLock("/proc/self/ns/net", timeout=0.2)
-    with lock.network_change("holder"), pytest.raises(Exception, match="was not free within 0.2s"), \
+    with lock.network_change("holder"), pytest.raises(Exception, match=r"was not free within 0\.2s"), \
             lock.probing("waiter"):
         pass
