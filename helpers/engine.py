@@ -91,8 +91,32 @@ class ScenarioEngine:
     def name(self, scenario: Scenario, key: str) -> str:
         return self.run.name(self.worker, scenario.name, key)
 
-    def labels(self, scenario: Scenario, key: str) -> dict[str, str]:
-        return {**self.run.labels, LABEL_WORKER: self.worker, LABEL_SCENARIO: scenario.name, LABEL_KEY: key}
+    def labels(self, scenario: Scenario | str, key: str) -> dict[str, str]:
+        name = scenario if isinstance(scenario, str) else scenario.name
+        return {**self.run.labels, LABEL_WORKER: self.worker, LABEL_SCENARIO: name, LABEL_KEY: key}
+
+    def churn_networks(self, scenario: str, cycles: int) -> None:
+        """Create and remove ``cycles`` bridge networks, one after another, holding the isolation
+        lock throughout: the daemon reconfigures its firewall each time, and no other probe of any
+        run may be misled by it (only the scenario's own churn probe runs meanwhile).
+
+        Raises:
+            EngineError: the daemon refused a network.
+        """
+        with _changing_networks(self.lock, f"{cycles} network changes of {scenario}"):
+            for cycle in range(cycles):
+                key = f"churn{cycle}"
+                name = self.run.name(self.worker, scenario, key)
+                try:
+                    network = self.client.networks.create(name, driver="bridge", labels=self.labels(scenario, key),
+                                                          check_duplicate=True)
+                except docker.errors.APIError as err:
+                    raise EngineError(f"scenario {scenario}: the daemon refused churn network {name}: "
+                                      f"{err.explanation or err}") from err
+                problems: list[str] = []
+                _remove(network.remove, problems, f"churn network {name}")
+                if problems:
+                    raise EngineError("; ".join(problems))
 
     def build(self, scenario: Scenario) -> BuiltScenario:
         """Create the scenario's networks, then its containers in order.

@@ -22,7 +22,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -39,12 +39,14 @@ from helpers.judge.refs import Unresolvable, primary_endpoint, resolve_value
 from helpers.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 from helpers.probes.dns import ask
 from helpers.probes.netlink import observe_netns
-from helpers.probes.reach import probe
+from helpers.probes.reach import ping_stream, probe
 from helpers.probes.witness import ProbeMark, watch_arrivals
 from helpers.sentinel import Sentinel
 from helpers.spec.model import Check, ReachSpec
 
 PARALLEL_PROBES = 8
+# One echo request every 5 ms while networks churn: the window of a rule re-insertion is short.
+CHURN_INTERVAL = 0.005
 
 
 class Prober:
@@ -57,6 +59,8 @@ class Prober:
         self.timeout = timeout
         self.attempts = attempts
         self.lock = lock
+        # Creates and removes networks for churn probes (the engine's); None: no churn probes.
+        self.churn: Callable[[str, int], None] | None = None
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -115,13 +119,15 @@ class Prober:
 
     def reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         if spec.id not in facts.reach:
-            with self._probing(f"probe {spec.id}"):
-                facts.reach[spec.id] = self._reach(facts, spec, context)
+            facts.reach[spec.id] = self.replay(facts, spec, context)
         return facts.reach[spec.id]
 
     def replay(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
-        """Make the probe again (for evidence), under the isolation lock like the first time."""
-        with self._probing(f"replay of {spec.id}"):
+        """Make the probe (again, for evidence) under the isolation lock; a churn probe takes the
+        lock exclusively itself, around the network changes it watches."""
+        if spec.churn:
+            return self._reach(facts, spec, context)
+        with self._probing(f"probe {spec.id}"):
             return self._reach(facts, spec, context)
 
     def _probing(self, what: str) -> AbstractContextManager[None]:
@@ -133,7 +139,7 @@ class Prober:
         way of telling TCP probes apart) run one after another."""
         groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
         for spec in specs:
-            if spec.id not in facts.reach:
+            if spec.id not in facts.reach and not spec.churn:
                 key = (spec.to, spec.listen_port or spec.port) if spec.proto != "icmp" else (spec.id, None)
                 groups[key].append(spec)
         if not groups:
@@ -147,6 +153,20 @@ class Prober:
                 ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in groups.values()]:
                 future.result()
+
+    def _churn_probe(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult, source_ns: str,
+                     mark: ProbeMark) -> None:
+        """A stream of echo requests while the daemon creates and removes ``spec.churn`` networks."""
+        if self.churn is None:
+            raise ProbeError(f"probe {spec.id}: this prober cannot change networks")
+        stream = start_in_namespaces({"net": source_ns}, ping_stream, result.address, CHURN_INTERVAL, mark,
+                                     ready_timeout=5.0, what=f"echo stream {spec.id}")
+        try:
+            self.churn(facts.scenario, spec.churn)
+        except BaseException:
+            stream.abandon()
+            raise
+        result.attempts, result.sent = stream.finish(timeout=10.0)
 
     def _resolve(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult) -> None:
         """Turn a name into the address the prober's own nameserver gives (a probe 'by name')."""
@@ -207,9 +227,12 @@ class Prober:
                     listener = spawn_in_namespaces({"net": target_ns}, serve_echo, port, listen,
                                                    ready_timeout=5.0, what=f"echo listener {result.listener}")
                     stack.callback(listener.stop)
-                budget = (self.timeout + 1) * self.attempts * 2 + 5
-                result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts, mark,
-                                            timeout=budget, what=f"probe {spec.id}")
+                if spec.churn:
+                    self._churn_probe(facts, spec, result, source_ns, mark)
+                else:
+                    budget = (self.timeout + 1) * self.attempts * 2 + 5
+                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
+                                                mark, timeout=budget, what=f"probe {spec.id}")
                 try:
                     result.arrived = witness.finish(timeout=5.0)
                 except ProbeError as err:

@@ -149,6 +149,7 @@ class RunContext:
         if self.prober is None:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts,
                                  lock=self.lock)
+            self.prober.churn = self.engine.churn_networks
         self.prober.sentinel = self.sentinel
         return self.prober
 

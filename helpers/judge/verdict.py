@@ -69,7 +69,11 @@ def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None 
         observation, evidence = _observe(check, facts, context)
     except (NotObservable, Unresolvable) as err:
         container = facts.containers.get(check.subject)
-        sections = render_evidence(facts, container, ("daemon error", "interfaces")) if container else {}
+        probed = facts.reach.get(check.reach.id) if check.reach is not None else None
+        if check.reach is not None and probed is not None:
+            sections = render_probe_evidence(facts, check.reach, probed)
+        else:
+            sections = render_evidence(facts, container, ("daemon error", "interfaces")) if container else {}
         return Verdict(False, _expected_text(matcher, facts, context), f"(not observable: {err})", sections, note,
                        unjudged=f"not observable: {err}")
     passed = True

@@ -10,12 +10,15 @@ from a probe that never went out.
 from __future__ import annotations
 
 import errno
+import os
+import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 from helpers.echo import echo_tcp, echo_udp
-from helpers.facts import NO_ROUTE, Attempt, ReachResult
+from helpers.facts import NO_ROUTE, Attempt, ReachResult, Sighting
 from helpers.probes.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
@@ -23,6 +26,8 @@ _ICMP_ECHO_REPLY = 0
 _ICMP_UNREACHABLE = 3
 _ICMP_TIME_EXCEEDED = 11
 _DEFINITE = {"reach", "refused", "unreachable", "reset"}
+# Answered requests of a stream kept as attempts; the count goes on past it.
+STREAM_KEEP = 10
 
 
 def _checksum(data: bytes) -> int:
@@ -114,6 +119,57 @@ def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: Pro
     if result.failure == "unreachable" and detail.startswith("ENETUNREACH"):
         detail = f"{NO_ROUTE}: {detail}"
     return Attempt(result.failure or "error", None, result.elapsed, detail)
+
+
+def ping_stream(ready: Callable[[], None], stop_fd: int, address: str, interval: float, mark: ProbeMark,
+                grace: float = 1.0) -> tuple[list[Attempt], Sighting]:
+    """Send echo requests to ``address`` every ``interval`` seconds until ``stop_fd`` reads; for
+    :func:`helpers.nsexec.start_in_namespaces`. Returns one attempt per answered request (the first
+    few) and one for the rest, and the requests seen leaving."""
+    departures = DepartureCounter(ProbeMark("icmp", mark.nonce))
+    payload = b"netconform-" + mark.nonce
+    ident = mark.icmp_ident
+    started = time.monotonic()
+    answered: list[Attempt] = []
+    count = 0
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        sock.setblocking(False)
+        ready()
+        next_send = time.monotonic()
+        stop_at: float | None = None
+        while stop_at is None or time.monotonic() < stop_at:
+            now = time.monotonic()
+            wait = max(0.0, (stop_at if stop_at is not None else next_send) - now)
+            readable, _, _ = select.select([sock.fileno(), stop_fd] if stop_at is None else [sock.fileno()], [], [],
+                                           wait)
+            if stop_fd in readable:
+                os.read(stop_fd, 1)
+                stop_at = time.monotonic() + grace  # the last requests' answers
+            while sock.fileno() in readable:
+                try:
+                    data, peer = sock.recvfrom(2048)
+                except BlockingIOError:
+                    break
+                offset = (data[0] & 0x0F) * 4
+                sequence = struct.unpack("!H", data[offset + 6: offset + 8])[0] if len(data) >= offset + 8 else 0
+                if 0 < sequence <= sent and classify_icmp(data, peer[0], address, ident, sequence, payload) == "reach":
+                    count += 1
+                    if len(answered) < STREAM_KEEP:
+                        answered.append(Attempt("reach", peer[0], time.monotonic() - started,
+                                                f"echo request {sequence} answered"))
+            if stop_at is None and time.monotonic() >= next_send and sent < 0xFFFF:
+                sent += 1
+                try:
+                    sock.sendto(echo_request(ident, sent, payload), (address, 0))
+                except OSError as err:
+                    return [*answered, _local_failure(err, started)], departures.result()
+                next_send += interval
+    rest = Attempt("timeout", None, time.monotonic() - started,
+                   f"{sent - count} of {sent} echo requests unanswered, one every {interval * 1000:g} ms")
+    if count > len(answered):
+        rest.detail += f"; {count - len(answered)} more answered"
+    return [*answered, rest], departures.result()
 
 
 def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark) -> ReachResult:

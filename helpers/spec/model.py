@@ -82,7 +82,9 @@ class ReachSpec:
 
     ``frm``/``to`` are container keys, ``host`` (the daemon's network namespace) or ``sentinel``.
     The prober connects to ``address`` (default: ``to``'s address) on ``port``; a listener is
-    started in ``to``'s network namespace on ``listen``:``listen_port`` for tcp/udp.
+    started in ``to``'s network namespace on ``listen``:``listen_port`` for tcp/udp. With ``churn``
+    the probe is a stream of echo requests sent while that many bridge networks are created and
+    removed (how a daemon's isolation holds while it reconfigures its firewall).
     """
 
     frm: str
@@ -94,6 +96,7 @@ class ReachSpec:
     listen: Value = None
     listen_port: int | None = None
     label: str = ""
+    churn: int = 0
 
     @property
     def id(self) -> str:
@@ -101,7 +104,8 @@ class ReachSpec:
             return self.label
         where = f" {self.address}" if self.address is not None else ""
         port = f"/{self.port}" if self.port is not None else ""
-        return f"{self.frm}->{self.to}{where} {self.proto}{port}"
+        during = f" during {self.churn} network changes" if self.churn else ""
+        return f"{self.frm}->{self.to}{where} {self.proto}{port}{during}"
 
 
 @dataclass(frozen=True)

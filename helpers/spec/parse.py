@@ -66,7 +66,9 @@ REACH_KEYS = {
     "listen_port": "the port the listener binds (default: port)",
     "expect": "reach, blocked or one-way (the request arrives, no answer comes back)",
     "source": "the source address the listener must see",
+    "churn": "probe (icmp only) continuously while the suite creates and removes this many bridge networks",
 }
+MAX_CHURN = 500
 NETWORK_KEYS = {
     "driver": "bridge",
     "internal": "true/false",
@@ -512,7 +514,15 @@ class _Parser:
             if to == "sentinel":
                 raise self.where(spec, "listen", f"{keypath}.listen").error("the sentinel's listener is fixed")
         label = str(spec.get("name", ""))
-        reach = ReachSpec(frm, to, proto, port, address, network, listen, listen_port, label)
+        churn = 0
+        if "churn" in spec:
+            where_churn = self.where(spec, "churn", f"{keypath}.churn")
+            churn = self.typed(spec, "churn", f"{keypath}.churn", int, f"a number of networks, 1-{MAX_CHURN}")
+            if not 0 < churn <= MAX_CHURN:
+                raise where_churn.error(f"churn {churn} is out of range", f"1-{MAX_CHURN}")
+            if proto != "icmp":
+                raise where_churn.error("a churn probe is a stream of echo requests", "proto: icmp")
+        reach = ReachSpec(frm, to, proto, port, address, network, listen, listen_port, label, churn)
         return reach, self.where(spec, "expect", f"{keypath}.expect")
 
     def _port(self, spec: LocatedMap, key: str, keypath: str) -> int | None:
