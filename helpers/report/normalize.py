@@ -188,7 +188,10 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
         # The first attempt's way of failing is stable (the next ones may meet a neighbour entry
         # that failed in the meantime and say 'unreachable' instead of 'timeout').
         first = (result.get("attempts") or [{}])[0]
-        out[f"{prefix} outcome"] = "reach" if reached else f"blocked ({first.get('outcome', result.get('error'))})"
+        # Reports since the witnesses carry the decided outcome (one-way, inconclusive...).
+        outcome = result.get("outcome") or ("reach" if reached else "blocked")
+        out[f"{prefix} outcome"] = "reach" if outcome == "reach" else \
+            f"{outcome} ({first.get('outcome', result.get('error'))})"
         if reached:
             out[f"{prefix} source seen"] = subs.apply(str(reached.get("seen")))
     for key, network in (observed.get("networks") or {}).items():
