@@ -324,11 +324,13 @@ def test_sweep_removes_a_crashed_daemon_and_spares_a_live_one(run: RunIdentity, 
             client.close()
             os.kill(pid, signal.SIGKILL)  # the owner of the CLI run: the run is now stale
             swept = sweep_stale_daemons()
+            # Read before the cleanup below, which would remove the daemon whatever the sweep did.
+            left_after_sweep = paths.exists()
         finally:
             _cli("stop", "--name", "crashed")  # only acts if the sweep did not
         # Any netconform run sweeps stale daemons when it starts; under xdist another test's run may
         # have got there first. Either way the crashed daemon is gone and the live one stays.
-        assert paths.key in swept or paths.exists() == [], (swept, paths.exists())
+        assert paths.key in swept or left_after_sweep == [], (swept, left_after_sweep)
         assert alive.paths.key not in swept, swept
         assert alive.client().ping(), "the sweep disturbed a daemon whose owner is alive"
 
