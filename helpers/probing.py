@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from helpers.capture import capturing
 from helpers.destinations import allowed_destinations
 from helpers.echo import serve_echo
 from helpers.errors import ProbeError
@@ -38,7 +34,6 @@ from helpers.isolation_lock import IsolationLock
 from helpers.judge.refs import Unresolvable, primary_endpoint, resolve_value
 from helpers.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 from helpers.probes.dns import ask
-from helpers.probes.netlink import observe_netns
 from helpers.probes.reach import ping_stream, probe
 from helpers.probes.witness import ProbeMark, watch_arrivals
 from helpers.sentinel import Sentinel
@@ -241,45 +236,6 @@ class Prober:
         except (ProbeError, Unresolvable) as err:
             result.error = str(err)
             return result
-
-
-@dataclass
-class Evidence:
-    """What a failure leaves: pcaps of a replay, and sections describing the namespaces now."""
-
-    paths: list[str]
-    sections: dict[str, str]
-
-
-def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
-                  directory: Path) -> Evidence:
-    """Replay a failed probe or lookup under packet capture in every namespace involved.
-
-    The replay's own outcome is kept (a probe that behaves differently the second time shows as
-    such) and each namespace is dumped again (addresses, routes, neighbours): the facts of the
-    build may be stale by the time a probe fails.
-    """
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{check.scenario}-{check.subject}-{check.name}")[:120]
-    if check.reach is not None:
-        ends = {end: prober.netns(facts, end) for end in dict.fromkeys((check.reach.frm, check.reach.to))}
-        with capturing(ends, directory, stem) as paths:
-            replay = prober.replay(facts, check.reach, context).describe()
-    else:
-        family = check.prop.split(".", 1)[0]
-        container = facts.containers[check.subject]
-        if family not in ("lookup", "reverse", "forwarded") or not container.created:
-            return Evidence([], {})
-        name = str(resolve_value(check.param, facts, context))
-        ends = {check.subject: prober.netns(facts, check.subject)}
-        if prober.sentinel is not None:
-            ends["sentinel"] = prober.sentinel.netns_path
-        with capturing(ends, directory, stem) as paths:
-            replay = prober._ask(facts, container, "PTR" if family == "reverse" else "A", name).describe()
-    (directory / f"{stem}.replay.txt").write_text(replay + "\n")
-    sections = {"replay under capture": replay}
-    for end, netns in ends.items():
-        sections[f"{end} at failure"] = observe_netns({"net": netns}, what=f"netlink dump of {end}").describe()
-    return Evidence([str(path) for path in paths], sections)
 
 
 def _is_address(text: str) -> bool:

@@ -22,7 +22,8 @@ from helpers.isolation_lock import IsolationLock
 from helpers.judge import Verdict
 from helpers.observe import observe_scenario
 from helpers.probes.daemon_process import find_daemon_pid
-from helpers.probing import Prober, keep_evidence, prepare
+from helpers.probing import Prober, prepare
+from helpers.replay import keep_evidence
 from helpers.runs import RunIdentity
 from helpers.sentinel import DEFAULT_CIDR, Sentinel
 from helpers.spec.model import Check, Scenario
@@ -158,19 +159,20 @@ class RunContext:
         prepare(self._prober(), check, facts, self.context, siblings)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
-        """For a failing probe or lookup: pcaps of a replay (with --report-dir) and the namespaces'
-        state at failure time, added to the verdict's evidence. Returns the pcap paths, relative
-        to the report directory."""
+        """For a failing probe or lookup: replay it, traced through the daemon's firewall (probes)
+        and captured (with --report-dir), and add the replay, the trace and the namespaces' state at
+        failure time to the verdict's evidence. Returns the pcap paths, relative to the report
+        directory."""
         if check.aspect not in ("dns", "reachability"):
             return []
-        if not self.options.report_dir:
+        root = Path(self.options.report_dir).resolve() if self.options.report_dir else None
+        if root is None:
             verdict.note = _add_note(verdict.note, "packet captures are kept with --report-dir")
-            return []
-        root = Path(self.options.report_dir).resolve()
         try:
-            evidence = keep_evidence(self._prober(), check, facts, self.context, root / "evidence")
+            evidence = keep_evidence(self._prober(), check, facts, self.context,
+                                     root / "evidence" if root else None, self.run.run_id)
         except NetconformError as err:
-            verdict.note = _add_note(verdict.note, f"no capture: {err}")
+            verdict.note = _add_note(verdict.note, f"no replay: {err}")
             return []
         verdict.evidence.update(evidence.sections)
         for key in list(verdict.evidence):  # the state at failure supersedes the state at build
@@ -178,7 +180,7 @@ class RunContext:
             if kind in ("addresses", "routes") and f"{end} at failure" in evidence.sections:
                 del verdict.evidence[key]
         # Relative to the report, so the report directory can be moved or archived as a whole.
-        return [str(Path(path).relative_to(root)) for path in evidence.paths]
+        return [str(Path(path).relative_to(root)) for path in evidence.paths] if root else []
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:

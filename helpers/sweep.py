@@ -12,6 +12,7 @@ from helpers.daemon import sweep_stale_daemons
 from helpers.engine import sweep as sweep_docker_objects
 from helpers.errors import EnvironmentProblem, NetconformError
 from helpers.isolation_lock import IsolationLock
+from helpers.probes.nftrace import sweep_stale_traces
 from helpers.runs import REGISTRY, stale_runs
 from helpers.sentinel import sweep_stale_sentinels
 
@@ -31,6 +32,7 @@ def sweep_stale(client: docker.DockerClient, daemon_netns: str) -> list[str]:
     try:
         removed.extend(sweep_stale_daemons())
         removed.extend(sweep_stale_sentinels([daemon_netns]))
+        removed.extend(sweep_stale_traces(daemon_netns))
     except NetconformError as err:
         problems.append(str(err))
     removed.extend(sweep_docker_objects(client, lock=IsolationLock(daemon_netns)))

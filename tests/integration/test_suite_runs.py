@@ -62,6 +62,26 @@ def test_shipped_suites_pass_and_leave_nothing(tmp_path: Path, client: docker.Do
     assert labelled(client, run_id.group(1)) == []
 
 
+def test_isolation_probes_of_one_run_wait_out_another_runs_network_churn(client: docker.DockerClient) -> None:
+    """Two runs at once: one churns 40 networks (reach-churn, which on Docker < 28 opens isolation
+    for an instant each time), the other probes isolation (reach-custom, reach-icc). The isolation
+    lock keeps them apart: the second run's "blocked" probes never run inside the first one's
+    churn, so both are green (and reach-churn still sees its own leak where the daemon has it)."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    churn = subprocess.Popen([*argv, "suites/reach-churn.yaml"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(3)  # the churn run has built its scenario and is churning
+        probes = subprocess.run([*argv, "suites/reach-custom.yaml", "suites/reach-icc.yaml"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=600)
+        churned, _ = churn.communicate(timeout=600)
+    finally:
+        churn.kill()
+        churn.wait()
+    assert churn.returncode == 0, churned[-3000:]
+    assert probes.returncode == 0, (probes.stdout + probes.stderr)[-3000:]
+
+
 SLOW = """\
     import faulthandler
     import signal

@@ -1,0 +1,89 @@
+"""Evidence for a failed probe or lookup: replay it under packet capture and firewall tracing.
+
+The replay's own outcome is kept (a probe that behaves differently the second time shows as
+such), each namespace involved is dumped again (addresses, routes, neighbours: the facts of the
+build may be stale by then) and, for a reachability probe, the replay is traced through the
+daemon namespace's firewall (nftables trace), so the story names the chain, the rule and the
+verdict that decided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.capture import capturing
+from helpers.judge.refs import resolve_value
+from helpers.probes.netlink import observe_netns
+from helpers.probes.nftrace import ProbeMatch, packet_trace
+from helpers.probing import Prober
+from helpers.spec.model import Check
+
+
+@dataclass
+class Evidence:
+    """What a failure leaves: pcaps of a replay, and sections describing the namespaces now."""
+
+    paths: list[str]
+    sections: dict[str, str]
+
+
+@contextlib.contextmanager
+def _captured(ends: Mapping[str, str], directory: Path | None, stem: str) -> Iterator[list[Path]]:
+    if directory is None:
+        yield []
+        return
+    with capturing(ends, directory, stem) as paths:
+        yield paths
+
+
+def keep_evidence(prober: Prober, check: Check, facts: Any, context: Mapping[str, Any],
+                  directory: Path | None, run_id: str) -> Evidence:
+    """Replay a failed probe or lookup, captured into ``directory`` (None: no capture) and, for a
+    probe, traced through the daemon's firewall."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{check.scenario}-{check.subject}-{check.name}")[:120]
+    sections: dict[str, str] = {}
+    if check.reach is not None:
+        spec = check.reach
+        ends = {end: prober.netns(facts, end) for end in dict.fromkeys((spec.frm, spec.to))}
+        first = facts.reach.get(spec.id)
+        address = first.address if first is not None else ""
+        match = _match(address, spec.proto, spec.port)
+        with _captured(ends, directory, stem) as paths:
+            if match is None:
+                replay = prober.replay(facts, spec, context).describe()
+            else:
+                with packet_trace(f"/proc/{prober.daemon_pid}/ns/net", run_id, match) as trace:
+                    replay = prober.replay(facts, spec, context).describe()
+                traced = trace.result()
+                sections["firewall path (nft trace in the daemon's netns)"] = traced.describe()
+                if directory is not None and traced.raw:
+                    (directory / f"{stem}.nftrace.txt").write_text(traced.raw)
+    else:
+        family = check.prop.split(".", 1)[0]
+        container = facts.containers[check.subject]
+        if family not in ("lookup", "reverse", "forwarded") or not container.created:
+            return Evidence([], {})
+        name = str(resolve_value(check.param, facts, context))
+        ends = {check.subject: prober.netns(facts, check.subject)}
+        if prober.sentinel is not None:
+            ends["sentinel"] = prober.sentinel.netns_path
+        with _captured(ends, directory, stem) as paths:
+            replay = prober._ask(facts, container, "PTR" if family == "reverse" else "A", name).describe()
+    if directory is not None:
+        (directory / f"{stem}.replay.txt").write_text(replay + "\n")
+    sections = {"replay": replay, **sections}
+    for end, netns in ends.items():
+        sections[f"{end} at failure"] = observe_netns({"net": netns}, what=f"netlink dump of {end}").describe()
+    return Evidence([str(path) for path in paths], sections)
+
+
+def _match(address: str, proto: str, port: int | None) -> ProbeMatch | None:
+    try:
+        return ProbeMatch(dst=address, protocol=proto, dport=port)
+    except ValueError:
+        return None
