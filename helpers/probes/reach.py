@@ -17,11 +17,14 @@ import struct
 import time
 from collections.abc import Callable
 
+from pyroute2 import IPRoute
+
 from helpers.echo import echo_tcp, echo_udp
 from helpers.facts import NO_ROUTE, Attempt, ReachResult, Sighting
 from helpers.probes.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
+_IFF_UP = 0x1
 _ICMP_ECHO_REPLY = 0
 _ICMP_UNREACHABLE = 3
 _ICMP_TIME_EXCEEDED = 11
@@ -186,4 +189,24 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark) -
         if attempt.outcome in _DEFINITE:
             break
     result.sent = departures.result()
+    if not result.sent.count and not result.reached:
+        down = _egress_down(result.address)
+        if down:
+            # Silence because the way out is a device that is down: the network's state, not ours.
+            result.attempts = [Attempt("unreachable", None, a.elapsed, f"{NO_ROUTE}: {down}")
+                               if a.outcome == "timeout" else a for a in result.attempts]
     return result
+
+
+def _egress_down(address: str) -> str:
+    """Why nothing can leave toward ``address``: its route's device is down (else empty)."""
+    try:
+        with IPRoute() as ipr:
+            route = ipr.route("get", dst=address)[0]
+            index = route.get("oif")
+            link = ipr.get_links(index)[0]
+    except Exception:  # no route at all is reported by the socket itself
+        return ""
+    if link["flags"] & _IFF_UP:
+        return ""
+    return f"the route to {address} goes through {link.get('ifname')}, which is down"
