@@ -136,11 +136,16 @@ def call_in_namespaces(
     finally:
         os.close(read_fd)
         _reap(pid)
+    return _answer(data, label)  # type: ignore[no-any-return]
+
+
+def _answer(data: bytes, label: str) -> Any:
+    """The child's result, or its failure raised as a ProbeError."""
     if not data:
         raise ProbeError(f"{label}: the namespace child exited without an answer")
     answer = pickle.loads(data)
     if answer[0] == "ok":
-        return answer[1]  # type: ignore[no-any-return]
+        return answer[1]
     raise ProbeError(f"{label}: {answer[1]}")
 
 
@@ -316,12 +321,7 @@ class NamespaceTask:
             os.close(self._result_fd)
             _reap(self.pid)
             self._reaped = True
-        if not data:
-            raise ProbeError(f"{self.what}: the namespace child exited without an answer")
-        answer = pickle.loads(data)
-        if answer[0] == "ok":
-            return answer[1]
-        raise ProbeError(f"{self.what}: {answer[1]}")
+        return _answer(data, self.what)
 
     def abandon(self) -> None:
         """Kill the child unless it has been finished (a reaped pid may belong to someone else now)."""
