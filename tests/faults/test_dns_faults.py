@@ -232,14 +232,15 @@ def test_names_and_aliases_need_the_embedded_server(daemon: DedicatedDaemon, tmp
 
 def test_reverse_lookup_needs_the_embedded_server(daemon: DedicatedDaemon, tmp_path: Path) -> None:
     """PTR of a peer's address is answered by the embedded server. Dropping ``web``'s datagrams to
-    127.0.0.11 in its own OUTPUT chain makes the kernel refuse to send them (EPERM): the lookup is
-    reported unreachable, with the reason."""
+    127.0.0.11 in its own OUTPUT chain makes the kernel refuse to send them (EPERM): the lookup
+    failed in the prober, which says nothing about the server, so the check is an error with the
+    reason, never an answer."""
     plan = Plan(rules=(Rule("filter", "OUTPUT", ("-d", "127.0.0.11/32", "-p", "udp", "-j", "DROP"), where="web"),))
     result = run_specs(tmp_path / "run", daemon, one("dns_reverse"), plan)
     assert_fault_seen(result, {
         "dns_reverse.yaml::web::reverse.${container.db.ip}": [
             "property:  reverse.${container.db.ip}  [dns]", "(from [${container.db.name}.${network.net.name}.])",
-            "observed:  unreachable", "@127.0.0.11: unreachable", "Operation not permitted"],
+            "ERROR, could not be judged", "failed in the prober", "@127.0.0.11: error", "Operation not permitted"],
     })
 
 

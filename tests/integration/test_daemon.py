@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -312,6 +313,19 @@ def test_cli_start_failure_is_one_line_with_the_exit_code_and_leaves_nothing() -
     _expect_clean(DaemonPaths(key.group(1)), None, [])
 
 
+def _wait_until_gone(pid: int, bound: float = 10.0) -> None:
+    """SIGKILL is delivered asynchronously: the run is stale only once its owner has ended."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.02)
+
+
 def test_sweep_removes_a_crashed_daemon_and_spares_a_live_one(run: RunIdentity, rootfs: bytes) -> None:
     env = _cli_start("crashed")
     paths = _paths_of(env["DOCKER_HOST"])
@@ -323,6 +337,7 @@ def test_sweep_removes_a_crashed_daemon_and_spares_a_live_one(run: RunIdentity, 
             container_id, container_pid = _run_sleeper(client, rootfs, run)
             client.close()
             os.kill(pid, signal.SIGKILL)  # the owner of the CLI run: the run is now stale
+            _wait_until_gone(pid)
             swept = sweep_stale_daemons()
             # Read before the cleanup below, which would remove the daemon whatever the sweep did.
             left_after_sweep = paths.exists()
