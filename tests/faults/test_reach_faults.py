@@ -229,6 +229,21 @@ def test_isolation_between_networks_opened_in_docker_user(daemon: DedicatedDaemo
     })
 
 
+def test_one_way_opening_is_a_leak_not_isolation(daemon: DedicatedDaemon, tmp_path: Path) -> None:
+    """ACCEPT from alpha to beta in DOCKER-USER, but not back: a1's requests reach b1, whose answers
+    are dropped by Docker's own isolation rules on the way back. The prober hears nothing, which
+    used to pass as "blocked"; b1's witness saw the requests arrive and the answers leave, so the
+    outcome is a one-way leak, and the firewall trace names the rule that dropped the answer."""
+    plan = Plan(rules=(Rule("filter", "DOCKER-USER", ("-i", "ncf-ra", "-o", "ncf-rb", "-j", "ACCEPT")),))
+    result = run_specs(tmp_path / "run", daemon, one("reach_isolation"), plan)
+    assert_fault_seen(result, {
+        "reach_isolation.yaml::reachability::a1->b1 tcp/8080": [
+            "expected:  blocked", "observed:  one-way", "one-way leak", "arrived in b1's namespace",
+            "answer(s) left it", "tcp SYN 10.241.2.2:", "firewall path (nft trace in the daemon's netns)",
+            "DOCKER-ISOLATION-STAGE-2", "DROP"],
+    })
+
+
 def test_icc_disabled_network_without_bridge_netfilter(daemon: DedicatedDaemon, tmp_path: Path) -> None:
     """A network with enable_icc=false drops traffic between its containers in FORWARD, which only
     sees bridged frames while br_netfilter's ``net.bridge.bridge-nf-call-iptables`` is 1 (per netns
