@@ -63,12 +63,18 @@ def test_json_report_holds_verdicts_and_observed_facts(run: tuple[Path, subproce
     assert "interfaces" in mtu["evidence"] and mtu["spec"] == {"path": "rep.yaml", "line": 10}
     blocked = checks["rep.yaml::reachability::a1->b1 tcp/8080"]
     assert (blocked["observed"], blocked["probe"]) == ("blocked", "a1->b1 tcp/8080")
+    # The rule that decided, from the replay's firewall trace in the daemon's netns.
+    trace = blocked["evidence"]["firewall path (nft trace in the daemon's netns)"]
+    assert "DROP by ip filter DOCKER-ISOLATION-STAGE-2" in trace, trace
+    assert "DOCKER-ISOLATION-STAGE-2" in (workdir / "out" / "report.html").read_text()
     [scenario] = document["scenarios"]
     observed = scenario["observed"]
     assert set(observed["containers"]) == {"a1", "a2", "b1"}
     assert observed["containers"]["a1"]["lookups"]["A nothing.netconform.test"]["rcode"] == "NXDOMAIN"
     probes = {result["probe"]: result for result in observed["reach"]}
     assert [a["outcome"] for a in probes["a1->a2 tcp/8080"]["attempts"]] == ["reach"]
+    assert probes["a1->b1 tcp/8080"]["outcome"] == "blocked" and probes["a1->b1 tcp/8080"]["arrived"]["count"] == 0
+    assert probes["a1->b1 tcp/8080"]["sent"]["count"] >= 2
     assert len(probes["a1->b1 tcp/8080"]["attempts"]) == 2  # every retry is recorded
 
 
