@@ -19,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from netconform.engine import ScenarioEngine
+from netconform.runs import RunIdentity, register, unregister
+from netconform.runtime import RunContext, RunOptions
+from netconform.spec import Scenario, load_scenario
 
-from helpers.engine import ScenarioEngine  # noqa: E402
-from helpers.runs import RunIdentity, register, unregister  # noqa: E402
-from helpers.runtime import RunContext, RunOptions  # noqa: E402
-from helpers.spec import Scenario, load_scenario  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def bare_cost(context: RunContext, scenarios: list[Scenario]) -> float:

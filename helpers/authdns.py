@@ -35,8 +35,8 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
-from helpers import sockserve
-from helpers.errors import ProbeError
+from netconform import sockserve
+from netconform.errors import ProbeError
 
 DEFAULT_ZONE = "netconform.test."
 DNS_PORT = 53

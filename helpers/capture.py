@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers.errors import ToolMissing
+from netconform.errors import ToolMissing
 
 PCAP_HEADER = 24
 START_TIMEOUT = 5.0

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from helpers.engine import BuiltScenario
-from helpers.errors import NetconformError, SpecError
-from helpers.facts import ScenarioFacts
-from helpers.judge import Verdict, judge
-from helpers.report.records import scenario_record
-from helpers.runs import RunIdentity
-from helpers.runtime import RunContext, RunOptions, worker_id
-from helpers.spec import Check, Scenario, load_scenario
-from helpers.story import ConformanceFailure, render_story
+from netconform.engine import BuiltScenario
+from netconform.errors import NetconformError, SpecError
+from netconform.facts import ScenarioFacts
+from netconform.judge import Verdict, judge
+from netconform.report.records import scenario_record
+from netconform.runs import RunIdentity
+from netconform.runtime import RunContext, RunOptions, worker_id
+from netconform.spec import Check, Scenario, load_scenario
+from netconform.story import ConformanceFailure, render_story
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 spec_errors_key = pytest.StashKey[list[SpecError]]()

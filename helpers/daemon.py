@@ -10,11 +10,11 @@ and sid's (or forky's) 28.5.2 run their own containerd and docker-proxy with boo
 Every leftover is found again from those names and places, so :func:`sweep_stale_daemons` removes
 what a crashed run left behind and touches nothing else.
 
-CLI (one line per error, exit code from helpers.errors)::
+CLI (one line per error, exit code from netconform.errors)::
 
-    eval "$(python -m helpers.daemon start --name fault --version 26 -- --icc=false)"
-    python -m helpers.daemon stop --name fault
-    python -m helpers.daemon sweep
+    eval "$(python -m netconform.daemon start --name fault --version 26 -- --icc=false)"
+    python -m netconform.daemon stop --name fault
+    python -m netconform.daemon sweep
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ import docker
 import requests
 from pyroute2 import IPRoute, netns
 
-from helpers import hostclean
-from helpers.errors import (
+from netconform import hostclean
+from netconform.errors import (
     DaemonUnavailable,
     EnvironmentProblem,
     NetconformError,
@@ -49,8 +49,8 @@ from helpers.errors import (
     ProbeError,
     ToolMissing,
 )
-from helpers.nsexec import call_in_namespaces
-from helpers.runs import NAME_PREFIX, REGISTRY, RunIdentity, register, stale_runs, unregister
+from netconform.nsexec import call_in_namespaces
+from netconform.runs import NAME_PREFIX, REGISTRY, RunIdentity, register, stale_runs, unregister
 
 RUN_DIR = REGISTRY.parent / "daemons"
 DATA_DIR = Path(os.environ.get("NETCONFORM_DATA_DIR", "/var/lib/netconform")) / "daemons"
@@ -392,7 +392,7 @@ class DedicatedDaemon:
         if taken:
             raise EnvironmentProblem(
                 f"dedicated daemon {self.paths.key!r} cannot start: {', '.join(taken)} already exist "
-                f"(a daemon of that run and name runs, or a crash left it: python -m helpers.daemon sweep)"
+                f"(a daemon of that run and name runs, or a crash left it: python -m netconform.daemon sweep)"
             )
         binaries.link()
         register(self.run)
@@ -718,7 +718,7 @@ def _detached(paths: DaemonPaths) -> bool:
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m helpers.daemon", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m netconform.daemon", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start a detached dedicated daemon, print shell assignments")
     start.add_argument("--name", required=True)
@@ -744,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if clash:
                 raise NetconformError(
                     f"a detached daemon named {args.name!r} exists ({clash[0]}): "
-                    f"python -m helpers.daemon stop --name {args.name}"
+                    f"python -m netconform.daemon stop --name {args.name}"
                 )
             version = UNPACKED_VERSIONS.get(args.version)
             binaries = DaemonBinaries.unpacked(version) if version else DaemonBinaries.system()

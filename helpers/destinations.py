@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Protocol
 
-from helpers.facts import ScenarioFacts
+from netconform.facts import ScenarioFacts
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -10,8 +10,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from helpers.errors import DaemonUnavailable, PermissionProblem
-from helpers.facts import DaemonFacts
+from netconform.errors import DaemonUnavailable, PermissionProblem
+from netconform.facts import DaemonFacts
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 

@@ -20,12 +20,12 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
-from helpers.errors import EngineError
-from helpers.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
-from helpers.isolation_lock import IsolationLock
-from helpers.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
-from helpers.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
-from helpers.spec.values import Value
+from netconform.errors import EngineError
+from netconform.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
+from netconform.isolation_lock import IsolationLock
+from netconform.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
+from netconform.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
+from netconform.spec.values import Value
 
 LABEL_KEY = "io.netconform.key"
 LABEL_WORKER = "io.netconform.worker"

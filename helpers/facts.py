@@ -126,7 +126,7 @@ class Attempt:
 
 @dataclass
 class Sighting:
-    """A probe's marked packets seen at one place (see :mod:`helpers.probes.witness`)."""
+    """A probe's marked packets seen at one place (see :mod:`netconform.probes.witness`)."""
 
     count: int = 0
     first: list[str] = field(default_factory=list)

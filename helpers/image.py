@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from helpers.errors import ImageMissing, ToolMissing
+from netconform.errors import ImageMissing, ToolMissing
 
 PROBE_REPOSITORY = "netconform-probe"
 BUSYBOX = Path(os.environ.get("NETCONFORM_BUSYBOX", "/bin/busybox"))

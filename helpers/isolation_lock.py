@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from helpers.errors import ProbeTimeout
-from helpers.runs import REGISTRY
+from netconform.errors import ProbeTimeout
+from netconform.runs import REGISTRY
 
 LOCK_DIR = REGISTRY.parent / "locks"
 DEFAULT_TIMEOUT = 300.0

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from helpers.errors import ProbeError, ProbeTimeout
+from netconform.errors import ProbeError, ProbeTimeout
 
 T = TypeVar("T")
 

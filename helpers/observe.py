@@ -15,8 +15,8 @@ from typing import Any
 
 import docker
 
-from helpers.engine import DEFAULT_BRIDGE, BuiltScenario, CreatedContainer
-from helpers.facts import (
+from netconform.engine import DEFAULT_BRIDGE, BuiltScenario, CreatedContainer
+from netconform.facts import (
     ContainerFacts,
     DaemonFacts,
     EndpointFacts,
@@ -25,9 +25,9 @@ from helpers.facts import (
     NetworkFacts,
     ScenarioFacts,
 )
-from helpers.probes.files import parse_hosts, parse_resolv_conf
-from helpers.probes.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
-from helpers.probes.netlink import observe_netns
+from netconform.probes.files import parse_hosts, parse_resolv_conf
+from netconform.probes.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
+from netconform.probes.netlink import observe_netns
 
 # Always read for the report; specs may ask for more through sysctl.<name> properties.
 DEFAULT_SYSCTLS = (

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers.collect import (
+from netconform.collect import (
     SCENARIO_SUFFIXES,
     CheckItem,
     ScenarioFile,
@@ -32,17 +32,17 @@ from helpers.collect import (
     spec_errors_key,
     verdict_key,
 )
-from helpers.errors import NetconformError, SpecError
-from helpers.report.collector import CHECK_ATTR, SCENARIOS_ATTR
-from helpers.report.pytest_hooks import ReportPlugin
-from helpers.report.records import check_record
-from helpers.runs import RunIdentity, register, unregister
-from helpers.runtime import RunOptions, check_environment
-from helpers.sentinel import DEFAULT_CIDR
-from helpers.spec import load_scenario
-from helpers.spec.properties import ASPECTS
-from helpers.story import ConformanceFailure
-from helpers.sweep import sweep_stale
+from netconform.errors import NetconformError, SpecError
+from netconform.report.collector import CHECK_ATTR, SCENARIOS_ATTR
+from netconform.report.pytest_hooks import ReportPlugin
+from netconform.report.records import check_record
+from netconform.runs import RunIdentity, register, unregister
+from netconform.runtime import RunOptions, check_environment
+from netconform.sentinel import DEFAULT_CIDR
+from netconform.spec import load_scenario
+from netconform.spec.properties import ASPECTS
+from netconform.story import ConformanceFailure
+from netconform.sweep import sweep_stale
 
 MODE_MARKERS = {
     "bridge": "checks of containers on the default bridge",

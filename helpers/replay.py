@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.capture import capturing
-from helpers.judge.refs import resolve_value
-from helpers.probes.netlink import observe_netns
-from helpers.probes.nftrace import ProbeMatch, packet_trace
-from helpers.probing import Prober
-from helpers.spec.model import Check
+from netconform.capture import capturing
+from netconform.judge.refs import resolve_value
+from netconform.probes.netlink import observe_netns
+from netconform.probes.nftrace import ProbeMatch, packet_trace
+from netconform.probing import Prober
+from netconform.spec.model import Check
 
 
 @dataclass

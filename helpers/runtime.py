@@ -13,21 +13,21 @@ from typing import Any
 
 import docker
 
-from helpers.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
-from helpers.engine import BuiltScenario, ScenarioEngine, sweep
-from helpers.errors import EngineError, NetconformError
-from helpers.facts import DaemonFacts, ScenarioFacts, SentinelInfo
-from helpers.image import ensure_probe_image, pause_binary, require_image
-from helpers.isolation_lock import IsolationLock
-from helpers.judge import Verdict
-from helpers.observe import observe_scenario
-from helpers.probes.daemon_process import find_daemon_pid
-from helpers.probing import Prober, prepare
-from helpers.replay import keep_evidence
-from helpers.runs import RunIdentity
-from helpers.sentinel import DEFAULT_CIDR, Sentinel
-from helpers.spec.model import Check, Scenario
-from helpers.spec.values import Ref, Value
+from netconform.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
+from netconform.engine import BuiltScenario, ScenarioEngine, sweep
+from netconform.errors import EngineError, NetconformError
+from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
+from netconform.image import ensure_probe_image, pause_binary, require_image
+from netconform.isolation_lock import IsolationLock
+from netconform.judge import Verdict
+from netconform.observe import observe_scenario
+from netconform.probes.daemon_process import find_daemon_pid
+from netconform.probing import Prober, prepare
+from netconform.replay import keep_evidence
+from netconform.runs import RunIdentity
+from netconform.sentinel import DEFAULT_CIDR, Sentinel
+from netconform.spec.model import Check, Scenario
+from netconform.spec.values import Ref, Value
 
 
 @dataclass(frozen=True)

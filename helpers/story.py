@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from helpers.facts import ContainerFacts
-from helpers.judge import Verdict
-from helpers.spec.model import Check
+from netconform.facts import ContainerFacts
+from netconform.judge import Verdict
+from netconform.spec.model import Check
 
 
 class ConformanceFailure(Exception):

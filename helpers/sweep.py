@@ -1,6 +1,6 @@
 """Remove what crashed runs left behind, in dependency order, and forget those runs.
 
-Only runs whose owner process is gone are touched (:func:`helpers.runs.stale_runs`), and of
+Only runs whose owner process is gone are touched (:func:`netconform.runs.stale_runs`), and of
 those only resources carrying their label or their ``nc-<run>-`` name.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import docker
 
-from helpers.daemon import sweep_stale_daemons
-from helpers.engine import sweep as sweep_docker_objects
-from helpers.errors import EnvironmentProblem, NetconformError
-from helpers.isolation_lock import IsolationLock
-from helpers.probes.nftrace import sweep_stale_traces
-from helpers.runs import REGISTRY, stale_runs
-from helpers.sentinel import sweep_stale_sentinels
+from netconform.daemon import sweep_stale_daemons
+from netconform.engine import sweep as sweep_docker_objects
+from netconform.errors import EnvironmentProblem, NetconformError
+from netconform.isolation_lock import IsolationLock
+from netconform.probes.nftrace import sweep_stale_traces
+from netconform.runs import REGISTRY, stale_runs
+from netconform.sentinel import sweep_stale_sentinels
 
 
 def sweep_stale(client: docker.DockerClient, daemon_netns: str) -> list[str]:

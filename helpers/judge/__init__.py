@@ -1,5 +1,5 @@
 """Facts x expectations -> verdicts with expected, observed and the evidence they were judged on."""
 
-from helpers.judge.verdict import Verdict, judge, observed_value
+from netconform.judge.verdict import Verdict, judge, observed_value
 
 __all__ = ["Verdict", "judge", "observed_value"]

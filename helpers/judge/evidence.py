@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from helpers.facts import ContainerFacts, ReachResult, ScenarioFacts
-from helpers.spec.model import ReachSpec
+from netconform.facts import ContainerFacts, ReachResult, ScenarioFacts
+from netconform.spec.model import ReachSpec
 
 
 def _namespaces(facts: ScenarioFacts, container: ContainerFacts) -> str:

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from helpers.spec.values import MATCHER_OPS
+from netconform.spec.values import MATCHER_OPS
 
 
 def _normal(value: Any) -> Any:

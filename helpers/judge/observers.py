@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.facts import ContainerFacts, ReachResult, ScenarioFacts
-from helpers.probes.files import hosts_addresses
+from netconform.facts import ContainerFacts, ReachResult, ScenarioFacts
+from netconform.probes.files import hosts_addresses
 
 # Lookup outcomes that say the prober failed, not what the server answered.
 LOOKUP_FAILURES = ("error",)

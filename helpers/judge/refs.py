@@ -6,8 +6,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from helpers.facts import ContainerFacts, ScenarioFacts
-from helpers.spec.values import Ref, Template, Value
+from netconform.facts import ContainerFacts, ScenarioFacts
+from netconform.spec.values import Ref, Template, Value
 
 
 class Unresolvable(Exception):

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.facts import ContainerFacts, ScenarioFacts
-from helpers.judge.evidence import render_evidence, render_probe_evidence
-from helpers.judge.matchers import describe, holds, show
-from helpers.judge.observers import NotObservable, Observation, observe, observe_reach
-from helpers.judge.refs import Unresolvable, resolve_value
-from helpers.spec.model import Check
-from helpers.spec.values import Matcher, Ref, Select, Template, Value, choose
+from netconform.facts import ContainerFacts, ScenarioFacts
+from netconform.judge.evidence import render_evidence, render_probe_evidence
+from netconform.judge.matchers import describe, holds, show
+from netconform.judge.observers import NotObservable, Observation, observe, observe_reach
+from netconform.judge.refs import Unresolvable, resolve_value
+from netconform.spec.model import Check
+from netconform.spec.values import Matcher, Ref, Select, Template, Value, choose
 
 
 @dataclass

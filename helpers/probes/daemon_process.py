@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from helpers.errors import DaemonUnavailable
+from netconform.errors import DaemonUnavailable
 
 
 def _listening_inodes(pid: int, socket_path: str) -> set[int]:

@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 
-from helpers.facts import LookupResult
+from netconform.facts import LookupResult
 
 _NETWORK_ERRORS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED}
 

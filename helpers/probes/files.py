@@ -6,7 +6,7 @@ compared is the parsed directives, never the bytes.
 
 from __future__ import annotations
 
-from helpers.facts import ResolvConf
+from netconform.facts import ResolvConf
 
 
 def parse_resolv_conf(text: str) -> ResolvConf:

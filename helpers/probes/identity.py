@@ -6,8 +6,8 @@ import os
 import socket
 from pathlib import Path
 
-from helpers.facts import NamespaceId
-from helpers.nsexec import NAMESPACE_KINDS, call_in_namespaces
+from netconform.facts import NamespaceId
+from netconform.nsexec import NAMESPACE_KINDS, call_in_namespaces
 
 # The files Docker generates per container (or copies from the host / the joined container).
 GENERATED_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")

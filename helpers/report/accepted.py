@@ -26,8 +26,8 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helpers.errors import SpecError
-from helpers.spec.yamlsrc import LocatedList, LocatedMap, load_located
+from netconform.errors import SpecError
+from netconform.spec.yamlsrc import LocatedList, LocatedMap, load_located
 
 KEYS = {
     "fact": "the fact as the diff prints it (`interface lo addresses`, `daemon version`)",

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers.facts import DaemonFacts
-from helpers.report.records import SCHEMA, SCHEMA_VERSION, as_json
-from helpers.spec.properties import ASPECTS
+from netconform.facts import DaemonFacts
+from netconform.report.records import SCHEMA, SCHEMA_VERSION, as_json
+from netconform.spec.properties import ASPECTS
 
 CHECK_ATTR = "netconform_check"
 SCENARIOS_ATTR = "netconform_scenarios"

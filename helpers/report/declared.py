@@ -1,7 +1,7 @@
 """Reading the declared side of a scenario record (``declared``), as the spec model wrote it.
 
 Values in a declared spec may be references (``{"parts": [...]}``) or templates
-(``{"pieces": [...]}``) after :func:`helpers.report.records.as_json`; these functions show them as
+(``{"pieces": [...]}``) after :func:`netconform.report.records.as_json`; these functions show them as
 the YAML author wrote them (``${container.web.ip}``), the way the spec model's ``str`` does.
 """
 
@@ -26,7 +26,7 @@ def value_text(value: Any) -> str:
 
 
 def probe_id(reach: dict[str, Any]) -> str:
-    """The id of a declared probe, as ``helpers.spec.model.ReachSpec.id`` makes it."""
+    """The id of a declared probe, as ``netconform.spec.model.ReachSpec.id`` makes it."""
     if reach.get("label"):
         return str(reach["label"])
     address = reach.get("address")

@@ -1,6 +1,6 @@
 """Compare two netconform reports: checks that changed verdict or version case, and facts that changed.
 
-    python -m helpers.report.diff BEFORE.json AFTER.json [--json]
+    python -m netconform.report.diff BEFORE.json AFTER.json [--json]
     netconform-diff BEFORE.json AFTER.json [--fail-on-change] [--accept FILE]... [--strict-accept]
 
 Exit codes: 0 no regression; 1 a regression (a check that passed before fails or errors now, or
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.report.accepted import Acceptance, AcceptFileError, Change, Entry, classify, load_accepted
-from helpers.report.normalize import flatten_machine, flatten_report
-from helpers.report.records import SCHEMA, SCHEMA_VERSION
+from netconform.report.accepted import Acceptance, AcceptFileError, Change, Entry, classify, load_accepted
+from netconform.report.normalize import flatten_machine, flatten_report
+from netconform.report.records import SCHEMA, SCHEMA_VERSION
 
 EXIT_SAME = 0
 EXIT_REGRESSION = 1  # also: an unaccepted change (--fail-on-change), a stale entry (--strict-accept)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.report.declared import probe_id, value_text
-from helpers.report.markup import Markup, el
+from netconform.report.declared import probe_id, value_text
+from netconform.report.markup import Markup, el
 
 # A check's outcome, as a cell's state. A probe without a verdict (no check record) is "unjudged".
 STATE = {"passed": "match", "failed": "mismatch", "error": "error", "skipped": "skipped"}

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from helpers.report.grid import render_grid
-from helpers.report.markup import Markup, el, join, raw
-from helpers.report.terminal import cell_text
-from helpers.report.topology import Node, render_svg, topology_of
-from helpers.spec.properties import ASPECTS
+from netconform.report.grid import render_grid
+from netconform.report.markup import Markup, el, join, raw
+from netconform.report.terminal import cell_text
+from netconform.report.topology import Node, render_svg, topology_of
+from netconform.spec.properties import ASPECTS
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 BAD = ("failed", "error")

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from helpers.probes.hostinfo import host_info
-from helpers.report.collector import ReportCollector
-from helpers.report.terminal import render_summary
+from netconform.probes.hostinfo import host_info
+from netconform.report.collector import ReportCollector
+from netconform.report.terminal import render_summary
 
 
 class ReportPlugin:
-    """Registered by helpers.plugin in the controlling process only (not in xdist workers)."""
+    """Registered by netconform.plugin in the controlling process only (not in xdist workers)."""
 
     def __init__(self, config: pytest.Config, run_id: str, options: dict[str, Any]) -> None:
         self.config = config
@@ -32,7 +32,7 @@ class ReportPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from helpers.collect import context_key
+        from netconform.collect import context_key
 
         if context_key in self.config.stash:
             context = self.config.stash[context_key]
@@ -41,7 +41,7 @@ class ReportPlugin:
             self.collector.host = host_info()
         if self.report_dir is None or not self.collector.checks:
             return
-        from helpers.report.html import write_html
+        from netconform.report.html import write_html
 
         document = self.collector.document()
         self.written.append(self.collector.write_json(self.report_dir / "report.json"))

@@ -9,10 +9,10 @@ import dataclasses
 import re
 from typing import Any
 
-from helpers.facts import ScenarioFacts
-from helpers.judge import Verdict
-from helpers.spec.model import Check, Scenario
-from helpers.spec.values import Expectation, Select, choose
+from netconform.facts import ScenarioFacts
+from netconform.judge import Verdict
+from netconform.spec.model import Check, Scenario
+from netconform.spec.values import Expectation, Select, choose
 
 SCHEMA = "netconform-report"
 SCHEMA_VERSION = 1

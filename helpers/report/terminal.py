@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.spec.properties import ASPECTS
+from netconform.spec.properties import ASPECTS
 
 
 def cell_text(counts: dict[str, int] | None) -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.report.declared import value_text
-from helpers.report.markup import Markup, el, join
+from netconform.report.declared import value_text
+from netconform.report.markup import Markup, el, join
 
 PAD = 12
 GUTTER = 236  # left part of the host box, where the networks are named

@@ -1,13 +1,13 @@
 """The scenario model: what to create and what to expect, as plain frozen dataclasses.
 
-Pure data: no docker, no pyroute2. Built and validated by :mod:`helpers.spec.parse`.
+Pure data: no docker, no pyroute2. Built and validated by :mod:`netconform.spec.parse`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from helpers.spec.values import Expectation, Value
+from netconform.spec.values import Expectation, Value
 
 RESERVED_MODES = ("bridge", "host", "none")
 

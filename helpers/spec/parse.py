@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from helpers.errors import SpecError
-from helpers.spec.model import (
+from netconform.errors import SpecError
+from netconform.spec.model import (
     ENDPOINTS,
     PROTOCOLS,
     REACHABILITY,
@@ -25,9 +25,9 @@ from helpers.spec.model import (
     ReachSpec,
     Scenario,
 )
-from helpers.spec.properties import allowed_properties, find_property
-from helpers.spec.vacuity import refuse_vacuous
-from helpers.spec.values import (
+from netconform.spec.properties import allowed_properties, find_property
+from netconform.spec.vacuity import refuse_vacuous
+from netconform.spec.values import (
     Matcher,
     Names,
     Ref,
@@ -38,10 +38,10 @@ from helpers.spec.values import (
     parse_expectation,
     parse_value,
 )
-from helpers.spec.yamlsrc import LocatedList, LocatedMap, load_located
+from netconform.spec.yamlsrc import LocatedList, LocatedMap, load_located
 
 T = TypeVar("T")
-ECHO_PORT = 7  # the sentinel's echo service (helpers.echo.DEFAULT_PORT; the model imports no services)
+ECHO_PORT = 7  # the sentinel's echo service (netconform.echo.DEFAULT_PORT; the model imports no services)
 
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,20}$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")

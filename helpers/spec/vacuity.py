@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
-from helpers.spec.values import Expectation, Matcher, Select, Value, Where
+from netconform.spec.values import Expectation, Matcher, Select, Value, Where
 
 # Strings a regular expression must all match to count as matching anything.
 _PROBES = ("", "x", "Z9", "\n", "-", " ", "netconform", "10.0.0.1", "\u00e9")

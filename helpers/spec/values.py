@@ -17,7 +17,7 @@ from typing import Any, Union
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helpers.errors import SpecError
+from netconform.errors import SpecError
 
 
 @dataclass(frozen=True)

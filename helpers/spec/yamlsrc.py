@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from helpers.errors import SpecError
+from netconform.errors import SpecError
 
 
 class LocatedMap(dict[str, Any]):

@@ -16,8 +16,8 @@ import pytest
 from faultrun import dedicated_daemon
 from injectors import diff, read_sysctls, rulesets
 
-from helpers.daemon import DedicatedDaemon
-from helpers.runs import RunIdentity
+from netconform.daemon import DedicatedDaemon
+from netconform.runs import RunIdentity
 
 # Rules the host's own daemon adds and removes for networks and published ports of other runs
 # (a concurrent suite run, xdist workers): not ours, and not stable while this module runs.

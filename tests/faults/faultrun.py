@@ -1,6 +1,6 @@
 """Run scenario specs through the netconform plugin against a dedicated daemon, and read the result.
 
-The run under test is a separate ``python -m pytest -p helpers.plugin`` in a scratch directory
+The run under test is a separate ``python -m pytest -p netconform`` in a scratch directory
 holding the specs and a ``conftest.py`` (:data:`CHILD_CONFTEST`) that injects the planned fault
 once the scenario is built and logs every test report, so outcomes and failure texts are read
 from data rather than scraped from the terminal.
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from injectors import PLAN_ENV, Plan, restored
 
-from helpers.daemon import DaemonBinaries, DedicatedDaemon
-from helpers.runs import LABEL_RUN, RunIdentity
+from netconform.daemon import DaemonBinaries, DedicatedDaemon
+from netconform.runs import LABEL_RUN, RunIdentity
 
 FAULTS_DIR = Path(__file__).resolve().parent
 LOG_ENV = "NETCONFORM_FAULT_LOG"
@@ -125,7 +125,7 @@ def run_specs(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], 
     env["TMPDIR"] = str(workdir)
     if plan is not None:
         env[PLAN_ENV] = str(plan.dump(workdir / "plan.json"))
-    argv = [sys.executable, "-m", "pytest", "-p", "helpers.plugin", "-p", "no:cacheprovider", "-p", "no:xdist",
+    argv = [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "-p", "no:xdist",
             "--rootdir", str(workdir), "--docker-host", daemon.docker_host, "--sentinel-cidr", SENTINEL_CIDR,
             *extra, "-rA", *(f"{stem}.yaml" for stem in specs)]
     started = time.monotonic()

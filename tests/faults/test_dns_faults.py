@@ -17,8 +17,8 @@ import pytest
 from faultrun import SENTINEL_CIDR, assert_fault_seen, assert_passes, dedicated_daemon, run_specs
 from injectors import Plan, Rule
 
-from helpers.daemon import DedicatedDaemon
-from helpers.runs import RunIdentity
+from netconform.daemon import DedicatedDaemon
+from netconform.runs import RunIdentity
 
 pytestmark = [
     pytest.mark.faults,

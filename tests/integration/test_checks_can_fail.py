@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from helpers.facts import ScenarioFacts
-from helpers.judge import judge, observed_value
-from helpers.runs import RunIdentity, register, unregister
-from helpers.runtime import RunContext, RunOptions
-from helpers.spec import Check, Scenario, load_scenario
-from helpers.spec.properties import PROPERTIES
-from helpers.spec.values import Matcher
+from netconform.facts import ScenarioFacts
+from netconform.judge import judge, observed_value
+from netconform.runs import RunIdentity, register, unregister
+from netconform.runtime import RunContext, RunOptions
+from netconform.spec import Check, Scenario, load_scenario
+from netconform.spec.properties import PROPERTIES
+from netconform.spec.values import Matcher
 
 SUITES = sorted((Path(__file__).resolve().parents[2] / "suites").glob("*.yaml"))
 

@@ -26,16 +26,16 @@ import pytest
 import requests
 from pyroute2 import IPRoute
 
-from helpers.daemon import (
+from netconform.daemon import (
     UNPACKED_VERSIONS,
     DaemonBinaries,
     DaemonPaths,
     DedicatedDaemon,
     sweep_stale_daemons,
 )
-from helpers.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
-from helpers.nsexec import call_in_namespaces
-from helpers.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
+from netconform.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
+from netconform.nsexec import call_in_namespaces
+from netconform.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
 
 pytestmark = [
     pytest.mark.daemon,
@@ -253,7 +253,7 @@ def test_a_daemon_that_cannot_start_raises_and_leaves_nothing(flag: str, in_log:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "helpers.daemon", *args],
+        [sys.executable, "-m", "netconform.daemon", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -86,7 +86,7 @@ def test_probe_to_a_lan_neighbour_is_refused_before_a_packet_leaves(
         f"  - {{from: a1, to: host, address: {neighbour}, proto: tcp, port: 9, expect: blocked}}\n"
         f"  - {{from: host, to: a1, address: {neighbour}, proto: icmp, expect: blocked}}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(spec), "-p", "no:cacheprovider", "-p", "helpers.plugin",
+        [sys.executable, "-m", "pytest", str(spec), "-p", "no:cacheprovider", "-p", "netconform",
          "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--report-dir", str(tmp_path / "report")],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     stop.set()

@@ -67,7 +67,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("html")
     (workdir / "html-demo.yaml").write_text(textwrap.dedent(SPEC))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "helpers.plugin", "-p", "no:cacheprovider", "html-demo.yaml",
+        [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "html-demo.yaml",
          "--report-dir", "out", "--attempts", "1", "--attempt-timeout", "0.5", "-q"],
         cwd=workdir, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.report.records import SCHEMA, SCHEMA_VERSION
+from netconform.report.records import SCHEMA, SCHEMA_VERSION
 
 SPEC = """\
     networks:
@@ -37,7 +37,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Comp
     workdir = tmp_path_factory.mktemp("reports")
     (workdir / "rep.yaml").write_text(textwrap.dedent(SPEC))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "helpers.plugin", "-p", "no:cacheprovider", "rep.yaml",
+        [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "rep.yaml",
          "--report-dir", "out", "--junitxml", "out/junit.xml", "--attempts", "2", "--attempt-timeout", "0.5"],
         cwd=workdir, capture_output=True, text=True, timeout=300,
     )

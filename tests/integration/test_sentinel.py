@@ -20,11 +20,11 @@ import dns.reversename
 import pytest
 from pyroute2 import IPRoute, netns
 
-from helpers.authdns import DnsQuery
-from helpers.echo import EchoResult, echo_tcp, echo_udp
-from helpers.nsexec import call_in_namespaces, namespace_files
-from helpers.runs import LABEL_OWNER, LABEL_RUN, RunIdentity, register, unregister
-from helpers.sentinel import (
+from netconform.authdns import DnsQuery
+from netconform.echo import EchoResult, echo_tcp, echo_udp
+from netconform.nsexec import call_in_namespaces, namespace_files
+from netconform.runs import LABEL_OWNER, LABEL_RUN, RunIdentity, register, unregister
+from netconform.sentinel import (
     STATE_DIR,
     Sentinel,
     SentinelFacts,

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from helpers.runs import LABEL_OWNER, LABEL_RUN, RunIdentity
+from netconform.runs import LABEL_OWNER, LABEL_RUN, RunIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
@@ -110,7 +110,7 @@ def start_held_run(pytester: pytest.Pytester) -> subprocess.Popen[str]:
     pytester.makeconftest(textwrap.dedent(SLOW))
     pytester.makefile(".yaml", held=textwrap.dedent(SPEC))
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "helpers.plugin", "-p", "no:cacheprovider", "held.yaml"],
+        [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "held.yaml"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -165,7 +165,7 @@ def test_a_crashed_run_is_swept_by_the_next_one_and_nothing_else_is(
         process.wait()
         assert len(labelled(client, run_id)) == 3
         pytester.makeconftest("")
-        result = pytester.runpytest_subprocess("-p", "helpers.plugin", "-p", "no:cacheprovider", "held.yaml")
+        result = pytester.runpytest_subprocess("-p", "netconform", "-p", "no:cacheprovider", "held.yaml")
         result.assert_outcomes(passed=1)
         assert labelled(client, run_id) == []
         client.containers.get(foreign.id)  # untouched: no label
@@ -176,6 +176,6 @@ def test_a_crashed_run_is_swept_by_the_next_one_and_nothing_else_is(
 
 
 def _probe_tag(client: docker.DockerClient) -> str:
-    from helpers.image import ensure_probe_image
+    from netconform.image import ensure_probe_image
 
     return ensure_probe_image(client).split(":", 1)[1]

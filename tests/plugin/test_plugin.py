@@ -13,8 +13,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from helpers.errors import DaemonUnavailable, ImageMissing, PermissionProblem, SpecError
-from helpers.runs import LABEL_RUN
+from netconform.errors import DaemonUnavailable, ImageMissing, PermissionProblem, SpecError
+from netconform.runs import LABEL_RUN
 
 pytest_plugins = ["pytester"]
 
@@ -33,7 +33,7 @@ GOOD = """\
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "helpers.plugin", "-p", "no:cacheprovider", *args, timeout=300)
+    return pytester.runpytest_subprocess("-p", "netconform", "-p", "no:cacheprovider", *args, timeout=300)
 
 
 def labelled(kind: str = "containers", run_id: str | None = None) -> list[str]:
@@ -168,7 +168,7 @@ def test_no_permission_is_one_message_and_its_own_exit_code(tmp_path_factory: py
             sys.stderr = os.fdopen(write_fd, "w", buffering=1)
             os.setgid(65534)
             os.setuid(65534)
-            code = pytest.main(["-p", "helpers.plugin", "-p", "no:cacheprovider", "-q", "good.yaml"])
+            code = pytest.main(["-p", "netconform", "-p", "no:cacheprovider", "-q", "good.yaml"])
             os._exit(int(code))
         os.close(write_fd)
         with os.fdopen(read_fd) as stderr:

@@ -9,9 +9,9 @@ import dns.message
 import dns.rcode
 import pytest
 
-from helpers.authdns import DnsQuery, QueryLog, ZoneTable, handle_wire, read_query_log
-from helpers.echo import parse_reply, reply_line, request_line
-from helpers.errors import ProbeError
+from netconform.authdns import DnsQuery, QueryLog, ZoneTable, handle_wire, read_query_log
+from netconform.echo import parse_reply, reply_line, request_line
+from netconform.errors import ProbeError
 
 ZONE = "netconform.test."
 

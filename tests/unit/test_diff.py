@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from helpers.report.accepted import Change, load_accepted
-from helpers.report.diff import EXIT_BAD_INPUT, EXIT_REGRESSION, EXIT_SAME, compare, main, render
-from helpers.report.records import SCHEMA, SCHEMA_VERSION, chosen_case
-from helpers.spec.values import Matcher, Select
+from netconform.report.accepted import Change, load_accepted
+from netconform.report.diff import EXIT_BAD_INPUT, EXIT_REGRESSION, EXIT_SAME, compare, main, render
+from netconform.report.records import SCHEMA, SCHEMA_VERSION, chosen_case
+from netconform.spec.values import Matcher, Select
 
 
 def report(run_id: str, version: str, container_id: str, ip: str, subnet: str, lo: list[str],

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from htmldom import Element, parse
 
-from helpers.report.html import render_html, write_html
-from helpers.report.terminal import render_table
-from helpers.report.topology import topology_of
+from netconform.report.html import render_html, write_html
+from netconform.report.terminal import render_table
+from netconform.report.topology import topology_of
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -189,7 +189,7 @@ def test_a_scenario_that_was_not_built_is_drawn_as_declared(tmp_path: Path) -> N
     scenario = next(item for item in document["scenarios"] if item["name"] == "reachx")
     scenario["observed"] = None
     scenario["build_error"] = "Error response from daemon: " + HOSTILE
-    # As helpers.report.collector records a check whose scenario setup failed: no probe, no verdict.
+    # As netconform.report.collector records a check whose scenario setup failed: no probe, no verdict.
     for check in document["checks"]:
         if check["scenario"] == "reachx":
             check.update(probe=None, outcome="error", expected=None, observed=None, evidence={}, artifacts=[],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.facts import (
+from netconform.facts import (
     ContainerFacts,
     DaemonFacts,
     EndpointFacts,
@@ -18,10 +18,10 @@ from helpers.facts import (
     Route,
     ScenarioFacts,
 )
-from helpers.judge import judge
-from helpers.judge.matchers import holds
-from helpers.spec import Check, load_scenario
-from helpers.spec.values import Select, choose
+from netconform.judge import judge
+from netconform.judge.matchers import holds
+from netconform.spec import Check, load_scenario
+from netconform.spec.values import Select, choose
 
 KINDS = ("net", "uts", "ipc", "pid", "mnt", "user", "cgroup")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.errors import SpecError
-from helpers.spec import load_scenario
-from helpers.spec.values import Matcher, Ref, Select, Template
+from netconform.errors import SpecError
+from netconform.spec import load_scenario
+from netconform.spec.values import Matcher, Ref, Select, Template
 
 MINIMAL = """\
     containers:
