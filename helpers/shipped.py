@@ -1,0 +1,34 @@
+"""Where the scenarios shipped with netconform are: packaged with it, or ``suites/`` of a checkout.
+
+pyproject.toml packs ``suites/*.yaml`` as the data of ``netconform.suites``, so an installed
+netconform has them in ``netconform/suites/`` next to this module. In a checkout (the editable
+install maps netconform to ``helpers/``) they are the checkout's own ``suites/``, so edits to a
+scenario take effect without reinstalling. A path, not ``importlib.resources``: the editable
+install's import hook does not serve a folder without Python in it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netconform.errors import NetconformError
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def suites_dir() -> Path:
+    """The directory of the shipped scenario files.
+
+    Raises:
+        NetconformError: neither the packaged copy nor a checkout's ``suites/`` exists.
+    """
+    for candidate in (_PACKAGE / "suites", _PACKAGE.parent / "suites"):
+        if candidate.is_dir():
+            return candidate
+    raise NetconformError(f"the shipped scenarios are missing: neither {_PACKAGE / 'suites'} nor "
+                          f"{_PACKAGE.parent / 'suites'} exists; reinstall netconform")
+
+
+def shipped_scenarios() -> list[Path]:
+    """The shipped scenario files, sorted by name."""
+    return sorted(suites_dir().glob("*.yaml"))
