@@ -657,20 +657,23 @@ def _keys(run_ids: set[str]) -> list[str]:
     return sorted(found)
 
 
-def sweep_stale_daemons(stop_timeout: float = 20.0) -> list[str]:
+def sweep_stale_daemons(stop_timeout: float = 20.0, *, dry_run: bool = False) -> list[str]:
     """Stop and remove the dedicated daemons of runs whose owner process is gone.
 
     A detached daemon's run existed for it alone, so that run is unregistered too. Only places
     named by this module are considered (``/run/netconform/daemons/<run>-<name>``,
     ``/var/lib/netconform/daemons/<run>-<name>``) and, for each, its netns, cgroups and processes.
+    With ``dry_run`` nothing is stopped or removed.
 
     Returns:
-        The keys (``<run>-<name>``) that were swept.
+        The keys (``<run>-<name>``) that were swept (or would be).
 
     Raises:
         EnvironmentProblem: some leftovers could not be removed; the message names them.
     """
     keys = _keys(set(stale_runs()))
+    if dry_run:
+        return keys
     problems = []
     for key in keys:
         paths = DaemonPaths(key)

@@ -276,12 +276,16 @@ def _changing_networks(lock: IsolationLock | None, what: str) -> contextlib.Abst
 
 
 def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None,
-          lock: IsolationLock | None = None) -> list[str]:
-    """Remove labelled containers and networks of dead runs (or of ``run_id``); return their names.
+          lock: IsolationLock | None = None, *, dry_run: bool = False) -> list[str]:
+    """Remove labelled containers and networks of dead runs (or of ``run_id``).
 
     Only objects carrying netconform's run label are considered; of those, only the ones whose
     owner process is gone, unless ``run_id`` names the run to remove (and ``worker`` one xdist
     worker's share of it: a worker that finishes early must not remove its siblings' scenarios).
+    With ``dry_run`` nothing is removed, only listed.
+
+    Returns:
+        One line per removed (or removable) object: ``"container <name>"``, ``"network <name>"``.
     """
     removed: list[str] = []
     label = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN]
@@ -293,11 +297,13 @@ def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | 
 
     for container in client.containers.list(all=True, filters={"label": label}):
         if doomed(container.labels):
-            _remove(container.remove, [], container.name, force=True, v=True)
-            removed.append(str(container.name))
+            if not dry_run:
+                _remove(container.remove, [], container.name, force=True, v=True)
+            removed.append(f"container {container.name}")
     for network in client.networks.list(filters={"label": label}):
         if doomed(network.attrs.get("Labels") or {}):
-            with _changing_networks(lock, f"removing network {network.name}"):
-                _remove(network.remove, [], str(network.name))
-            removed.append(str(network.name))
+            if not dry_run:
+                with _changing_networks(lock, f"removing network {network.name}"):
+                    _remove(network.remove, [], str(network.name))
+            removed.append(f"network {network.name}")
     return removed

@@ -430,7 +430,7 @@ class Sentinel:
         return self._placement
 
 
-def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None) -> list[str]:
+def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None, *, dry_run: bool = False) -> list[str]:
     """Remove sentinel netns, veths and state directories of runs that are stale.
 
     Only names made by this module whose run id :func:`netconform.runs.stale_runs` reports are
@@ -440,9 +440,10 @@ def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None) -> list[str
         attach_netns: netns paths whose sentinel veths to delete too; the caller's own netns by
             default. (A veth whose peer netns is gone disappears by itself; deleting it here
             also cuts off a stale netns that some process still pins.)
+        dry_run: only list what would be removed; nothing is changed.
 
     Returns:
-        What was removed, one line each (``"veth nc1a2b3c4ds0 in /proc/1/ns/net"``).
+        What was removed (or would be), one line each (``"veth nc1a2b3c4ds0 in /proc/1/ns/net"``).
 
     Raises:
         EnvironmentProblem: something stale could not be removed (the rest still is).
@@ -455,7 +456,7 @@ def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None) -> list[str
     paths = list(attach_netns) if attach_netns is not None else [f"/proc/{os.getpid()}/ns/net"]
     for path in paths:
         try:
-            names = _run_netlink(path, _sweep_veths_here, stale, what=f"sweeping veths in {path}")
+            names = _run_netlink(path, _sweep_veths_here, stale, dry_run, what=f"sweeping veths in {path}")
         except NetconformError as err:
             problems.append(str(err))
         else:
@@ -463,14 +464,16 @@ def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None) -> list[str
     for name in sorted(netns.listnetns()):
         if sentinel_run_id(name) in stale and not _VETH.match(name):
             try:
-                remove_named_netns(name)
+                if not dry_run:
+                    remove_named_netns(name)
                 removed.append(f"netns {name}")
             except OSError as err:
                 problems.append(f"removing netns {name}: {err}")
     if STATE_DIR.is_dir():
         for entry in sorted(STATE_DIR.iterdir()):
             if sentinel_run_id(entry.name) in stale:
-                shutil.rmtree(entry, ignore_errors=True)
+                if not dry_run:
+                    shutil.rmtree(entry, ignore_errors=True)
                 removed.append(f"state {entry}")
     if problems:
         raise EnvironmentProblem("sweeping stale sentinels failed: " + "; ".join(problems))
@@ -632,7 +635,7 @@ def _delete_link_here(name: str) -> None:
                     raise
 
 
-def _sweep_veths_here(stale: set[str]) -> list[str]:
+def _sweep_veths_here(stale: set[str], dry_run: bool) -> list[str]:
     removed = []
     with IPRoute() as ipr:
         for link in ipr.link("dump"):
@@ -642,11 +645,12 @@ def _sweep_veths_here(stale: set[str]) -> list[str]:
                 continue
             if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "veth":
                 continue  # our name on something we never create: not ours after all
-            try:
-                ipr.link("del", index=link["index"])
-            except NetlinkError as err:
-                if err.code != errno.ENODEV:
-                    raise
+            if not dry_run:
+                try:
+                    ipr.link("del", index=link["index"])
+                except NetlinkError as err:
+                    if err.code != errno.ENODEV:
+                        raise
             removed.append(name)
     return removed
 

@@ -17,11 +17,16 @@ from netconform.runs import REGISTRY, stale_runs
 from netconform.sentinel import sweep_stale_sentinels
 
 
-def sweep_stale(client: docker.DockerClient, daemon_netns: str) -> list[str]:
+def sweep_stale(client: docker.DockerClient, daemon_netns: str, *, dry_run: bool = False) -> list[str]:
     """Dedicated daemons, sentinels, then labelled containers/networks on ``client``'s daemon.
 
+    Args:
+        client: the daemon whose labelled containers and networks are considered.
+        daemon_netns: that daemon's network namespace (sentinel veths, trace tables).
+        dry_run: only list what would be removed; nothing is changed and no run is forgotten.
+
     Returns:
-        One line per removed resource.
+        One line per removed (or, with ``dry_run``, removable) resource.
 
     Raises:
         EnvironmentProblem: something stale could not be removed (the rest still is).
@@ -30,15 +35,17 @@ def sweep_stale(client: docker.DockerClient, daemon_netns: str) -> list[str]:
     problems: list[str] = []
     stale = set(stale_runs())
     try:
-        removed.extend(sweep_stale_daemons())
-        removed.extend(sweep_stale_sentinels([daemon_netns]))
-        removed.extend(sweep_stale_traces(daemon_netns))
+        removed.extend(f"daemon {key}" for key in sweep_stale_daemons(dry_run=dry_run))
+        removed.extend(sweep_stale_sentinels([daemon_netns], dry_run=dry_run))
+        removed.extend(sweep_stale_traces(daemon_netns, dry_run=dry_run))
     except NetconformError as err:
         problems.append(str(err))
-    removed.extend(sweep_docker_objects(client, lock=IsolationLock(daemon_netns)))
+    removed.extend(sweep_docker_objects(client, lock=IsolationLock(daemon_netns), dry_run=dry_run))
     if not problems:
-        for run_id in stale:
-            (REGISTRY / run_id).unlink(missing_ok=True)
+        for run_id in sorted(stale):
+            if not dry_run:
+                (REGISTRY / run_id).unlink(missing_ok=True)
+            removed.append(f"run record {REGISTRY / run_id}")
     if problems:
         raise EnvironmentProblem("leftovers of crashed runs could not be removed: " + "; ".join(problems))
     return removed

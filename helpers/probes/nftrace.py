@@ -153,14 +153,15 @@ def packet_trace(netns_path: str, run_id: str, match: ProbeMatch) -> Iterator[Pa
             trace._finish(True, "", notes, raw, packets)
 
 
-def sweep_stale_traces(netns_path: str) -> list[str]:
+def sweep_stale_traces(netns_path: str, *, dry_run: bool = False) -> list[str]:
     """Remove the trace tables of stale runs from ``netns_path``; nothing else is touched.
 
     Only ``inet nc_<run id>_trace...`` tables whose run :func:`netconform.runs.stale_runs` reports are
-    deleted: live runs' tables and tables netconform did not name stay.
+    deleted: live runs' tables and tables netconform did not name stay. With ``dry_run`` nothing is
+    deleted, only listed.
 
     Returns:
-        What was removed, one line each (``"table inet nc_1a2b3c4d_trace in /run/netns/x"``).
+        What was removed (or would be), one line each (``"table inet nc_1a2b3c4d_trace in /run/netns/x"``).
 
     Raises:
         EnvironmentProblem: nft could not list or delete the tables (the rest is still removed).
@@ -178,7 +179,8 @@ def sweep_stale_traces(netns_path: str) -> list[str]:
         if family != "inet" or trace_run_id(name) not in stale:
             continue
         try:
-            _nft(netns_path, "delete", "table", family, name)
+            if not dry_run:
+                _nft(netns_path, "delete", "table", family, name)
             removed.append(f"table {family} {name} in {netns_path}")
         except (NetconformError, OSError) as err:
             problems.append(str(err))
