@@ -15,12 +15,14 @@ ASPECTS = ("namespaces", "addressing", "hostname", "dns", "reachability", "optio
 
 @dataclass(frozen=True)
 class Property:
-    """One checkable property. ``pattern`` is matched against the dotted path in ``expect``."""
+    """One checkable property. ``pattern`` is matched against the dotted path in ``expect``;
+    ``meaning`` says what the value is, ``how`` how netconform observes it."""
 
     pattern: str
     shown: str
     aspect: str
     meaning: str
+    how: str
     # The parameter (the pattern's group) may hold ${references}, resolved when judged.
     templated: bool = False
     # False for the properties of reachability probes, which are not declared under expect.<container>.
@@ -30,54 +32,84 @@ class Property:
         return re.fullmatch(self.pattern, path)
 
 
+# How the values are observed; shared by the properties read the same way.
+_NETLINK = ("rtnetlink dumps (links, addresses, routes) made by a child of the suite that joined the "
+            "container's network namespace with setns; never by parsing `ip` output")
+_FILES = ("read from the host through /proc/<container pid>/root, i.e. the file as the container's mount "
+          "namespace shows it")
+_DNS = ("a DNS query sent with dnspython by a child that joined the container's network namespace, "
+        "straight to the first nameserver of its resolv.conf (bounded attempts, each one recorded)")
+_ENGINE = "the daemon's answer to the suite's create/start requests through the Docker API"
+_PROBE = ("a probe from inside the prober's network namespace (ICMP echo, TCP connect, UDP echo) with "
+          "packet witnesses (AF_PACKET sockets) counting its marked packets leaving the prober's namespace "
+          "and arriving in the target's")
+
 PROPERTIES: tuple[Property, ...] = (
     Property(
         r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)", "namespaces.<kind>", "namespaces",
         "whose namespace of this kind the container is in: host, private, or container:<name>",
+        how="the identity (device, inode) of /proc/<pid>/ns/<kind> of the container's process, compared "
+            "with dockerd's own and with the containers declared before it",
     ),
-    Property(r"interfaces", "interfaces", "addressing", "the set of interface names in the container's netns"),
+    Property(r"interfaces", "interfaces", "addressing", "the set of interface names in the container's netns",
+             how=_NETLINK + "; interfaces other scenarios created meanwhile are left out"),
     Property(r"interface\.([^.]+)\.ipv4", "interface.<if>.ipv4", "addressing",
-             "the interface's IPv4 addresses (without prefix length)"),
+             "the interface's IPv4 addresses (without prefix length)", how=_NETLINK),
     Property(r"interface\.([^.]+)\.addresses", "interface.<if>.addresses", "addressing",
-             "every address of the interface as CIDR, IPv4 and IPv6"),
-    Property(r"interface\.([^.]+)\.mtu", "interface.<if>.mtu", "addressing", "the interface MTU"),
-    Property(r"interface\.([^.]+)\.mac", "interface.<if>.mac", "addressing", "the interface MAC address"),
+             "every address of the interface as CIDR, IPv4 and IPv6", how=_NETLINK),
+    Property(r"interface\.([^.]+)\.mtu", "interface.<if>.mtu", "addressing", "the interface MTU", how=_NETLINK),
+    Property(r"interface\.([^.]+)\.mac", "interface.<if>.mac", "addressing", "the interface MAC address", how=_NETLINK),
     Property(r"interface\.([^.]+)\.kind", "interface.<if>.kind", "addressing",
-             "the link kind netlink reports (veth, bridge, ...; 'device' when none)"),
+             "the link kind netlink reports (veth, bridge, ...; 'device' when none)", how=_NETLINK),
     Property(r"interface\.([^.]+)\.bridge", "interface.<if>.bridge", "addressing",
-             "the bridge the host end of this veth is enslaved to ('none' when not enslaved)"),
+             "the bridge the host end of this veth is enslaved to ('none' when not enslaved)",
+             how="the veth's peer index read in the container's namespace, then that link and its master "
+                 "read through rtnetlink in dockerd's network namespace"),
     Property(r"default_route\.via", "default_route.via", "addressing",
-             "the IPv4 default route's gateway, or 'none' when there is no default route"),
+             "the IPv4 default route's gateway, or 'none' when there is no default route", how=_NETLINK),
     Property(r"default_route\.dev", "default_route.dev", "addressing",
-             "the interface of the IPv4 default route, or 'none'"),
+             "the interface of the IPv4 default route, or 'none'", how=_NETLINK),
     Property(r"routes", "routes", "addressing",
-             "IPv4 routes of the main table as 'default via GW dev IF' / 'CIDR dev IF'"),
+             "IPv4 routes of the main table as 'default via GW dev IF' / 'CIDR dev IF'", how=_NETLINK),
     Property(r"sysctl\.(.+)", "sysctl.<name>", "addressing",
-             "a network-namespace sysctl as seen inside the container (net.ipv4.ip_forward, ...)"),
-    Property(r"hostname", "hostname", "hostname", "the nodename of the container's UTS namespace"),
-    Property(r"hostname_file", "hostname_file", "hostname", "the content of the container's /etc/hostname"),
+             "a network-namespace sysctl as seen inside the container (net.ipv4.ip_forward, ...)",
+             how="/proc/sys/<name> read by a child that joined the container's network namespace (/proc/sys/net "
+                 "shows the namespace of the process that opens it)"),
+    Property(r"hostname", "hostname", "hostname", "the nodename of the container's UTS namespace",
+             how="gethostname() in a child that joined the container's UTS namespace"),
+    Property(r"hostname_file", "hostname_file", "hostname", "the content of the container's /etc/hostname", how=_FILES),
     Property(r"resolv\.(nameservers|search|options)", "resolv.<nameservers|search|options>", "dns",
              "the directives of the container's /etc/resolv.conf, parsed (comments and order of "
-             "lines carry no meaning)"),
+             "lines carry no meaning)", how=_FILES + ", then parsed as glibc does"),
     Property(r"hosts_entries", "hosts_entries", "dns",
-             "every mapping of /etc/hosts as 'address name...' lines, normalised (no comments/blank lines)"),
-    Property(r"hosts\.(.+)", "hosts.<name>", "dns", "the addresses /etc/hosts maps the name to", templated=True),
+             "every mapping of /etc/hosts as 'address name...' lines, normalised (no comments/blank lines)",
+             how=_FILES),
+    Property(r"hosts\.(.+)", "hosts.<name>", "dns", "the addresses /etc/hosts maps the name to", how=_FILES,
+             templated=True),
     Property(r"lookup\.(.+)", "lookup.<name>", "dns",
              "the A answers for the name from the container's first nameserver, asked from inside its "
-             "netns: sorted addresses, or NXDOMAIN / NODATA / SERVFAIL / REFUSED / timeout", templated=True),
+             "netns: sorted addresses, or NXDOMAIN / NODATA / SERVFAIL / REFUSED / timeout", how=_DNS + "; type A",
+             templated=True),
     Property(r"reverse\.(.+)", "reverse.<address>", "dns",
-             "the PTR answers for the address from the container's first nameserver", templated=True),
+             "the PTR answers for the address from the container's first nameserver", how=_DNS + "; type PTR",
+             templated=True),
     Property(r"forwarded\.(.+)", "forwarded.<name>", "dns",
              "the source addresses the sentinel's DNS server saw asking for the name while the "
-             "container looked it up ([] when the query never reached the sentinel)", templated=True),
-    Property(r"reach", "reach", "reachability", "reach or blocked, from the probe's outcome", in_expect=False),
-    Property(r"source", "source", "reachability", "the source address the listener saw", in_expect=False),
-    Property(r"created", "created", "options", "whether the daemon accepted and started the container"),
+             "container looked it up ([] when the query never reached the sentinel)",
+             how="the query log of the authoritative DNS server for netconform.test. that the sentinel host "
+                 "runs in its own network namespace, read while the container's lookup was made", templated=True),
+    Property(r"reach", "reach", "reachability", "reach or blocked, from the probe's outcome", how=_PROBE,
+             in_expect=False),
+    Property(r"source", "source", "reachability", "the source address the listener saw",
+             how=_PROBE + "; the listener (the sentinel's echo service, or one the suite starts in the target) "
+                 "reports the source address of what it received", in_expect=False),
+    Property(r"created", "created", "options", "whether the daemon accepted and started the container", how=_ENGINE),
     Property(r"refused", "refused", "options",
-             "the daemon's error when it refuses to create/start the container ('none' when accepted)"),
+             "the daemon's error when it refuses to create/start the container ('none' when accepted)", how=_ENGINE),
     Property(r"left_behind", "left_behind", "options",
              "whether the daemon kept a container object although it refused to start it (removed by "
-             "the suite either way)"),
+             "the suite either way)",
+             how=_ENGINE + ", then a lookup of the container by its name"),
 )
 
 
