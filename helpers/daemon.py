@@ -10,11 +10,12 @@ and sid's (or forky's) 28.5.2 run their own containerd and docker-proxy with boo
 Every leftover is found again from those names and places, so :func:`sweep_stale_daemons` removes
 what a crashed run left behind and touches nothing else.
 
-CLI (one line per error, exit code from netconform.errors)::
+CLI, ``netconform daemon`` (also ``python -m netconform.daemon``; one line per error, exit code
+from netconform.errors)::
 
-    eval "$(python -m netconform.daemon start --name fault --version 26 -- --icc=false)"
-    python -m netconform.daemon stop --name fault
-    python -m netconform.daemon sweep
+    eval "$(netconform daemon start --name fault --version 26 -- --icc=false)"
+    netconform daemon stop --name fault
+    netconform daemon sweep
 """
 
 from __future__ import annotations
@@ -392,7 +393,7 @@ class DedicatedDaemon:
         if taken:
             raise EnvironmentProblem(
                 f"dedicated daemon {self.paths.key!r} cannot start: {', '.join(taken)} already exist "
-                f"(a daemon of that run and name runs, or a crash left it: python -m netconform.daemon sweep)"
+                f"(a daemon of that run and name runs, or a crash left it: netconform daemon sweep)"
             )
         binaries.link()
         register(self.run)
@@ -720,9 +721,9 @@ def _detached(paths: DaemonPaths) -> bool:
         return False
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m netconform.daemon", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of ``netconform daemon``: start, stop, sweep."""
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = commands.add_parser("start", help="start a detached dedicated daemon, print shell assignments")
     start.add_argument("--name", required=True)
     start.add_argument(
@@ -736,31 +737,31 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     stop = commands.add_parser("stop", help="stop a detached dedicated daemon and remove its leftovers")
     stop.add_argument("--name", required=True)
     commands.add_parser("sweep", help="remove the dedicated daemons of runs whose owner is gone")
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(sys.argv[1:] if argv is None else argv)
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``netconform daemon ACTION``; errors are one line on stderr and their exit code."""
     try:
-        if args.command == "start":
+        if args.action == "start":
             clash = [k for k in _all_keys() if DaemonPaths(k).name == args.name and _detached(DaemonPaths(k))]
             if clash:
                 raise NetconformError(
                     f"a detached daemon named {args.name!r} exists ({clash[0]}): "
-                    f"python -m netconform.daemon stop --name {args.name}"
+                    f"netconform daemon stop --name {args.name}"
                 )
             version = UNPACKED_VERSIONS.get(args.version)
             binaries = DaemonBinaries.unpacked(version) if version else DaemonBinaries.system()
-            run = RunIdentity.new()
-            daemon = DedicatedDaemon(run, args.name, binaries, args.flags, start_timeout=args.timeout, detached=True)
+            identity = RunIdentity.new()
+            daemon = DedicatedDaemon(identity, args.name, binaries, args.flags, start_timeout=args.timeout,
+                                     detached=True)
             try:
                 daemon.start()
             except BaseException:
-                unregister(run)  # the run existed for this daemon alone
+                unregister(identity)  # the run existed for this daemon alone
                 raise
             print(f"DOCKER_HOST={daemon.docker_host}")
             print(f"NETCONFORM_DAEMON_PID={daemon.pid}")
-        elif args.command == "stop":
+        elif args.action == "stop":
             print(f"stopped {stop_detached(args.name)}", file=sys.stderr)
         else:
             swept = sweep_stale_daemons()
@@ -769,6 +770,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"netconform daemon: {' '.join(str(err).split())}", file=sys.stderr)
         return err.exit_code
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m netconform.daemon``: ``netconform daemon`` under its module name."""
+    parser = argparse.ArgumentParser(prog="python -m netconform.daemon", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

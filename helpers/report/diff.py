@@ -1,7 +1,9 @@
 """Compare two netconform reports: checks that changed verdict or version case, and facts that changed.
 
-    python -m netconform.report.diff BEFORE.json AFTER.json [--json]
-    netconform-diff BEFORE.json AFTER.json [--fail-on-change] [--accept FILE]... [--strict-accept]
+    netconform diff BEFORE.json AFTER.json [--json]
+    netconform diff BEFORE.json AFTER.json [--fail-on-change] [--accept FILE]... [--strict-accept]
+
+(``netconform-diff`` is the same command under its older name.)
 
 Exit codes: 0 no regression; 1 a regression (a check that passed before fails or errors now, or
 disappeared), with --fail-on-change a changed fact that no --accept entry accepts, with
@@ -22,6 +24,7 @@ from netconform.report.accepted import Acceptance, AcceptFileError, Change, Entr
 from netconform.report.normalize import flatten_machine, flatten_report
 from netconform.report.records import SCHEMA, SCHEMA_VERSION
 
+DESCRIPTION = __doc__.split("\n\n")[0]
 EXIT_SAME = 0
 EXIT_REGRESSION = 1  # also: an unaccepted change (--fail-on-change), a stale entry (--strict-accept)
 EXIT_BAD_INPUT = 2
@@ -251,8 +254,8 @@ def as_dict(diff: Diff, fail_on_change: bool = False, strict_accept: bool = Fals
     return document
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="netconform-diff", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of ``netconform diff`` (and ``netconform-diff``)."""
     parser.add_argument("before", type=Path, help="report.json of the first run (e.g. the old daemon)")
     parser.add_argument("after", type=Path, help="report.json of the second run (e.g. the new daemon)")
     parser.add_argument("--json", action="store_true", help="print the differences as JSON")
@@ -262,19 +265,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="YAML list of accepted changes, each with its reason (repeatable)")
     parser.add_argument("--strict-accept", action="store_true",
                         help="exit 1 also when an accept entry matches no change (stale)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, prog: str) -> int:
+    """Compare the reports ``args`` names and print the differences; the exit code (module doc)."""
     try:
         accepted = [entry for path in args.accept for entry in load_accepted(path)]
         diff = compare(load_report(args.before), load_report(args.after),
                        accepted if args.accept or args.fail_on_change else None)
     except (BadReport, AcceptFileError) as err:
-        print(f"netconform-diff: {err}", file=sys.stderr)
+        print(f"{prog}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
         print(json.dumps(as_dict(diff, args.fail_on_change, args.strict_accept), indent=1))
     else:
         print("\n".join(render(diff, args.fail_on_change, args.strict_accept)))
     return EXIT_REGRESSION if diff.failed(args.fail_on_change, args.strict_accept) else EXIT_SAME
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``netconform-diff``: ``netconform diff`` under its older name."""
+    parser = argparse.ArgumentParser(prog="netconform-diff", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), "netconform-diff")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""``netconform sweep``: leftovers of dead runs, listed; removed only with ``--yes``.
+
+A run is dead when its owner process is gone (:mod:`netconform.runs`); only what carries such a
+run's label or name is considered: containers and networks on the daemon, dedicated daemons,
+sentinel namespaces and veths, firewall trace tables, the run's record. Every run sweeps these
+when it starts; this command is for a machine that will not see another run soon.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from netconform.dockerhost import connect, resolve_host, socket_path
+from netconform.probes.daemon_process import find_daemon_pid
+from netconform.sweep import sweep_stale
+
+if TYPE_CHECKING:
+    from netconform.cli.usage import Commands
+
+HELP = "show the leftovers of dead runs (containers, networks, namespaces, daemons); --yes removes them"
+
+
+def register(commands: Commands) -> None:
+    parser = commands.add_parser("sweep", help=HELP, description=HELP + ".")
+    parser.add_argument("--yes", action="store_true", help="remove them (without it nothing is changed)")
+    parser.add_argument("--docker-host", metavar="URL",
+                        help="the daemon whose containers and networks to sweep (default $DOCKER_HOST or "
+                             "/var/run/docker.sock)")
+    parser.add_argument("--daemon-pid", type=int, metavar="PID",
+                        help="pid of that dockerd (default: found from the socket)")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    host = resolve_host(args.docker_host)
+    client = connect(host)
+    try:
+        pid = args.daemon_pid or find_daemon_pid(socket_path(host))
+        found = sweep_stale(client, f"/proc/{pid}/ns/net", dry_run=not args.yes)
+    finally:
+        client.close()
+    if not found:
+        print("nothing to sweep: no leftovers of dead runs")
+    elif args.yes:
+        print(f"removed {len(found)} leftover(s) of dead runs:")
+        print("\n".join(f"  {line}" for line in found))
+    else:
+        print(f"would remove {len(found)} leftover(s) of dead runs:")
+        print("\n".join(f"  {line}" for line in found))
+        print("nothing was changed; netconform sweep --yes removes them")
+    return 0
