@@ -20,6 +20,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "browser: renders the HTML report in headless Chromium (ci/ensure-browser installs it)"
     )
+    config.addinivalue_line(
+        "markers", "install: builds a wheel and installs it with its dependencies into a fresh virtualenv (pip)"
+    )
 
 
 @pytest.fixture(scope="module")
