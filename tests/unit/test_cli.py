@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 import netconform.cli.sweep
+import netconform.plugin
 import netconform.runs
 import netconform.sweep
 from netconform.cli import main
@@ -245,3 +247,11 @@ def test_pyproject_lists_every_package_of_helpers() -> None:
              for init in (ROOT / "helpers").rglob("__init__.py")}
     assert set(setuptools["packages"]) == found | {"netconform.suites"}
     assert setuptools["package-dir"] == {"netconform": "helpers", "netconform.suites": "suites"}
+
+
+def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
+    """This very session loaded it from the entry point; the root conftest must not name it again."""
+    points = [point for point in entry_points(group="pytest11") if point.value == "netconform.plugin"]
+    assert [point.name for point in points] == ["netconform"]
+    assert pytestconfig.pluginmanager.get_plugin("netconform") is netconform.plugin
+    assert "pytest_plugins" not in (ROOT / "conftest.py").read_text()
