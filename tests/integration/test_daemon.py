@@ -253,7 +253,7 @@ def test_a_daemon_that_cannot_start_raises_and_leaves_nothing(flag: str, in_log:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "netconform.daemon", *args],
+        [sys.executable, "-m", "netconform", "daemon", *args],  # the netconform command
         cwd=REPO,
         capture_output=True,
         text=True,
