@@ -175,6 +175,36 @@ def test_a_crashed_run_is_swept_by_the_next_one_and_nothing_else_is(
         alive.remove()
 
 
+def test_netconform_sweep_shows_a_crashed_runs_leftovers_and_removes_them_only_when_told(
+    pytester: pytest.Pytester, client: docker.DockerClient,
+) -> None:
+    process = start_held_run(pytester)
+    try:
+        run_id = wait_for_labelled(client, process, 2)
+    finally:
+        process.kill()  # no teardown at all
+        process.wait()
+    left = labelled(client, run_id)
+    assert len(left) == 3
+
+    def sweep(*args: str) -> tuple[int, list[str]]:
+        done = subprocess.run([sys.executable, "-m", "netconform", "sweep", *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.stderr == "", done.stderr
+        return done.returncode, [line.strip() for line in done.stdout.splitlines() if run_id in line]
+
+    code, shown = sweep()
+    assert code == 0
+    assert sorted(shown) == sorted([f"container {name}" for name in left if not name.endswith("-n")]
+                                   + [f"network {name}" for name in left if name.endswith("-n")]
+                                   + [f"run record /run/netconform/runs/{run_id}"])
+    assert labelled(client, run_id) == left  # a dry run: nothing removed
+    code, removed = sweep("--yes")
+    assert code == 0 and sorted(removed) == sorted(shown)
+    assert labelled(client, run_id) == []
+    assert not (Path("/run/netconform/runs") / run_id).exists()
+
+
 def _probe_tag(client: docker.DockerClient) -> str:
     from netconform.image import ensure_probe_image
 
