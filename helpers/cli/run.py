@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from netconform import plugin
+from netconform.cli.usage import USAGE_ERROR
 from netconform.shipped import suites_dir
 
 if TYPE_CHECKING:
@@ -101,4 +102,6 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    return int(pytest.main(pytest_args(args)))
+    code = pytest.main(pytest_args(args))
+    # A usage error pytest or the plugin finds (--sentinel-cidr ::/64) is bad usage of this command.
+    return USAGE_ERROR if code == pytest.ExitCode.USAGE_ERROR else int(code)

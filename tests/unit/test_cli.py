@@ -101,6 +101,12 @@ def test_run_passes_selection_workers_and_plugin_options_to_pytest() -> None:
     assert "--rootdir" not in argv
 
 
+def test_run_reports_a_usage_error_the_plugin_finds_as_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """pytest's usage error is 4; the command has one code for bad usage."""
+    assert main(["run", "--sentinel-cidr", "::/64", "-k", "nothing"]) == USAGE_ERROR
+    assert "--sentinel-cidr '::/64' is not an IPv4 network" in capsys.readouterr().err
+
+
 def test_run_offers_every_option_of_the_plugin(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["run", "--help"])
