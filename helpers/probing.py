@@ -40,8 +40,8 @@ from helpers.sentinel import Sentinel
 from helpers.spec.model import Check, ReachSpec
 
 PARALLEL_PROBES = 8
-# One echo request every 5 ms while networks churn: the window of a rule re-insertion is short.
-CHURN_INTERVAL = 0.005
+# One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
+CHURN_INTERVAL = 0.002
 
 
 class Prober:
