@@ -114,10 +114,10 @@ class Prober:
 
     def reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         if spec.id not in facts.reach:
-            facts.reach[spec.id] = self.replay(facts, spec, context)
+            facts.reach[spec.id] = self.make(facts, spec, context)
         return facts.reach[spec.id]
 
-    def replay(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         """Make the probe (again, for evidence) under the isolation lock; a churn probe takes the
         lock exclusively itself, around the network changes it watches."""
         if spec.churn:
