@@ -73,6 +73,21 @@ def _close_inherited(keep: Sequence[int]) -> None:
     os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
+# Held back while forking: a handler raising KeyboardInterrupt inside os.fork's at-fork hooks
+# (logging's lock release, say) is swallowed as "unraisable", and the Ctrl-C is lost.
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _fork() -> int:
+    """os.fork() with SIGINT/SIGTERM held back until it returns (in the parent); the child lets
+    them through in :func:`_child_prologue`, once its own handling is set."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
+    return pid
+
+
 def _child_prologue(ns_files: Mapping[str, str], keep: Sequence[int]) -> None:
     """In a fresh child: keep only its own pipes, die with the parent, take default signal handling
     (a handler inherited from the test session must not unwind here), then join the namespaces."""
@@ -80,6 +95,7 @@ def _child_prologue(ns_files: Mapping[str, str], keep: Sequence[int]) -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
     _enter(ns_files)
 
 
@@ -116,7 +132,7 @@ def call_in_namespaces(
     """
     label = what or getattr(fn, "__name__", "probe")
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # child
         os.close(read_fd)
         status = 0
@@ -248,7 +264,7 @@ def spawn_in_namespaces(
     """
     label = what or getattr(fn, "__name__", "listener")
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # child
         os.close(read_fd)
         status = 0
@@ -359,7 +375,7 @@ def start_in_namespaces(
     label = what or getattr(fn, "__name__", "task")
     read_fd, write_fd = os.pipe()
     stop_read, stop_write = os.pipe()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # child
         os.close(read_fd)
         os.close(stop_write)

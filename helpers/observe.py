@@ -154,7 +154,32 @@ def observe_scenario(
     containers = {
         key: _container_facts(created, names_to_keys, reader, host) for key, created in built.containers.items()
     }
-    again = reader.view(daemon_pid, "second netlink dump of the daemon's network namespace")
-    before = {iface.name for iface in host.net.interfaces}
-    host.transient_interfaces = sorted(before ^ {iface.name for iface in again.interfaces})
+    host.transient_interfaces = _transient_host_interfaces(host, containers.values(), reader)
     return ScenarioFacts(built.scenario.name, daemon, host, networks, containers)
+
+
+def _names(view: NetnsView | None) -> set[str]:
+    return {iface.name for iface in view.interfaces} if view else set()
+
+
+def _transient_host_interfaces(host: HostFacts, containers: Iterable[ContainerFacts], reader: _NetnsReader,
+                               rereads: int = 5) -> list[str]:
+    """Interfaces that came or went in the daemon's namespace while the scenario was observed.
+
+    The host is read again after the containers. A container in the host's namespace may have
+    caught an interface that lived only between two host reads (another run's veth); it is read
+    again, with the host, until everything it saw was seen by a host read too (bounded).
+    Namespace identity only decides whom to read again: the comparison itself stays between
+    separate reads.
+    """
+    reads = [_names(host.net), _names(reader.view(host.daemon_pid, "netlink dump of the daemon's namespace, again"))]
+    for container in containers:
+        if not container.created or container.namespaces.get("net") != host.namespaces.get("net"):
+            continue
+        for _ in range(rereads):
+            if _names(container.net) <= set().union(*reads):
+                break
+            container.net = reader.view(container.pid, f"netlink dump of {container.name}, again")
+            reads.append(_names(reader.view(host.daemon_pid, "netlink dump of the daemon's namespace, again")))
+    seen: set[str] = set().union(*reads)
+    return sorted(seen - reads[0].intersection(*reads[1:]))

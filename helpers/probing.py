@@ -40,8 +40,8 @@ from netconform.sentinel import Sentinel
 from netconform.spec.model import Check, ReachSpec
 
 PARALLEL_PROBES = 8
-# One echo request every 5 ms while networks churn: the window of a rule re-insertion is short.
-CHURN_INTERVAL = 0.005
+# One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
+CHURN_INTERVAL = 0.002
 
 
 class Prober:
@@ -114,10 +114,10 @@ class Prober:
 
     def reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         if spec.id not in facts.reach:
-            facts.reach[spec.id] = self.replay(facts, spec, context)
+            facts.reach[spec.id] = self.make(facts, spec, context)
         return facts.reach[spec.id]
 
-    def replay(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
         """Make the probe (again, for evidence) under the isolation lock; a churn probe takes the
         lock exclusively itself, around the network changes it watches."""
         if spec.churn:

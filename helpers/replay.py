@@ -55,10 +55,10 @@ def keep_evidence(prober: Prober, check: Check, facts: Any, context: Mapping[str
         match = _match(address, spec.proto, spec.port)
         with _captured(ends, directory, stem) as paths:
             if match is None:
-                replay = prober.replay(facts, spec, context).describe()
+                replay = prober.make(facts, spec, context).describe()
             else:
                 with packet_trace(f"/proc/{prober.daemon_pid}/ns/net", run_id, match) as trace:
-                    replay = prober.replay(facts, spec, context).describe()
+                    replay = prober.make(facts, spec, context).describe()
                 traced = trace.result()
                 sections["firewall path (nft trace in the daemon's netns)"] = traced.describe()
                 if directory is not None and traced.raw:

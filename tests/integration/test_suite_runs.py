@@ -112,7 +112,14 @@ def start_held_run(pytester: pytest.Pytester) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "held.yaml"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # A shell starts background jobs with SIGINT ignored, and Python then installs no Ctrl-C
+        # handler: the held run must get the default, as it would in a terminal.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_labelled(client: docker.DockerClient, process: subprocess.Popen[str], count: int) -> str:
