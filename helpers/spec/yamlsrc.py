@@ -69,12 +69,20 @@ def load_located(path: Path, display: str | None = None) -> Any:
     """
     shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise SpecError(shown, None, "(file)", f"cannot read: {err.strerror}") from err
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise SpecError(shown, line, "(file)", f"not UTF-8: byte 0x{data[err.start]:02x} at offset {err.start}",
+                        "UTF-8 text") from err
+    try:
         return yaml.load(text, Loader=_make_loader(shown))
-    except yaml.MarkedYAMLError as err:
+    except yaml.YAMLError as err:
+        if not isinstance(err, yaml.MarkedYAMLError):
+            raise SpecError(shown, None, "(yaml)", f"not valid YAML: {err}") from err
         mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else None
-        raise SpecError(shown, line, "(yaml)", f"not valid YAML: {err.problem or err}") from err
+        raise SpecError(shown, mark.line + 1 if mark else None, "(yaml)",
+                        f"not valid YAML: {err.problem or err}") from err
