@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netconform.capture import capturing
+from netconform.facts import ScenarioFacts
 from netconform.judge.refs import resolve_value
 from netconform.probes.netlink import observe_netns
 from netconform.probes.nftrace import ProbeMatch, packet_trace
@@ -41,7 +42,7 @@ def _captured(ends: Mapping[str, str], directory: Path | None, stem: str) -> Ite
         yield paths
 
 
-def keep_evidence(prober: Prober, check: Check, facts: Any, context: Mapping[str, Any],
+def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
                   directory: Path | None, run_id: str) -> Evidence:
     """Replay a failed probe or lookup, captured into ``directory`` (None: no capture) and, for a
     probe, traced through the daemon's firewall."""

@@ -104,7 +104,9 @@ def _lost(sock: socket.socket) -> int:
 
 
 def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str], bool], seen: Sighting,
-           started: float, answers: Sighting | None = None) -> None:
+           started: float | None, answers: Sighting | None = None) -> None:
+    """Add the marked packets waiting on ``sock`` to ``seen``; ``started`` None: the packets waited
+    until now, so no time is given (it would be the time of reading, not of sending)."""
     while True:
         try:
             packet, address = sock.recvfrom(65535)
@@ -113,7 +115,7 @@ def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str],
         ifname, ethertype, pkttype = address[0], address[1], address[2]
         if ethertype != _ETH_P_IP:
             continue
-        at = f"on {ifname} at +{time.monotonic() - started:.3f}s"
+        at = f"on {ifname}" + (f" at +{time.monotonic() - started:.3f}s" if started is not None else "")
         description = sighting(mark, packet)
         if description is not None and keep(ifname, pkttype, socket.inet_ntoa(packet[16:20])):
             seen.add(f"{description} {at}")
@@ -129,7 +131,6 @@ class DepartureCounter:
     def __init__(self, mark: ProbeMark) -> None:
         self.mark = mark
         self.seen = Sighting()
-        self.started = time.monotonic()
         try:
             self.sock: socket.socket | None = open_packet_socket()
         except OSError as err:
@@ -140,7 +141,7 @@ class DepartureCounter:
         if self.sock is not None:
             with self.sock:
                 _drain(self.sock, self.mark, lambda ifname, pkttype, dst: pkttype == _PACKET_OUTGOING,
-                       self.seen, self.started)
+                       self.seen, None)
                 self.seen.dropped = _lost(self.sock)
             self.sock = None
         return self.seen
