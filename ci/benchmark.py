@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from netconform.engine import ScenarioEngine
-from netconform.runs import RunIdentity, register, unregister
-from netconform.runtime import RunContext, RunOptions
+from netconform.engine.builder import ScenarioEngine
+from netconform.harness.context import RunContext, RunOptions
+from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.spec import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

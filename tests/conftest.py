@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netconform.runs import RunIdentity, register, unregister
+from netconform.hermetic.runs import RunIdentity, register, unregister
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from netconform import daemon
+from netconform.hermetic import daemons as daemon
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands

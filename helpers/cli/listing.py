@@ -9,11 +9,11 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from netconform.collect import SCENARIO_SUFFIXES
 from netconform.errors import SpecError
-from netconform.shipped import suites_dir
+from netconform.harness.items import SCENARIO_SUFFIXES
 from netconform.spec import Scenario, load_scenario
 from netconform.spec.properties import ASPECTS, PROPERTIES
+from netconform.spec.shipped import suites_dir
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands

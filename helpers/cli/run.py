@@ -2,7 +2,7 @@
 
 The options become a pytest command line that :func:`pytest.main` runs with netconform's plugin:
 pytest prints the progress, the plugin each failure's story and the conformance table. The
-plugin's own options are offered as they are declared in :func:`netconform.plugin.pytest_addoption`
+plugin's own options are offered as they are declared in :func:`netconform.harness.plugin.pytest_addoption`
 (so the two cannot drift apart), with the plugin's defaults. Nothing is installed or started here:
 the daemon must be running and the image present (or buildable from busybox-static).
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netconform import plugin
 from netconform.cli.usage import USAGE_ERROR
-from netconform.shipped import suites_dir
+from netconform.harness import plugin
+from netconform.spec.shipped import suites_dir
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands

@@ -1,6 +1,6 @@
 """``netconform sweep``: leftovers of dead runs, listed; removed only with ``--yes``.
 
-A run is dead when its owner process is gone (:mod:`netconform.runs`); only what carries such a
+A run is dead when its owner process is gone (:mod:`netconform.hermetic.runs`); only what carries such a
 run's label or name is considered: containers and networks on the daemon, dedicated daemons,
 sentinel namespaces and veths, firewall trace tables, the run's record. Every run sweeps these
 when it starts; this command is for a machine that will not see another run soon.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from netconform.dockerhost import connect, resolve_host, socket_path
-from netconform.probes.daemon_process import find_daemon_pid
-from netconform.sweep import sweep_stale
+from netconform.engine.daemon_process import find_daemon_pid
+from netconform.engine.dockerhost import connect, resolve_host, socket_path
+from netconform.harness.sweep import sweep_stale
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands

@@ -9,9 +9,9 @@ from typing import Any
 from netconform.facts import ContainerFacts, ScenarioFacts
 from netconform.judge.evidence import render_evidence, render_probe_evidence
 from netconform.judge.matchers import describe, holds, show
-from netconform.judge.observers import NotObservable, Observation, observe, observe_reach
-from netconform.judge.refs import Unresolvable, resolve_value
+from netconform.judge.readings import NotObservable, Observation, observe, observe_reach
 from netconform.spec.model import Check
+from netconform.spec.refs import Unresolvable, resolve_value
 from netconform.spec.values import Matcher, Ref, Select, Template, Value, choose
 
 

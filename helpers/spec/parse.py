@@ -41,7 +41,7 @@ from netconform.spec.values import (
 from netconform.spec.yamlsrc import LocatedList, LocatedMap, load_located
 
 T = TypeVar("T")
-ECHO_PORT = 7  # the sentinel's echo service (netconform.echo.DEFAULT_PORT; the model imports no services)
+ECHO_PORT = 7  # the sentinel's echo service (netconform.hermetic.echo.DEFAULT_PORT; the model imports no services)
 
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,20}$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")

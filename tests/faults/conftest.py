@@ -16,8 +16,8 @@ import pytest
 from faultrun import dedicated_daemon
 from injectors import diff, read_sysctls, rulesets
 
-from netconform.daemon import DedicatedDaemon
-from netconform.runs import RunIdentity
+from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.runs import RunIdentity
 
 # Rules the host's own daemon adds and removes for networks and published ports of other runs
 # (a concurrent suite run, xdist workers): not ours, and not stable while this module runs.

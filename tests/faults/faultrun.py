@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from injectors import PLAN_ENV, Plan, restored
 
-from netconform.daemon import DaemonBinaries, DedicatedDaemon
-from netconform.runs import LABEL_RUN, RunIdentity
+from netconform.hermetic.daemons import DaemonBinaries, DedicatedDaemon
+from netconform.hermetic.runs import LABEL_RUN, RunIdentity
 
 FAULTS_DIR = Path(__file__).resolve().parent
 LOG_ENV = "NETCONFORM_FAULT_LOG"

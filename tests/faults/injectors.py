@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
-from netconform.collect import ScenarioFile
 from netconform.facts import ScenarioFacts
-from netconform.nsexec import call_in_namespaces
-from netconform.probes.files import parse_hosts, parse_resolv_conf
-from netconform.probes.identity import read_generated_files
+from netconform.facts.files import parse_hosts, parse_resolv_conf
+from netconform.harness.items import ScenarioFile
+from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.observe.identity import read_generated_files
 
 PLAN_ENV = "NETCONFORM_FAULT_PLAN"
 DAEMON = "daemon"  # Rule.where / sysctls: the daemon's netns rather than a container's

@@ -17,8 +17,8 @@ import pytest
 from faultrun import SENTINEL_CIDR, assert_fault_seen, assert_passes, dedicated_daemon, run_specs
 from injectors import Plan, Rule
 
-from netconform.daemon import DedicatedDaemon
-from netconform.runs import RunIdentity
+from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.runs import RunIdentity
 
 pytestmark = [
     pytest.mark.faults,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from faultrun import assert_fault_seen, run_specs
 
-from netconform.daemon import DedicatedDaemon
+from netconform.hermetic.daemons import DedicatedDaemon
 
 pytestmark = [
     pytest.mark.faults,

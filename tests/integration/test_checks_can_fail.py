@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from netconform.facts import ScenarioFacts
+from netconform.harness.context import RunContext, RunOptions
+from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.judge import judge, observed_value
-from netconform.runs import RunIdentity, register, unregister
-from netconform.runtime import RunContext, RunOptions
 from netconform.spec import Check, Scenario, load_scenario
 from netconform.spec.properties import PROPERTIES
 from netconform.spec.values import Matcher

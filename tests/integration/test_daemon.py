@@ -26,16 +26,16 @@ import pytest
 import requests
 from pyroute2 import IPRoute
 
-from netconform.daemon import (
+from netconform.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
+from netconform.hermetic.daemons import (
     UNPACKED_VERSIONS,
     DaemonBinaries,
     DaemonPaths,
     DedicatedDaemon,
     sweep_stale_daemons,
 )
-from netconform.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
-from netconform.nsexec import call_in_namespaces
-from netconform.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
+from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
 
 pytestmark = [
     pytest.mark.daemon,

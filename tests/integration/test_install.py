@@ -75,7 +75,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_installs_netconform_and_no_generic_top_level_name(venv: Path, tmp_path: Path) -> None:
     python = str(venv / "bin" / "python")
-    where = _check([python, "-c", "import netconform.plugin, netconform.cli; print(netconform.__file__)"], tmp_path)
+    where = _check([python, "-c", "import netconform.harness.plugin, netconform.cli; print(netconform.__file__)"],
+                   tmp_path)
     assert Path(where.strip()).is_relative_to(venv), where
     missing = _run([python, "-c", "import helpers"], tmp_path)
     assert missing.returncode == 1 and "No module named 'helpers'" in missing.stderr

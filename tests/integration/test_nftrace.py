@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
-from netconform.nsexec import call_in_namespaces, namespace_files
-from netconform.probes.nftrace import ProbeMatch, TraceResult, packet_trace, sweep_stale_traces, trace_table_name
-from netconform.runs import RunIdentity, register, unregister
-from netconform.sentinel import create_named_netns, remove_named_netns
+from netconform.hermetic.nsexec import call_in_namespaces, namespace_files
+from netconform.hermetic.runs import RunIdentity, register, unregister
+from netconform.hermetic.sentinel import create_named_netns, remove_named_netns
+from netconform.observe.nftrace import ProbeMatch, TraceResult, packet_trace, sweep_stale_traces, trace_table_name
 
 pytestmark = [
     pytest.mark.xdist_group("nftrace"),
@@ -327,7 +327,7 @@ def test_an_iptables_legacy_firewall_is_reported_not_raised(pair: Pair) -> None:
 
 def test_docker_isolation_drop_and_same_network_accept(run: RunIdentity) -> None:
     docker = pytest.importorskip("docker")
-    from netconform.image import ensure_probe_image
+    from netconform.engine.image import ensure_probe_image
 
     if not DOCKER_PIDFILE.exists():
         pytest.skip("no system Docker daemon (/var/run/docker.pid)")

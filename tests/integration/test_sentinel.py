@@ -20,11 +20,11 @@ import dns.reversename
 import pytest
 from pyroute2 import IPRoute, netns
 
-from netconform.authdns import DnsQuery
-from netconform.echo import EchoResult, echo_tcp, echo_udp
-from netconform.nsexec import call_in_namespaces, namespace_files
-from netconform.runs import LABEL_OWNER, LABEL_RUN, RunIdentity, register, unregister
-from netconform.sentinel import (
+from netconform.hermetic.authdns import DnsQuery
+from netconform.hermetic.echo import EchoResult, echo_tcp, echo_udp
+from netconform.hermetic.nsexec import call_in_namespaces, namespace_files
+from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, RunIdentity, register, unregister
+from netconform.hermetic.sentinel import (
     STATE_DIR,
     Sentinel,
     SentinelFacts,
@@ -279,7 +279,7 @@ def _link_names_here() -> set[str]:
 
 
 def _links(ns_path: str) -> set[str]:
-    # In a child, not with IPRoute(netns=...): see the note on forking in helpers/sentinel.py.
+    # In a child, not with IPRoute(netns=...): see the note on forking in helpers/hermetic/sentinel.py.
     return call_in_namespaces({"net": ns_path}, _link_names_here, timeout=10)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from netconform.runs import LABEL_OWNER, LABEL_RUN, RunIdentity
+from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, RunIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
@@ -213,6 +213,6 @@ def test_netconform_sweep_shows_a_crashed_runs_leftovers_and_removes_them_only_w
 
 
 def _probe_tag(client: docker.DockerClient) -> str:
-    from netconform.image import ensure_probe_image
+    from netconform.engine.image import ensure_probe_image
 
     return ensure_probe_image(client).split(":", 1)[1]

@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from netconform.errors import DaemonUnavailable, ImageMissing, PermissionProblem, SpecError
-from netconform.runs import LABEL_RUN
+from netconform.hermetic.runs import LABEL_RUN
 
 pytest_plugins = ["pytester"]
 

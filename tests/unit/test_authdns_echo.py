@@ -9,9 +9,9 @@ import dns.message
 import dns.rcode
 import pytest
 
-from netconform.authdns import DnsQuery, QueryLog, ZoneTable, handle_wire, read_query_log
-from netconform.echo import parse_reply, reply_line, request_line
 from netconform.errors import ProbeError
+from netconform.hermetic.authdns import DnsQuery, QueryLog, ZoneTable, handle_wire, read_query_log
+from netconform.hermetic.echo import parse_reply, reply_line, request_line
 
 ZONE = "netconform.test."
 

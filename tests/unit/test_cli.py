@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 import netconform.cli.sweep
-import netconform.plugin
-import netconform.runs
-import netconform.sweep
+import netconform.harness.plugin
+import netconform.harness.sweep
+import netconform.hermetic.runs
 from netconform.cli import main
 from netconform.cli.run import plugin_options, pytest_args
 from netconform.cli.usage import USAGE_ERROR
 from netconform.errors import DaemonUnavailable, SpecError
 from netconform.report import diff
-from netconform.shipped import shipped_scenarios, suites_dir
 from netconform.spec.properties import PROPERTIES
+from netconform.spec.shipped import shipped_scenarios, suites_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -196,7 +196,7 @@ def test_diff_is_netconform_diff_under_the_command(
 class FakeContainer:
     def __init__(self, name: str, owner: str) -> None:
         self.name = name
-        self.labels = {netconform.runs.LABEL_RUN: "0badc0de", netconform.runs.LABEL_OWNER: owner}
+        self.labels = {netconform.hermetic.runs.LABEL_RUN: "0badc0de", netconform.hermetic.runs.LABEL_OWNER: owner}
         self.removed = False
 
     def remove(self, **kwargs: Any) -> None:
@@ -215,8 +215,8 @@ class FakeClient:
 @pytest.fixture
 def no_dead_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An empty run registry: no host-side leftovers to look for (and none touched)."""
-    monkeypatch.setattr(netconform.runs, "REGISTRY", tmp_path / "runs")
-    monkeypatch.setattr(netconform.sweep, "REGISTRY", tmp_path / "runs")
+    monkeypatch.setattr(netconform.hermetic.runs, "REGISTRY", tmp_path / "runs")
+    monkeypatch.setattr(netconform.harness.sweep, "REGISTRY", tmp_path / "runs")
     monkeypatch.setattr(netconform.cli.sweep, "find_daemon_pid", lambda socket: os.getpid())
 
 
@@ -232,7 +232,8 @@ def test_sweep_shows_what_it_would_remove_and_removes_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dead = FakeContainer("nc-0badc0de-main-s-web", owner="999999999:1")  # no such pid
-    alive = FakeContainer("nc-0badc0de-main-s-db", owner=netconform.runs.RunIdentity.new().owner)  # this process
+    this_process = netconform.hermetic.runs.RunIdentity.new().owner
+    alive = FakeContainer("nc-0badc0de-main-s-db", owner=this_process)
     monkeypatch.setattr(netconform.cli.sweep, "connect", lambda host: FakeClient([dead, alive]))
     assert main(["sweep"]) == 0
     assert capsys.readouterr().out == (
@@ -257,7 +258,7 @@ def test_pyproject_lists_every_package_of_helpers() -> None:
 
 def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
     """This very session loaded it from the entry point; the root conftest must not name it again."""
-    points = [point for point in entry_points(group="pytest11") if point.value == "netconform.plugin"]
+    points = [point for point in entry_points(group="pytest11") if point.value == "netconform.harness.plugin"]
     assert [point.name for point in points] == ["netconform"]
-    assert pytestconfig.pluginmanager.get_plugin("netconform") is netconform.plugin
+    assert pytestconfig.pluginmanager.get_plugin("netconform") is netconform.harness.plugin
     assert "pytest_plugins" not in (ROOT / "conftest.py").read_text()

@@ -189,7 +189,7 @@ def test_a_scenario_that_was_not_built_is_drawn_as_declared(tmp_path: Path) -> N
     scenario = next(item for item in document["scenarios"] if item["name"] == "reachx")
     scenario["observed"] = None
     scenario["build_error"] = "Error response from daemon: " + HOSTILE
-    # As netconform.report.collector records a check whose scenario setup failed: no probe, no verdict.
+    # As netconform.report.gather records a check whose scenario setup failed: no probe, no verdict.
     for check in document["checks"]:
         if check["scenario"] == "reachx":
             check.update(probe=None, outcome="error", expected=None, observed=None, evidence={}, artifacts=[],

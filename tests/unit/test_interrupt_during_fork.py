@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOOP = textwrap.dedent("""\
     import logging, os, sys
-    from netconform.nsexec import call_in_namespaces
+    from netconform.hermetic.nsexec import call_in_namespaces
     logging.getLogger("at-fork hooks registered")
     print("ready", flush=True)
     try:

@@ -1,7 +1,7 @@
 """Parsing ``nft monitor trace`` output into the path each packet took (pure logic, no root).
 
 The samples in tests/data are real output of nftables 1.0.6 on Debian 12 (kernel 6.18, dockerd
-20.10.24 with iptables-nft), captured through :func:`netconform.probes.nftrace.packet_trace`:
+20.10.24 with iptables-nft), captured through :func:`netconform.observe.nftrace.packet_trace`:
 
 - ``nftrace-docker-drop.txt``: run f9976d6b, an ICMP echo from 192.168.16.2 (network a) to
   192.168.32.2 (network b), dropped by DOCKER-ISOLATION-STAGE-2; the trace id changes between
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from netconform.probes.nftrace_parse import (
+from netconform.observe.nftrace_parse import (
     ProbeMatch,
     TraceResult,
     assemble,

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from test_judge import checks, make_facts
 
-from netconform.destinations import allowed_destinations
 from netconform.errors import SpecError
 from netconform.facts import NO_ROUTE, Attempt, EndpointFacts, Interface, ReachResult, Sighting
-from netconform.isolation_lock import IsolationLock
+from netconform.hermetic.destinations import allowed_destinations
+from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.judge import judge
-from netconform.judge.observers import NotObservable, observe_reach
-from netconform.probes.reach import classify_icmp, echo_request
-from netconform.probes.witness import ProbeMark, sighting
+from netconform.judge.readings import NotObservable, observe_reach
+from netconform.observe.reach import classify_icmp, echo_request
+from netconform.observe.witness import ProbeMark, sighting
 from netconform.spec import load_scenario
 
 # -- outcomes ---------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_guard_admits_only_the_runs_own_hosts() -> None:
 
 def test_network_changes_wait_for_probes_and_probes_for_changes(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("netconform.isolation_lock.LOCK_DIR", tmp_path)
+    monkeypatch.setattr("netconform.hermetic.isolation_lock.LOCK_DIR", tmp_path)
     lock = IsolationLock("/proc/self/ns/net", timeout=5)
     events: list[str] = []
     probing = threading.Event()
@@ -241,7 +241,7 @@ def test_network_changes_wait_for_probes_and_probes_for_changes(tmp_path: Path,
 
 
 def test_lock_wait_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("netconform.isolation_lock.LOCK_DIR", tmp_path)
+    monkeypatch.setattr("netconform.hermetic.isolation_lock.LOCK_DIR", tmp_path)
     lock = IsolationLock("/proc/self/ns/net", timeout=0.2)
     with lock.network_change("holder"), pytest.raises(Exception, match=r"was not free within 0\.2s"), \
             lock.probing("waiter"):

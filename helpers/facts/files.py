@@ -6,7 +6,14 @@ compared is the parsed directives, never the bytes.
 
 from __future__ import annotations
 
-from netconform.facts import ResolvConf
+from dataclasses import dataclass
+
+
+@dataclass
+class ResolvConf:
+    nameservers: list[str]
+    search: list[str]
+    options: list[str]
 
 
 def parse_resolv_conf(text: str) -> ResolvConf:

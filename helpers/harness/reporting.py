@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from netconform.probes.hostinfo import host_info
-from netconform.report.collector import ReportCollector
+from netconform.observe.hostinfo import host_info
+from netconform.report.gather import ReportCollector
 from netconform.report.terminal import render_summary
 
 
 class ReportPlugin:
-    """Registered by netconform.plugin in the controlling process only (not in xdist workers)."""
+    """Registered by netconform.harness.plugin in the controlling process only (not in xdist workers)."""
 
     def __init__(self, config: pytest.Config, run_id: str, options: dict[str, Any]) -> None:
         self.config = config
@@ -32,7 +32,7 @@ class ReportPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from netconform.collect import context_key
+        from netconform.harness.items import context_key
 
         if context_key in self.config.stash:
             context = self.config.stash[context_key]

@@ -10,7 +10,7 @@ and sid's (or forky's) 28.5.2 run their own containerd and docker-proxy with boo
 Every leftover is found again from those names and places, so :func:`sweep_stale_daemons` removes
 what a crashed run left behind and touches nothing else.
 
-CLI, ``netconform daemon`` (also ``python -m netconform.daemon``; one line per error, exit code
+CLI, ``netconform daemon`` (also ``python -m netconform.hermetic.daemons``; one line per error, exit code
 from netconform.errors)::
 
     eval "$(netconform daemon start --name fault --version 26 -- --icc=false)"
@@ -41,7 +41,6 @@ import docker
 import requests
 from pyroute2 import IPRoute, netns
 
-from netconform import hostclean
 from netconform.errors import (
     DaemonUnavailable,
     EnvironmentProblem,
@@ -50,8 +49,9 @@ from netconform.errors import (
     ProbeError,
     ToolMissing,
 )
-from netconform.nsexec import call_in_namespaces
-from netconform.runs import NAME_PREFIX, REGISTRY, RunIdentity, register, stale_runs, unregister
+from netconform.hermetic import hostclean
+from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.runs import NAME_PREFIX, REGISTRY, RunIdentity, register, stale_runs, unregister
 
 RUN_DIR = REGISTRY.parent / "daemons"
 DATA_DIR = Path(os.environ.get("NETCONFORM_DATA_DIR", "/var/lib/netconform")) / "daemons"
@@ -773,8 +773,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m netconform.daemon``: ``netconform daemon`` under its module name."""
-    parser = argparse.ArgumentParser(prog="python -m netconform.daemon", description=__doc__.split("\n")[0])
+    """``python -m netconform.hermetic.daemons``: ``netconform daemon`` under its module name."""
+    parser = argparse.ArgumentParser(prog="python -m netconform.hermetic.daemons", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(sys.argv[1:] if argv is None else argv))
 

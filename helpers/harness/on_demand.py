@@ -5,13 +5,13 @@ when the first check that needs it runs, and its result is kept in the scenario'
 other check (and the report). Listeners are started in the target's namespace from the host and
 stopped right after the probe.
 
-Network rule: a probe only ever targets this run's own test hosts (:mod:`netconform.destinations`).
+Network rule: a probe only ever targets this run's own test hosts (:mod:`netconform.hermetic.destinations`).
 Anything else is refused here, before a packet is sent.
 
 A probe's outcome rests on three observations: the prober's attempts, its marked packets seen
 leaving the prober's namespace, and those seen arriving in the target's (a witness started there
 for the probe's duration). Probes hold the daemon's isolation lock shared, so none runs while the
-suite itself creates or removes a network (:mod:`netconform.isolation_lock`).
+suite itself creates or removes a network (:mod:`netconform.hermetic.isolation_lock`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
-from netconform.destinations import allowed_destinations
-from netconform.echo import serve_echo
 from netconform.errors import ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
-from netconform.isolation_lock import IsolationLock
-from netconform.judge.refs import Unresolvable, primary_endpoint, resolve_value
-from netconform.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
-from netconform.probes.dns import ask
-from netconform.probes.reach import ping_stream, probe
-from netconform.probes.witness import ProbeMark, watch_arrivals
-from netconform.sentinel import Sentinel
+from netconform.hermetic.destinations import allowed_destinations
+from netconform.hermetic.echo import serve_echo
+from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
+from netconform.hermetic.sentinel import Sentinel
+from netconform.observe.dns import ask
+from netconform.observe.reach import ping_stream, probe
+from netconform.observe.witness import ProbeMark, watch_arrivals
 from netconform.spec.model import Check, ReachSpec
+from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
 PARALLEL_PROBES = 8
 # One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.

@@ -10,13 +10,13 @@ transient and left out of such comparisons.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import docker
 
-from netconform.engine import DEFAULT_BRIDGE, BuiltScenario, CreatedContainer
 from netconform.facts import (
+    DEFAULT_BRIDGE,
     ContainerFacts,
     DaemonFacts,
     EndpointFacts,
@@ -25,9 +25,32 @@ from netconform.facts import (
     NetworkFacts,
     ScenarioFacts,
 )
-from netconform.probes.files import parse_hosts, parse_resolv_conf
-from netconform.probes.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
-from netconform.probes.netlink import observe_netns
+from netconform.facts.files import parse_hosts, parse_resolv_conf
+from netconform.observe.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
+from netconform.observe.netlink import observe_netns
+
+
+class Subject(Protocol):
+    """A container the engine was asked for, as observation needs it (the engine's CreatedContainer).
+
+    A protocol, so observation knows nothing of specs or of how the container was built.
+    """
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def container(self) -> Any: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def primary_network(self) -> str | None: ...
+    @property
+    def joined(self) -> str | None: ...
+
 
 # Always read for the report; specs may ask for more through sysctl.<name> properties.
 DEFAULT_SYSCTLS = (
@@ -90,13 +113,12 @@ def _endpoints(attrs: dict[str, Any], names_to_keys: dict[str, str]) -> dict[str
     return endpoints
 
 
-def _container_facts(created: CreatedContainer, names_to_keys: dict[str, str], reader: _NetnsReader,
+def _container_facts(created: Subject, names_to_keys: dict[str, str], reader: _NetnsReader,
                      host: HostFacts) -> ContainerFacts:
-    spec = created.spec
     facts = ContainerFacts(
         key=created.key, name=created.name, created=created.running, error=created.error,
         left_behind=not created.running and created.container is not None,
-        primary_network=spec.networks[0] if spec.networks else None, joined=spec.target,
+        primary_network=created.primary_network, joined=created.joined,
     )
     if not created.running or created.container is None:
         return facts
@@ -131,7 +153,9 @@ def _bridge_address(view: NetnsView, network: NetworkFacts) -> str | None:
 
 
 def observe_scenario(
-    built: BuiltScenario,
+    name: str,
+    built_networks: Mapping[str, Any],
+    built_containers: Mapping[str, Subject],
     client: docker.DockerClient,
     daemon: DaemonFacts,
     daemon_pid: int,
@@ -140,10 +164,10 @@ def observe_scenario(
 ) -> ScenarioFacts:
     """Everything the judge needs about a built scenario, observed once."""
     reader = _NetnsReader(sysctls, timeout)
-    networks = {key: network_facts(key, network) for key, network in built.networks.items()}
+    networks = {key: network_facts(key, network) for key, network in built_networks.items()}
     networks[DEFAULT_BRIDGE] = network_facts(DEFAULT_BRIDGE, client.networks.get(DEFAULT_BRIDGE))
     names_to_keys = {facts.name: key for key, facts in networks.items()}
-    for created in built.containers.values():
+    for created in built_containers.values():
         if created.container is not None:
             created.container.reload()
     # The host's view is taken after every container is up, so the host ends of their veths exist.
@@ -152,10 +176,10 @@ def observe_scenario(
         if network.gateway is None:
             network.gateway = _bridge_address(host.net, network)
     containers = {
-        key: _container_facts(created, names_to_keys, reader, host) for key, created in built.containers.items()
+        key: _container_facts(created, names_to_keys, reader, host) for key, created in built_containers.items()
     }
     host.transient_interfaces = _transient_host_interfaces(host, containers.values(), reader)
-    return ScenarioFacts(built.scenario.name, daemon, host, networks, containers)
+    return ScenarioFacts(name, daemon, host, networks, containers)
 
 
 def _names(view: NetnsView | None) -> set[str]:

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from netconform.facts import NamespaceId
-from netconform.nsexec import NAMESPACE_KINDS, call_in_namespaces
+from netconform.hermetic.nsexec import NAMESPACE_KINDS, call_in_namespaces
 
 # The files Docker generates per container (or copies from the host / the joined container).
 GENERATED_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")

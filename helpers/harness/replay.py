@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netconform.capture import capturing
 from netconform.facts import ScenarioFacts
-from netconform.judge.refs import resolve_value
-from netconform.probes.netlink import observe_netns
-from netconform.probes.nftrace import ProbeMatch, packet_trace
-from netconform.probing import Prober
+from netconform.harness.on_demand import Prober
+from netconform.observe.capture import capturing
+from netconform.observe.netlink import observe_netns
+from netconform.observe.nftrace import ProbeMatch, packet_trace
 from netconform.spec.model import Check
+from netconform.spec.refs import resolve_value
 
 
 @dataclass

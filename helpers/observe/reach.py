@@ -3,7 +3,7 @@
 Each probe makes a bounded number of attempts with a bounded timeout each, and records every
 attempt (outcome, source seen by the listener, time). An answer ends the probe; so does a definite
 refusal (refused, unreachable, reset). Every packet carries the probe's mark, and the packets that
-left the prober's namespace are counted (:mod:`netconform.probes.witness`), so silence can be told
+left the prober's namespace are counted (:mod:`netconform.observe.witness`), so silence can be told
 from a probe that never went out.
 """
 
@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from pyroute2 import IPRoute
 
-from netconform.echo import echo_tcp, echo_udp
 from netconform.facts import NO_ROUTE, Attempt, ReachResult, Sighting
-from netconform.probes.witness import DepartureCounter, ProbeMark
+from netconform.hermetic.echo import echo_tcp, echo_udp
+from netconform.observe.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
 _IFF_UP = 0x1
@@ -127,7 +127,7 @@ def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: Pro
 def ping_stream(ready: Callable[[], None], stop_fd: int, address: str, interval: float, mark: ProbeMark,
                 grace: float = 1.0) -> tuple[list[Attempt], Sighting]:
     """Send echo requests to ``address`` every ``interval`` seconds until ``stop_fd`` reads; for
-    :func:`netconform.nsexec.start_in_namespaces`. Returns one attempt per answered request (the first
+    :func:`netconform.hermetic.nsexec.start_in_namespaces`. Returns one attempt per answered request (the first
     few) and one for the rest, and the requests seen leaving."""
     departures = DepartureCounter(ProbeMark("icmp", mark.nonce))
     payload = b"netconform-" + mark.nonce

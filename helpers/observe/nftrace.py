@@ -16,7 +16,7 @@ into the caller's story: when it cannot run (no nft, no root, an iptables-legacy
 x_tables rules nft cannot see), the result says so with ``available=False`` and a reason.
 
 nftables 1.0.6 (Debian 12) has no JSON form of trace events (``nft -j monitor trace`` prints
-text), so the text format is parsed, in :mod:`netconform.probes.nftrace_parse`.
+text), so the text format is parsed, in :mod:`netconform.observe.nftrace_parse`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import IO
 
 from netconform.errors import EnvironmentProblem, NetconformError, ProbeError
-from netconform.nsexec import call_in_namespaces
-from netconform.probes.nftrace_parse import (
+from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.runs import stale_runs
+from netconform.observe.nftrace_parse import (
     ProbeMatch,
     TracedPacket,
     TraceResult,
@@ -48,7 +49,6 @@ from netconform.probes.nftrace_parse import (
     trace_table_name,
     unknown_rule_tables,
 )
-from netconform.runs import stale_runs
 
 __all__ = [
     "PacketTrace",
@@ -156,7 +156,7 @@ def packet_trace(netns_path: str, run_id: str, match: ProbeMatch) -> Iterator[Pa
 def sweep_stale_traces(netns_path: str, *, dry_run: bool = False) -> list[str]:
     """Remove the trace tables of stale runs from ``netns_path``; nothing else is touched.
 
-    Only ``inet nc_<run id>_trace...`` tables whose run :func:`netconform.runs.stale_runs` reports are
+    Only ``inet nc_<run id>_trace...`` tables whose run :func:`netconform.hermetic.runs.stale_runs` reports are
     deleted: live runs' tables and tables netconform did not name stay. With ``dry_run`` nothing is
     deleted, only listed.
 

@@ -8,7 +8,7 @@ every IPv4 packet on every interface of a namespace before its firewall) count t
 leaving the prober's namespace and arriving in the target's.
 
 :func:`watch_arrivals` runs in the target's namespace for the duration of a probe
-(:func:`netconform.nsexec.start_in_namespaces`); :class:`DepartureCounter` runs inside the probe's
+(:func:`netconform.hermetic.nsexec.start_in_namespaces`); :class:`DepartureCounter` runs inside the probe's
 own child. Parsing is pure (:func:`sighting`) and unit-tested.
 """
 
@@ -161,7 +161,7 @@ def watch_arrivals(ready: Callable[[], None], stop_fd: int, mark: ProbeMark, gra
     """Count ``mark``'s packets arriving for this namespace's own addresses until ``stop_fd`` reads,
     and the answers to them that left it (``Sighting.answers``).
 
-    For :func:`netconform.nsexec.start_in_namespaces`. Packets merely forwarded through the namespace
+    For :func:`netconform.hermetic.nsexec.start_in_namespaces`. Packets merely forwarded through the namespace
     (the host's bridges carry everyone's traffic) are not arrivals: only those addressed to one of
     its own addresses count, and only as received (not as sent from here).
     """

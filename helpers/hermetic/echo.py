@@ -8,7 +8,7 @@ One line each way, over TCP or UDP::
 The server answers with the address the packets arrived from, so a test can tell whether a
 container's traffic was masqueraded (the server sees the host's address) or left untranslated.
 The clients are plain functions with bounded timeouts and picklable results, meant to run in any
-network namespace through :func:`netconform.nsexec.call_in_namespaces`.
+network namespace through :func:`netconform.hermetic.nsexec.call_in_namespaces`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from netconform import sockserve
+from netconform.hermetic import sockserve
 
 DEFAULT_PORT = 7
 MAX_LINE = 128

@@ -1,7 +1,7 @@
 """What ``nft monitor trace`` printed, as facts: the path each traced packet took.
 
 Pure logic, no root and no subprocess: the ruleset that marks a probe for tracing, the parser of
-the monitor's text and the readable story. :mod:`netconform.probes.nftrace` runs the commands.
+the monitor's text and the readable story. :mod:`netconform.observe.nftrace` runs the commands.
 
 The text format (nftables 1.0.6; its ``-j`` flag prints trace events as text too) is one event a
 line, ``trace id <id> <family> <table> <chain> <what>``, where ``<what>`` is ``packet: <headers>``
@@ -166,7 +166,7 @@ def trace_table_name(run_id: str, *numbers: int) -> str:
     The numbers (a pid, a sequence) keep the traces of one run's pytest workers apart.
 
     Raises:
-        ValueError: ``run_id`` is not 8 hex digits (as :class:`netconform.runs.RunIdentity` makes).
+        ValueError: ``run_id`` is not 8 hex digits (as :class:`netconform.hermetic.runs.RunIdentity` makes).
     """
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} must be 8 hex digits")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from netconform.errors import NetconformError
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # the netconform package (helpers/ in a checkout)
 
 
 def suites_dir() -> Path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netconform.facts import ContainerFacts, ReachResult, ScenarioFacts
-from netconform.probes.files import hosts_addresses
+from netconform.facts.files import hosts_addresses
 
 # Lookup outcomes that say the prober failed, not what the server answered.
 LOOKUP_FAILURES = ("error",)

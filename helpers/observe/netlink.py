@@ -1,7 +1,7 @@
 """Interfaces, addresses, routes and per-netns sysctls, read through netlink from inside a netns.
 
 :func:`read_netns` runs in a child that has joined the target network namespace
-(:func:`netconform.nsexec.call_in_namespaces`); it never parses ``ip`` output.
+(:func:`netconform.hermetic.nsexec.call_in_namespaces`); it never parses ``ip`` output.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pyroute2 import IPRoute
 
 from netconform.facts import Interface, NetnsView, Route
-from netconform.nsexec import call_in_namespaces
+from netconform.hermetic.nsexec import call_in_namespaces
 
 _MAIN_TABLE = 254
 _IFF_UP = 0x1

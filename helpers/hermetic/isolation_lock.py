@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from netconform.errors import ProbeTimeout
-from netconform.runs import REGISTRY
+from netconform.hermetic.runs import REGISTRY
 
 LOCK_DIR = REGISTRY.parent / "locks"
 DEFAULT_TIMEOUT = 300.0

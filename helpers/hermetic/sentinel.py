@@ -18,7 +18,7 @@ nothing else: the netns is ``RunIdentity.name("sentinel", ...)`` and the attachm
 ``nc<run id>s<slot in hex>`` (at most 15 characters, the kernel's limit).
 
 Every netlink step runs in a forked child inside the namespace it changes
-(:func:`netconform.nsexec.call_in_namespaces`) with a plain ``IPRoute()``. pyroute2's own
+(:func:`netconform.hermetic.nsexec.call_in_namespaces`) with a plain ``IPRoute()``. pyroute2's own
 ``netns=`` and ``netns.create`` fork helper children and stop them with SIGTERM; a child that
 inherited a Python SIGTERM handler (the plugin turns SIGTERM into KeyboardInterrupt) raises instead
 of exiting and runs on as a copy of the test process. The children here never receive SIGTERM.
@@ -45,10 +45,10 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from netconform import authdns, echo
 from netconform.errors import EnvironmentProblem, NetconformError, PermissionProblem, ProbeError
-from netconform.nsexec import NamespaceChild, call_in_namespaces, spawn_in_namespaces
-from netconform.runs import NAME_PREFIX, REGISTRY, RunIdentity, run_id_of_name, stale_runs
+from netconform.hermetic import authdns, echo
+from netconform.hermetic.nsexec import NamespaceChild, call_in_namespaces, spawn_in_namespaces
+from netconform.hermetic.runs import NAME_PREFIX, REGISTRY, RunIdentity, run_id_of_name, stale_runs
 
 DEFAULT_CIDR = "198.18.0.0/24"
 DEFAULT_ZONE = authdns.DEFAULT_ZONE
@@ -326,7 +326,7 @@ class Sentinel:
 
     @property
     def ns_files(self) -> dict[str, str]:
-        """The namespace map for :func:`netconform.nsexec.call_in_namespaces` into the sentinel."""
+        """The namespace map for :func:`netconform.hermetic.nsexec.call_in_namespaces` into the sentinel."""
         return {"net": self.netns_path}
 
     @property
@@ -433,7 +433,7 @@ class Sentinel:
 def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None, *, dry_run: bool = False) -> list[str]:
     """Remove sentinel netns, veths and state directories of runs that are stale.
 
-    Only names made by this module whose run id :func:`netconform.runs.stale_runs` reports are
+    Only names made by this module whose run id :func:`netconform.hermetic.runs.stale_runs` reports are
     touched; live runs and foreign names are left alone.
 
     Args:

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from netconform.engine import BuiltScenario
+from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
+from netconform.harness.context import RunContext, RunOptions, worker_id
+from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
+from netconform.judge.failure import ConformanceFailure, render_story
 from netconform.report.records import scenario_record
-from netconform.runs import RunIdentity
-from netconform.runtime import RunContext, RunOptions, worker_id
 from netconform.spec import Check, Scenario, load_scenario
-from netconform.story import ConformanceFailure, render_story
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 spec_errors_key = pytest.StashKey[list[SpecError]]()

@@ -35,8 +35,8 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
-from netconform import sockserve
 from netconform.errors import ProbeError
+from netconform.hermetic import sockserve
 
 DEFAULT_ZONE = "netconform.test."
 DNS_PORT = 53

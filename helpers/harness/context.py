@@ -13,19 +13,19 @@ from typing import Any
 
 import docker
 
-from netconform.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
-from netconform.engine import BuiltScenario, ScenarioEngine, sweep
+from netconform.engine.builder import BuiltScenario, ScenarioEngine, sweep
+from netconform.engine.daemon_process import find_daemon_pid
+from netconform.engine.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
+from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
-from netconform.image import ensure_probe_image, pause_binary, require_image
-from netconform.isolation_lock import IsolationLock
+from netconform.harness.on_demand import Prober, prepare
+from netconform.harness.replay import keep_evidence
+from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.hermetic.runs import RunIdentity
+from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
 from netconform.judge import Verdict
-from netconform.observe import observe_scenario
-from netconform.probes.daemon_process import find_daemon_pid
-from netconform.probing import Prober, prepare
-from netconform.replay import keep_evidence
-from netconform.runs import RunIdentity
-from netconform.sentinel import DEFAULT_CIDR, Sentinel
+from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario
 from netconform.spec.values import Ref, Value
 
@@ -136,8 +136,8 @@ class RunContext:
         try:
             sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks
                        if check.prop.startswith("sysctl.")]
-            facts = observe_scenario(built, self.client, self.daemon, self.daemon_pid, sysctls,
-                                     timeout=self.options.probe_timeout)
+            facts = observe_scenario(built.scenario.name, built.networks, built.containers, self.client,
+                                     self.daemon, self.daemon_pid, sysctls, timeout=self.options.probe_timeout)
         except BaseException:
             self.teardown(built)
             raise

@@ -20,16 +20,16 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
+from netconform.engine.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
 from netconform.errors import EngineError
-from netconform.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
-from netconform.isolation_lock import IsolationLock
-from netconform.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
+from netconform.facts import DEFAULT_BRIDGE
+from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
 from netconform.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
 from netconform.spec.values import Value
 
 LABEL_KEY = "io.netconform.key"
 LABEL_WORKER = "io.netconform.worker"
-DEFAULT_BRIDGE = "bridge"
 
 ValueResolver = Callable[[Value], str]
 
@@ -50,6 +50,14 @@ class CreatedContainer:
     @property
     def running(self) -> bool:
         return self.container is not None and self.error is None
+
+    @property
+    def primary_network(self) -> str | None:
+        return self.spec.networks[0] if self.spec.networks else None
+
+    @property
+    def joined(self) -> str | None:
+        return self.spec.target
 
 
 @dataclass

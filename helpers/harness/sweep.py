@@ -1,6 +1,6 @@
 """Remove what crashed runs left behind, in dependency order, and forget those runs.
 
-Only runs whose owner process is gone are touched (:func:`netconform.runs.stale_runs`), and of
+Only runs whose owner process is gone are touched (:func:`netconform.hermetic.runs.stale_runs`), and of
 those only resources carrying their label or their ``nc-<run>-`` name.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import docker
 
-from netconform.daemon import sweep_stale_daemons
-from netconform.engine import sweep as sweep_docker_objects
+from netconform.engine.builder import sweep as sweep_docker_objects
 from netconform.errors import EnvironmentProblem, NetconformError
-from netconform.isolation_lock import IsolationLock
-from netconform.probes.nftrace import sweep_stale_traces
-from netconform.runs import REGISTRY, stale_runs
-from netconform.sentinel import sweep_stale_sentinels
+from netconform.hermetic.daemons import sweep_stale_daemons
+from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.hermetic.runs import REGISTRY, stale_runs
+from netconform.hermetic.sentinel import sweep_stale_sentinels
+from netconform.observe.nftrace import sweep_stale_traces
 
 
 def sweep_stale(client: docker.DockerClient, daemon_netns: str, *, dry_run: bool = False) -> list[str]:

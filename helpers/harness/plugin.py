@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from netconform.collect import (
+from netconform.errors import NetconformError, SpecError
+from netconform.harness.context import RunOptions, check_environment
+from netconform.harness.items import (
     SCENARIO_SUFFIXES,
     CheckItem,
     ScenarioFile,
@@ -32,17 +34,15 @@ from netconform.collect import (
     spec_errors_key,
     verdict_key,
 )
-from netconform.errors import NetconformError, SpecError
-from netconform.report.collector import CHECK_ATTR, SCENARIOS_ATTR
-from netconform.report.pytest_hooks import ReportPlugin
+from netconform.harness.reporting import ReportPlugin
+from netconform.harness.sweep import sweep_stale
+from netconform.hermetic.runs import RunIdentity, register, unregister
+from netconform.hermetic.sentinel import DEFAULT_CIDR
+from netconform.judge.failure import ConformanceFailure
+from netconform.report.gather import CHECK_ATTR, SCENARIOS_ATTR
 from netconform.report.records import check_record
-from netconform.runs import RunIdentity, register, unregister
-from netconform.runtime import RunOptions, check_environment
-from netconform.sentinel import DEFAULT_CIDR
 from netconform.spec import load_scenario
 from netconform.spec.properties import ASPECTS
-from netconform.story import ConformanceFailure
-from netconform.sweep import sweep_stale
 
 MODE_MARKERS = {
     "bridge": "checks of containers on the default bridge",

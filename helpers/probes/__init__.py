@@ -1,1 +1,0 @@
-"""Observation from the host into namespaces. Probes return facts and know nothing of expectations."""
