@@ -111,6 +111,8 @@ def test_run_from_another_directory_passes_and_prints_the_table(venv: Path, tmp_
     table = out[out.index("netconform conformance"):]
     assert "\nbridge " in table and "\ndns-bridge " in table
     assert (tmp_path / "reports" / "report.json").is_file()  # relative to where the command ran
+    progress = out[out.index(" selected"):out.index("netconform conformance")]  # after the rootdir line
+    assert "\nsuites/bridge.yaml " in progress and "site-packages" not in progress, progress[:2000]
 
 
 @needs_root
