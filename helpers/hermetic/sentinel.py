@@ -33,7 +33,7 @@ from types import TracebackType
 from netconform.errors import EnvironmentProblem, NetconformError, PermissionProblem
 from netconform.hermetic import authdns, echo
 from netconform.hermetic.named_netns import NETNS_DIR, create_named_netns, remove_named_netns
-from netconform.hermetic.nsexec import NamespaceChild
+from netconform.hermetic.nsexec import NamespaceTask
 from netconform.hermetic.runs import REGISTRY, RunIdentity
 from netconform.hermetic.sentinel_services import (
     DEFAULT_RECORDS,
@@ -125,7 +125,7 @@ class Sentinel:
         self._state_dir = STATE_DIR / self._netns_name
         self._placement: Placement | None = None
         self._records: dict[str, str] = {}
-        self._children: list[NamespaceChild] = []
+        self._children: list[NamespaceTask] = []
         self._netns_created = False
         self._veth_created = False
         self._state_created = False

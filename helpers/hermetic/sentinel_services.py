@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Mapping
 
 from netconform.hermetic import authdns, echo
-from netconform.hermetic.nsexec import NamespaceChild, spawn_in_namespaces
+from netconform.hermetic.nsexec import NamespaceTask, spawn_in_namespaces
 
 READY_TIMEOUT = 5.0
 QUERY_LOG = "dns-queries.jsonl"
@@ -44,13 +44,13 @@ def start_services(
     zone: str,
     records: Mapping[str, str],
     query_log: str,
-) -> list[NamespaceChild]:
+) -> list[NamespaceTask]:
     """Start echo (TCP and UDP on ``echo_port``) and DNS (port 53) in the netns; both serve when it returns.
 
     Raises:
         ProbeError: a service did not come up; the one started already is stopped again.
     """
-    children: list[NamespaceChild] = []
+    children: list[NamespaceTask] = []
     try:
         children.append(
             spawn_in_namespaces(
