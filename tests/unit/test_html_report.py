@@ -244,7 +244,7 @@ def renamed(document: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     """The document with each name replaced wherever it occurs as a word (keys, ids, probe ids...)."""
     text = json.dumps(document)
     for old, new in names.items():
-        text = re.sub(rf"\b{re.escape(old)}\b", lambda _: json.dumps(new)[1:-1], text)
+        text = re.sub(rf"\b{re.escape(old)}\b", json.dumps(new)[1:-1].replace("\\", "\\\\"), text)
     return dict(json.loads(text))
 
 
