@@ -61,3 +61,12 @@ def test_engine_api_wins_over_flags_and_file_which_win_over_defaults() -> None:
                                                      ("28.5.2+dfsg1", True)])
 def test_defaults_that_changed_between_versions(version: str, ip6tables: bool) -> None:
     assert builtin_defaults(version)["ip6tables"] is ip6tables
+
+
+def test_the_catalogue_names_every_setting_that_is_read() -> None:
+    from netconform.facts.settings import SETTINGS
+
+    read = set(merge("20.10.24", {}, {}, {}, {}))
+    kernel_and_firewall = {"net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
+                           "net.bridge.bridge-nf-call-ip6tables", "br_netfilter", "forward_policy", "docker_nat_chain"}
+    assert set(SETTINGS) == read | kernel_and_firewall
