@@ -148,12 +148,17 @@ class RunContext:
         except BaseException:
             self.teardown(built)
             raise
-        if self.sentinel is not None and scenario.uses_sentinel:
-            facts.sentinel = SentinelInfo(self.sentinel.address, self.sentinel.gateway_address, self.sentinel.zone,
-                                          self.sentinel.netns_name)
+        if scenario.uses_sentinel:
+            self.attach_sentinel(facts)
         return built, facts
 
-    def _prober(self) -> Prober:
+    def attach_sentinel(self, facts: ScenarioFacts) -> None:
+        """Start the sentinel if need be and record it in ``facts`` (a probe to it asked later)."""
+        sentinel = self.start_sentinel()
+        facts.sentinel = SentinelInfo(sentinel.address, sentinel.gateway_address, sentinel.zone, sentinel.netns_name)
+
+    def ready_prober(self) -> Prober:
+        """The run's prober (one per process), following the sentinel once it is started."""
         if self.prober is None:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts,
                                  lock=self.lock)
@@ -163,7 +168,7 @@ class RunContext:
 
     def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
         """Make the lookups and probes ``check`` needs (once per scenario)."""
-        prepare(self._prober(), check, facts, self.context, siblings)
+        prepare(self.ready_prober(), check, facts, self.context, siblings)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
         """For a failing probe or lookup: replay it, traced through the daemon's firewall (probes)
@@ -176,7 +181,7 @@ class RunContext:
         if root is None:
             verdict.note = _add_note(verdict.note, "packet captures are kept with --report-dir")
         try:
-            evidence = keep_evidence(self._prober(), check, facts, self.context,
+            evidence = keep_evidence(self.ready_prober(), check, facts, self.context,
                                      root / "evidence" if root else None, self.run.run_id)
         except NetconformError as err:
             verdict.note = _add_note(verdict.note, f"no replay: {err}")

@@ -93,7 +93,7 @@ def _setup_failure(report: Any) -> dict[str, Any]:
     if hasattr(report.longrepr, "reprcrash") and report.longrepr.reprcrash is not None:
         text = report.longrepr.reprcrash.message
     return {
-        "id": report.nodeid, "scenario": scenario, "subject": parts[1] if len(parts) > 2 else "",
+        "id": report.nodeid, "kind": "check", "scenario": scenario, "subject": parts[1] if len(parts) > 2 else "",
         "property": parts[-1], "name": parts[-1], "aspect": _aspect_of(report), "probe": None,
         "spec": {"path": parts[0], "line": None}, "outcome": "error", "expected": None, "observed": None,
         "note": "", "evidence": {}, "error": text, "artifacts": [], "duration_s": round(report.duration, 4),
