@@ -37,6 +37,7 @@ from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import RunIdentity, unregister
 from netconform.report.accepted import AcceptFileError, Entry
 from netconform.report.diff import BadReport, compare, load_report, read_accepted, render
+from netconform.spec.shipped import suites_dir
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands
@@ -144,7 +145,7 @@ def suite_command(args: argparse.Namespace, daemon: Target, docker_host: str | N
     chosen.scenarios = args.scenarios
     chosen.junitxml = None
     chosen.pytest_args = getattr(args, "pytest_args", [])
-    chosen.report_dir = str(report_dir(args, daemon))
+    chosen.report_dir = str(report_dir(args, daemon).absolute())  # the child may run elsewhere
     if docker_host is not None:  # a dedicated daemon: the host's is not the one to test
         chosen.docker_host, chosen.daemon_pid = docker_host, daemon_pid
     return [sys.executable, "-m", "pytest", *pytest_args(chosen)]
@@ -192,12 +193,12 @@ def _run_on(args: argparse.Namespace, daemon: Target, binaries: DaemonBinaries |
         (into / stale).unlink(missing_ok=True)
     if daemon.version is None:
         print("== suite on the host's daemon", flush=True)
-        return _run_suite(suite_command(args, daemon))
+        return _run_suite(suite_command(args, daemon), _suite_cwd(args))
     dedicated = DedicatedDaemon(run, daemon.daemon_name, binaries, start_timeout=args.start_timeout)
     try:
         dedicated.start()
         print(f"== suite on dockerd {dedicated.version} ({daemon.name}: {dedicated.docker_host})", flush=True)
-        return _run_suite(suite_command(args, daemon, dedicated.docker_host, dedicated.pid))
+        return _run_suite(suite_command(args, daemon, dedicated.docker_host, dedicated.pid), _suite_cwd(args))
     finally:
         dedicated.stop()
 
@@ -210,9 +211,15 @@ def _raise_on_term(signum: int, frame: FrameType | None) -> None:
     raise _Terminated(f"signal {signum}")
 
 
-def _run_suite(argv: list[str]) -> int:
+def _suite_cwd(args: argparse.Namespace) -> Path | None:
+    """Where the child runs: by the shipped scenarios, as netconform run does, so progress names them
+    ``suites/…`` also where netconform is installed; where this command runs for scenarios given."""
+    return None if args.scenarios else suites_dir().parent
+
+
+def _run_suite(argv: list[str], cwd: Path | None) -> int:
     """Run one suite in a child process; when interrupted, let it tear its scenarios down first."""
-    child = subprocess.Popen(argv)
+    child = subprocess.Popen(argv, cwd=cwd)
     try:
         return child.wait()
     except BaseException as err:

@@ -19,12 +19,14 @@ from netconform.engine.dockerhost import connect, daemon_facts, networking_info,
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
+from netconform.facts.settings import EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.replay import keep_evidence
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
 from netconform.judge import Verdict
+from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario
 from netconform.spec.values import Ref, Value
@@ -82,6 +84,7 @@ class RunContext:
     prober: Prober | None = None
     docker_info: dict[str, Any] = field(default_factory=dict)
     lock: IsolationLock | None = None
+    settings: EffectiveSettings | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -97,8 +100,12 @@ class RunContext:
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             lock = IsolationLock(f"/proc/{pid}/ns/net")
             engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
-            return cls(options, run, client, pid, daemon_facts(client), engine, image,
-                       docker_info=networking_info(client), lock=lock)
+            daemon = daemon_facts(client)
+            # Before the run creates anything: a new network makes the daemon re-apply its rules.
+            settings = read_effective_settings(daemon.version, client.info(),
+                                               client.networks.get("bridge").attrs, pid, timeout=options.probe_timeout)
+            return cls(options, run, client, pid, daemon, engine, image,
+                       docker_info=networking_info(client), lock=lock, settings=settings)
         except BaseException:
             client.close()
             raise

@@ -38,6 +38,7 @@ class ReportPlugin:
             context = self.config.stash[context_key]
             self.collector.daemon = context.daemon
             self.collector.docker_info = context.docker_info
+            self.collector.settings = context.settings
             self.collector.host = host_info()
         if self.report_dir is None or not self.collector.checks:
             return

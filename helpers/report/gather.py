@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from netconform.facts import DaemonFacts
+from netconform.facts.settings import EffectiveSettings
 from netconform.report.records import SCHEMA, SCHEMA_VERSION, as_json
 from netconform.spec.properties import ASPECTS
 
@@ -29,6 +30,7 @@ class ReportCollector:
         self.scenarios: dict[str, dict[str, Any]] = {}
         self.daemon: DaemonFacts | None = None
         self.docker_info: dict[str, Any] = {}
+        self.settings: EffectiveSettings | None = None
         self.host: dict[str, Any] = {}
 
     def add(self, report: Any) -> None:
@@ -67,7 +69,8 @@ class ReportCollector:
                 "python": platform.python_version(),
                 "options": self.options,
             },
-            "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info},
+            "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info,
+                       "settings": as_json(self.settings) if self.settings else None},
             "host": self.host,
             "summary": self.summary(),
             "scenarios": [self.scenarios[name] for name in sorted(self.scenarios)],
