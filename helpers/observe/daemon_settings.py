@@ -8,15 +8,18 @@ namespace, so a dedicated daemon is described by its namespace, not the host's.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
+from pyroute2 import IPRoute
 
 from netconform.facts.settings import EffectiveSettings, Setting
 from netconform.hermetic.nsexec import call_in_namespaces
@@ -186,9 +189,14 @@ def merge(version: str, engine: Mapping[str, Any], command_line: Mapping[str, An
     return settings
 
 
-def _read_namespace_state(switches: Sequence[str], iptables: str | None) -> dict[str, str]:
-    """In the daemon's network namespace: kernel switches and the firewall's FORWARD policy."""
+def _read_namespace_state(switches: Sequence[str], iptables: str | None, bridge: str) -> dict[str, str]:
+    """In the daemon's network namespace: kernel switches, the firewall's FORWARD policy and the
+    default bridge's IPv4 addresses (space-separated CIDRs)."""
     state: dict[str, str] = {}
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=bridge)
+        addresses = ipr.get_addr(family=socket.AF_INET, index=found[0]) if found else []
+        state["bridge_addresses"] = " ".join(f"{a.get('address')}/{a['prefixlen']}" for a in addresses)
     for name in switches:
         try:
             state[name] = Path("/proc/sys/" + name.replace(".", "/")).read_text().strip()
@@ -205,10 +213,16 @@ def _read_namespace_state(switches: Sequence[str], iptables: str | None) -> dict
     return state
 
 
-def _kernel_and_firewall(daemon_pid: int, timeout: float) -> dict[str, Setting]:
+def _bridge_gateway(subnet: str, addresses: str) -> str | None:
+    """The bridge interface's address inside the default bridge's subnet, as ``bip`` spells it."""
+    network = ipaddress.ip_network(subnet, strict=False)
+    return next((cidr for cidr in addresses.split() if ipaddress.ip_interface(cidr).ip in network), None)
+
+
+def _kernel_and_firewall(daemon_pid: int, bridge: str, timeout: float) -> tuple[dict[str, Setting], dict[str, str]]:
     state = call_in_namespaces({"net": f"/proc/{daemon_pid}/ns/net"}, _read_namespace_state, KERNEL_SWITCHES,
-                               shutil.which("iptables"), timeout=timeout,
-                               what="kernel switches and firewall of the daemon's namespace")
+                               shutil.which("iptables"), bridge, timeout=timeout,
+                               what="kernel switches, firewall and bridge of the daemon's namespace")
     settings: dict[str, Setting] = {}
     for name in KERNEL_SWITCHES:
         text = state[name]
@@ -221,7 +235,7 @@ def _kernel_and_firewall(daemon_pid: int, timeout: float) -> dict[str, Setting]:
     settings["forward_policy"] = (Setting(None, "firewall", policy[len("<unreadable: "):-1])
                                   if policy.startswith("<unreadable") else Setting(policy, "iptables (daemon's netns)"))
     settings["docker_nat_chain"] = Setting(state["docker_nat_chain"] == "true", "iptables nat table (daemon's netns)")
-    return settings
+    return settings, state
 
 
 def read_effective_settings(version: str, info: Mapping[str, Any], bridge: Mapping[str, Any], daemon_pid: int,
@@ -241,8 +255,16 @@ def read_effective_settings(version: str, info: Mapping[str, Any], bridge: Mappi
             unreadable_config = f"{path}: no such file"
     except (OSError, ValueError, KeyError, TypeError) as err:
         unreadable_config = f"{path}: {err}"
-    host = _kernel_and_firewall(daemon_pid, timeout)
-    settings = merge(version, from_engine(info, bridge), command_line, config, host)
+    engine = from_engine(info, bridge)
+    host, state = _kernel_and_firewall(daemon_pid, str(engine.get("bridge", "docker0")), timeout)
+    if "bip_subnet" in engine:
+        # 20.10 may keep no gateway in the default bridge's IPAM config: the bridge interface's own
+        # address in the subnet is the gateway containers use.
+        gateway = _bridge_gateway(engine["bip_subnet"], state["bridge_addresses"])
+        if gateway:
+            engine["bip"] = gateway
+            del engine["bip_subnet"]
+    settings = merge(version, engine, command_line, config, host)
     if unreadable_config or problems:
         settings["daemon_config"] = Setting(None, "daemon.json / command line",
                                             "; ".join(filter(None, [unreadable_config, *problems])))

@@ -70,3 +70,10 @@ def test_the_catalogue_names_every_setting_that_is_read() -> None:
     kernel_and_firewall = {"net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
                            "net.bridge.bridge-nf-call-ip6tables", "br_netfilter", "forward_policy", "docker_nat_chain"}
     assert set(SETTINGS) == read | kernel_and_firewall
+
+
+def test_bip_without_a_gateway_in_ipam_is_the_bridge_address_inside_the_subnet() -> None:
+    from netconform.observe.daemon_settings import _bridge_gateway
+
+    assert _bridge_gateway("172.17.0.0/16", "10.0.0.1/8 172.17.0.1/16") == "172.17.0.1/16"
+    assert _bridge_gateway("172.17.0.0/16", "10.0.0.1/8") is None
