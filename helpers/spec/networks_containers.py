@@ -28,19 +28,20 @@ def build_networks(top: Mapping[str, Any], path: str) -> dict[str, NetworkSpec]:
 
 
 def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
-    subnet = str(ipaddress.ip_network(spec["subnet"])) if "subnet" in spec else None
-    gateway = str(ipaddress.ip_address(spec["gateway"])) if "gateway" in spec else None
-    ip_range = str(ipaddress.ip_network(spec["ip_range"])) if "ip_range" in spec else None
-    if subnet is not None:  # the schema makes gateway and ip_range need a subnet
-        inside = {
-            "gateway": gateway is not None and ipaddress.ip_address(gateway) in ipaddress.ip_network(subnet),
-            "ip_range": ip_range is not None and ipaddress.ip_network(ip_range).subnet_of(
-                ipaddress.ip_network(subnet)),  # type: ignore[arg-type]
+    # The schema has checked the formats (IPv4) and that gateway and ip_range come with a subnet.
+    subnet = str(ipaddress.IPv4Network(spec["subnet"])) if "subnet" in spec else None
+    gateway = str(ipaddress.IPv4Address(spec["gateway"])) if "gateway" in spec else None
+    ip_range = str(ipaddress.IPv4Network(spec["ip_range"])) if "ip_range" in spec else None
+    if subnet is not None:
+        outside = {
+            "gateway": gateway is not None and ipaddress.IPv4Address(gateway) not in ipaddress.IPv4Network(subnet),
+            "ip_range": ip_range is not None and not ipaddress.IPv4Network(ip_range).subnet_of(
+                ipaddress.IPv4Network(subnet)),
         }
-        for name, value in (("gateway", gateway), ("ip_range", ip_range)):
-            if value is not None and not inside[name]:
+        for name in ("gateway", "ip_range"):
+            if outside[name]:
                 raise where(path, spec, name, f"{keypath}.{name}").error(
-                    f"{value} is not inside subnet {subnet}", f"an address in {subnet}")
+                    f"{spec[name]} is not inside subnet {subnet}", f"an address in {subnet}")
     options = tuple((name, _option_text(value)) for name, value in (spec.get("options") or {}).items())
     return NetworkSpec(key, spec.get("driver", "bridge"), bool(spec.get("internal", False)), subnet, gateway,
                        ip_range, options, line)
