@@ -10,6 +10,10 @@ the daemon must be running and the image present (or buildable from busybox-stat
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -101,7 +105,30 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+@contextlib.contextmanager
+def _shipped_scenarios_dir(args: argparse.Namespace) -> Iterator[None]:
+    """Run the shipped scenarios from the folder that holds them.
+
+    pytest prints progress relative to where it was started, so an installed netconform run from
+    /tmp showed "../usr/lib/python3/site-packages/netconform/suites/bridge.yaml". Paths the user
+    gave (report directory, JUnit file) still mean what they meant where the command ran.
+    """
+    if args.scenarios:
+        yield
+        return
+    for dest in ("report_dir", "junitxml"):
+        if getattr(args, dest, None):
+            setattr(args, dest, str(Path(getattr(args, dest)).absolute()))
+    here = Path.cwd()
+    os.chdir(suites_dir().parent)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
 def main(args: argparse.Namespace) -> int:
-    code = pytest.main(pytest_args(args))
+    with _shipped_scenarios_dir(args):
+        code = pytest.main(pytest_args(args))
     # A usage error pytest or the plugin finds (--sentinel-cidr ::/64) is bad usage of this command.
     return USAGE_ERROR if code == pytest.ExitCode.USAGE_ERROR else int(code)

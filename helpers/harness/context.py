@@ -19,12 +19,14 @@ from netconform.engine.dockerhost import connect, daemon_facts, networking_info,
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
+from netconform.facts.settings import EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.replay import keep_evidence
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
 from netconform.judge import Verdict
+from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario
 from netconform.spec.values import Ref, Value
@@ -82,6 +84,7 @@ class RunContext:
     prober: Prober | None = None
     docker_info: dict[str, Any] = field(default_factory=dict)
     lock: IsolationLock | None = None
+    settings: EffectiveSettings | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -97,8 +100,12 @@ class RunContext:
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             lock = IsolationLock(f"/proc/{pid}/ns/net")
             engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
-            return cls(options, run, client, pid, daemon_facts(client), engine, image,
-                       docker_info=networking_info(client), lock=lock)
+            daemon = daemon_facts(client)
+            # Before the run creates anything: a new network makes the daemon re-apply its rules.
+            settings = read_effective_settings(daemon.version, client.info(),
+                                               client.networks.get("bridge").attrs, pid, timeout=options.probe_timeout)
+            return cls(options, run, client, pid, daemon, engine, image,
+                       docker_info=networking_info(client), lock=lock, settings=settings)
         except BaseException:
             client.close()
             raise
@@ -141,12 +148,17 @@ class RunContext:
         except BaseException:
             self.teardown(built)
             raise
-        if self.sentinel is not None and scenario.uses_sentinel:
-            facts.sentinel = SentinelInfo(self.sentinel.address, self.sentinel.gateway_address, self.sentinel.zone,
-                                          self.sentinel.netns_name)
+        if scenario.uses_sentinel:
+            self.attach_sentinel(facts)
         return built, facts
 
-    def _prober(self) -> Prober:
+    def attach_sentinel(self, facts: ScenarioFacts) -> None:
+        """Start the sentinel if need be and record it in ``facts`` (a probe to it asked later)."""
+        sentinel = self.start_sentinel()
+        facts.sentinel = SentinelInfo(sentinel.address, sentinel.gateway_address, sentinel.zone, sentinel.netns_name)
+
+    def ready_prober(self) -> Prober:
+        """The run's prober (one per process), following the sentinel once it is started."""
         if self.prober is None:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts,
                                  lock=self.lock)
@@ -156,7 +168,7 @@ class RunContext:
 
     def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
         """Make the lookups and probes ``check`` needs (once per scenario)."""
-        prepare(self._prober(), check, facts, self.context, siblings)
+        prepare(self.ready_prober(), check, facts, self.context, siblings)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
         """For a failing probe or lookup: replay it, traced through the daemon's firewall (probes)
@@ -169,7 +181,7 @@ class RunContext:
         if root is None:
             verdict.note = _add_note(verdict.note, "packet captures are kept with --report-dir")
         try:
-            evidence = keep_evidence(self._prober(), check, facts, self.context,
+            evidence = keep_evidence(self.ready_prober(), check, facts, self.context,
                                      root / "evidence" if root else None, self.run.run_id)
         except NetconformError as err:
             verdict.note = _add_note(verdict.note, f"no replay: {err}")

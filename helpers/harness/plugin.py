@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from netconform.errors import NetconformError, SpecError
+from netconform.harness import fixtures
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
     SCENARIO_SUFFIXES,
@@ -100,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for mode, meaning in MODE_MARKERS.items():
         config.addinivalue_line("markers", f"{mode}: {meaning}")
     config.stash[options_key] = _options(config)
+    config.pluginmanager.register(fixtures, "netconform-fixtures")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netconform.errors import NetconformError
 from netconform.observe.hostinfo import host_info
 from netconform.report.gather import ReportCollector
 from netconform.report.terminal import render_summary
@@ -32,12 +34,19 @@ class ReportPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from netconform.harness.items import context_key
+        from netconform.harness.items import context_key, run_context
 
+        if context_key not in self.config.stash and any(record.get("kind") == "test"
+                                                          for record in self.collector.checks.values()):
+            # Fixture tests ran in xdist workers only: open the context here too, for the daemon's
+            # facts and so that closing it sweeps the whole run, as after a YAML run.
+            with contextlib.suppress(NetconformError):
+                run_context(self.config)
         if context_key in self.config.stash:
             context = self.config.stash[context_key]
             self.collector.daemon = context.daemon
             self.collector.docker_info = context.docker_info
+            self.collector.settings = context.settings
             self.collector.host = host_info()
         if self.report_dir is None or not self.collector.checks:
             return

@@ -13,7 +13,7 @@ from netconform.errors import EnvironmentProblem, NetconformError
 from netconform.hermetic.daemons import sweep_stale_daemons
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import REGISTRY, stale_runs
-from netconform.hermetic.sentinel import sweep_stale_sentinels
+from netconform.hermetic.sentinel_sweep import sweep_stale_sentinels
 from netconform.observe.nftrace import sweep_stale_traces
 
 

@@ -18,7 +18,6 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from netconform.errors import ProbeError, ProbeTimeout
@@ -111,6 +110,29 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _fork_child(ns_files: Mapping[str, str], keep: Sequence[int], answer_fd: int, run: Callable[[], Any]) -> int:
+    """Fork a child that joins ``ns_files``, calls ``run()`` and writes ``("ok", result)`` pickled to
+    ``answer_fd``, or its failure (it never raises); returns the child's pid, in the parent only.
+
+    The one child protocol: a function started with :func:`start_in_namespaces` first writes
+    ``("ok", None)`` when it is ready.
+    """
+    pid = _fork()
+    if pid == 0:  # child
+        status = 0
+        try:
+            _child_prologue(ns_files, keep)
+            payload = pickle.dumps(("ok", run()))
+        except BaseException as err:  # report every failure to the parent, never raise here
+            status = 1
+            payload = _failure(err)
+        try:
+            _write_all(answer_fd, payload)
+        finally:
+            os._exit(status)
+    return pid
+
+
 def call_in_namespaces(
     ns_files: Mapping[str, str],
     fn: Callable[..., T],
@@ -132,58 +154,51 @@ def call_in_namespaces(
     """
     label = what or getattr(fn, "__name__", "probe")
     read_fd, write_fd = os.pipe()
-    pid = _fork()
-    if pid == 0:  # child
-        os.close(read_fd)
-        status = 0
-        try:
-            _child_prologue(ns_files, [write_fd])
-            payload = pickle.dumps(("ok", fn(*args)))
-        except BaseException as err:  # report every failure to the parent, never raise here
-            status = 1
-            payload = _failure(err)
-        try:
-            _write_all(write_fd, payload)
-        finally:
-            os._exit(status)
+    pid = _fork_child(ns_files, [write_fd], write_fd, lambda: fn(*args))
     os.close(write_fd)
     try:
-        data = _read_result(read_fd, timeout, pid, label)
+        answer, _ = _read_answer(read_fd, timeout, pid, label)
     finally:
         os.close(read_fd)
         _reap(pid)
-    return _answer(data, label)  # type: ignore[no-any-return]
+    return _result(answer, label)  # type: ignore[no-any-return]
 
 
-def _answer(data: bytes, label: str) -> Any:
+def _result(answer: Any, label: str) -> Any:
     """The child's result, or its failure raised as a ProbeError."""
-    if not data:
+    if answer is None:
         raise ProbeError(f"{label}: the namespace child exited without an answer")
-    answer = pickle.loads(data)
     if answer[0] == "ok":
         return answer[1]
     raise ProbeError(f"{label}: {answer[1]}")
 
 
-def _read_result(fd: int, timeout: float, pid: int, label: str) -> bytes:
-    """The child's one pickled answer (not end-of-file: a sibling forked meanwhile may hold a copy
-    of the pipe's write end for a moment)."""
+def _read_answer(fd: int, timeout: float, pid: int, label: str, data: bytes = b"") -> tuple[Any, bytes]:
+    """:func:`_read_message`, killing the child when it does not answer in time."""
     try:
-        return _read(fd, timeout, first_message=True)
+        return _read_message(fd, timeout, data)
     except ProbeTimeout:
         _kill(pid)
         raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s") from None
 
 
-def _read(fd: int, timeout: float, first_message: bool) -> bytes:
-    """Read until EOF, or (``first_message``) until one whole pickle has arrived.
+def _read_message(fd: int, timeout: float, data: bytes = b"") -> tuple[Any, bytes]:
+    """The next pickled message from the child (None if the pipe closed first) and the bytes after it.
+
+    Reads until one whole pickle has arrived, after what ``data`` holds already; not until
+    end-of-file: a sibling forked meanwhile may hold a copy of the pipe's write end for a moment.
 
     Raises:
         ProbeTimeout: ``timeout`` passed first.
     """
     deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
     while True:
+        if data:
+            stream = io.BytesIO(data)
+            try:
+                return pickle.load(stream), data[stream.tell():]
+            except Exception:  # an incomplete pickle: keep reading
+                pass
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ProbeTimeout(f"no answer within {timeout:g}s")
@@ -192,14 +207,8 @@ def _read(fd: int, timeout: float, first_message: bool) -> bytes:
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        if first_message:
-            try:
-                pickle.loads(b"".join(chunks))
-            except Exception:  # an incomplete pickle: keep reading
-                continue
-            return b"".join(chunks)
+            return None, b""
+        data += chunk
 
 
 def _kill(pid: int) -> None:
@@ -212,111 +221,41 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-@dataclass
-class NamespaceChild:
-    """A long-running function (a listener, a server) living in other namespaces."""
-
-    pid: int
-    what: str
-
-    def alive(self) -> bool:
+def _terminate(pid: int, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        _reap(pid)
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
         try:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            done, _ = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return False
-        return done == 0
-
-    def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps the child."""
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            _reap(self.pid)
             return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if done:
-                return
-            time.sleep(0.02)
-        _kill(self.pid)
-        _reap(self.pid)
-
-
-def spawn_in_namespaces(
-    ns_files: Mapping[str, str],
-    fn: Callable[..., None],
-    *args: Any,
-    ready_timeout: float,
-    what: str = "",
-) -> NamespaceChild:
-    """Start ``fn(ready, *args)`` in a child inside ``ns_files`` and wait until it calls ``ready()``.
-
-    ``fn`` must call ``ready()`` once it serves (e.g. after bind/listen) and then run until it is
-    signalled. The child dies with its parent, so a crashed run leaves no listener behind.
-
-    Raises:
-        ProbeTimeout: ``ready()`` was not called within ``ready_timeout``.
-        ProbeError: the child failed before it was ready.
-    """
-    label = what or getattr(fn, "__name__", "listener")
-    read_fd, write_fd = os.pipe()
-    pid = _fork()
-    if pid == 0:  # child
-        os.close(read_fd)
-        status = 0
-        try:
-            _child_prologue(ns_files, [write_fd])
-
-            def ready() -> None:
-                _write_all(write_fd, pickle.dumps(("ok", None)))
-                os.close(write_fd)
-
-            fn(ready, *args)
-        except BaseException as err:
-            status = 1
-            with contextlib.suppress(OSError):
-                _write_all(write_fd, _failure(err))
-        os._exit(status)
-    os.close(write_fd)
-    child = NamespaceChild(pid, label)
-    try:
-        data = _read_first_message(read_fd, ready_timeout, label)
-    except BaseException:
-        child.stop(grace=0.2)
-        raise
-    finally:
-        os.close(read_fd)
-    answer = pickle.loads(data) if data else ("err", "exited before it was ready", "")
-    if answer[0] != "ok":
-        child.stop(grace=0.2)
-        raise ProbeError(f"{label}: {answer[1]}")
-    return child
-
-
-def _read_first_message(fd: int, timeout: float, label: str) -> bytes:
-    try:
-        return _read(fd, timeout, first_message=True)
-    except ProbeTimeout:
-        raise ProbeTimeout(f"{label}: not ready within {timeout:g}s") from None
+        if done:
+            return
+        time.sleep(0.02)
+    _kill(pid)
+    _reap(pid)
 
 
 class NamespaceTask:
-    """A function running in other namespaces until told to stop, whose result is collected then.
+    """A function running in other namespaces: a watcher whose result is collected, or a service.
 
-    Started by :func:`start_in_namespaces`. :meth:`finish` writes to the stop pipe (``stop_fd``
-    becomes readable), then reads its result; :meth:`abandon` kills it.
+    Started by :func:`start_in_namespaces` or :func:`spawn_in_namespaces`. :meth:`finish` writes
+    to the stop pipe (``stop_fd`` becomes readable), then reads the result; :meth:`stop` signals
+    a service that runs until signalled; :meth:`abandon` kills it. Once the child is reaped, no
+    signal goes to its pid again (the pid may belong to someone else by then).
     """
 
-    def __init__(self, pid: int, what: str, result_fd: int, stop_fd: int, pending: bytes) -> None:
+    def __init__(self, pid: int, what: str, result_fd: int, stop_fd: int) -> None:
         self.pid = pid
         self.what = what
         self._result_fd = result_fd
         self._stop_fd = stop_fd
-        self._pending = pending
+        self._pending = b""  # what arrived after the ready message, before finish() reads on
         self._reaped = False
 
     def finish(self, timeout: float) -> Any:
@@ -332,23 +271,47 @@ class NamespaceTask:
             os.write(self._stop_fd, b"x")
         self._close_stop()
         try:
-            data = self._pending or _read_result(self._result_fd, timeout, self.pid, self.what)
+            answer, _ = _read_answer(self._result_fd, timeout, self.pid, self.what, self._pending)
         finally:
-            os.close(self._result_fd)
             _reap(self.pid)
-            self._reaped = True
-        return _answer(data, self.what)
+            self._reaped_now()
+        return _result(answer, self.what)
 
-    def abandon(self) -> None:
-        """Kill the child unless it has been finished (a reaped pid may belong to someone else now)."""
+    def alive(self) -> bool:
+        """Whether the child still runs (one that has ended is reaped here)."""
+        if self._reaped:
+            return False
+        try:
+            running = os.waitpid(self.pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            running = False
+        if not running:
+            self._reaped_now()
+        return running
+
+    def stop(self, grace: float = 2.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps the child."""
         if self._reaped:
             return
-        self._close_stop()
+        try:
+            _terminate(self.pid, grace)
+        finally:
+            self._reaped_now()
+
+    def abandon(self) -> None:
+        """Kill the child unless it has been reaped already."""
+        if self._reaped:
+            return
         _kill(self.pid)
-        with contextlib.suppress(OSError):
-            os.close(self._result_fd)
         _reap(self.pid)
+        self._reaped_now()
+
+    def _reaped_now(self) -> None:
         self._reaped = True
+        self._close_stop()
+        if self._result_fd >= 0:
+            os.close(self._result_fd)
+            self._result_fd = -1
 
     def _close_stop(self) -> None:
         if self._stop_fd >= 0:
@@ -366,7 +329,8 @@ def start_in_namespaces(
     """Start ``fn(ready, stop_fd, *args)`` in a child inside ``ns_files``; wait for ``ready()``.
 
     ``fn`` calls ``ready()`` once it watches or serves, runs until ``stop_fd`` becomes readable,
-    and returns a picklable result for :meth:`NamespaceTask.finish`.
+    and returns a picklable result for :meth:`NamespaceTask.finish`. The child dies with its
+    parent, so a crashed run leaves nothing running.
 
     Raises:
         ProbeTimeout: ``ready()`` was not called within ``ready_timeout``.
@@ -375,41 +339,46 @@ def start_in_namespaces(
     label = what or getattr(fn, "__name__", "task")
     read_fd, write_fd = os.pipe()
     stop_read, stop_write = os.pipe()
-    pid = _fork()
-    if pid == 0:  # child
-        os.close(read_fd)
-        os.close(stop_write)
-        status = 0
-        try:
-            _child_prologue(ns_files, [write_fd, stop_read])
-            payload = pickle.dumps(("ok", fn(lambda: _write_all(write_fd, pickle.dumps(("ok", None))),
-                                             stop_read, *args)))
-        except BaseException as err:
-            status = 1
-            payload = _failure(err)
-        try:
-            _write_all(write_fd, payload)
-        finally:
-            os._exit(status)
+
+    def ready() -> None:
+        _write_all(write_fd, pickle.dumps(("ok", None)))
+
+    pid = _fork_child(ns_files, [write_fd, stop_read], write_fd, lambda: fn(ready, stop_read, *args))
     os.close(write_fd)
     os.close(stop_read)
-    task = NamespaceTask(pid, label, read_fd, stop_write, b"")
+    task = NamespaceTask(pid, label, read_fd, stop_write)
     try:
-        first, rest = _first_pickle(_read_first_message(read_fd, ready_timeout, label))
-    except BaseException:
+        first, task._pending = _read_message(read_fd, ready_timeout)
+    except BaseException as err:
         task.abandon()
+        if isinstance(err, ProbeTimeout):
+            raise ProbeTimeout(f"{label}: not ready within {ready_timeout:g}s") from None
         raise
-    if first[0] != "ok":
+    if first is None or first[0] != "ok":
         task.abandon()
-        raise ProbeError(f"{label}: {first[1]}")
-    task._pending = rest
+        raise ProbeError(f"{label}: {first[1] if first else 'exited before it was ready'}")
     return task
 
 
-def _first_pickle(data: bytes) -> tuple[Any, bytes]:
-    """The first pickled object in ``data`` and the bytes after it."""
-    if not data:
-        return ("err", "exited before it was ready"), b""
-    stream = io.BytesIO(data)
-    first = pickle.load(stream)
-    return first, data[stream.tell():]
+def spawn_in_namespaces(
+    ns_files: Mapping[str, str],
+    fn: Callable[..., None],
+    *args: Any,
+    ready_timeout: float,
+    what: str = "",
+) -> NamespaceTask:
+    """Start ``fn(ready, *args)``, a service that serves until signalled: :func:`start_in_namespaces`
+    of a function that ignores ``stop_fd`` and returns nothing; stop it with :meth:`NamespaceTask.stop`.
+
+    ``fn`` must call ``ready()`` once it serves (e.g. after bind/listen).
+
+    Raises:
+        ProbeTimeout: ``ready()`` was not called within ``ready_timeout``.
+        ProbeError: the child failed before it was ready.
+    """
+    label = what or getattr(fn, "__name__", "listener")
+    return start_in_namespaces(ns_files, _until_signalled, fn, *args, ready_timeout=ready_timeout, what=label)
+
+
+def _until_signalled(ready: Callable[[], None], stop_fd: int, fn: Callable[..., None], *args: Any) -> None:
+    fn(ready, *args)

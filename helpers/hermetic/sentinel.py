@@ -13,83 +13,51 @@ including container addresses that were not masqueraded. For containers to reach
 attachment namespace must forward IPv4; Docker enables that itself, the sentinel does not touch
 sysctls.
 
-Names carry the run id, so :func:`sweep_stale_sentinels` can remove what a crashed run left and
-nothing else: the netns is ``RunIdentity.name("sentinel", ...)`` and the attachment-side veth is
-``nc<run id>s<slot in hex>`` (at most 15 characters, the kernel's limit).
-
-Every netlink step runs in a forked child inside the namespace it changes
-(:func:`netconform.hermetic.nsexec.call_in_namespaces`) with a plain ``IPRoute()``. pyroute2's own
-``netns=`` and ``netns.create`` fork helper children and stop them with SIGTERM; a child that
-inherited a Python SIGTERM handler (the plugin turns SIGTERM into KeyboardInterrupt) raises instead
-of exiting and runs on as a copy of the test process. The children here never receive SIGTERM.
+The parts: the netns (:mod:`.named_netns`), the veth pair and its slice (:mod:`.sentinel_veth`),
+what serves inside (:mod:`.sentinel_services`). Names carry the run id, so
+:func:`netconform.hermetic.sentinel_sweep.sweep_stale_sentinels` can remove what a crashed run left
+and nothing else.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import fcntl
-import ipaddress
 import itertools
 import os
-import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
 
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
-
-from netconform.errors import EnvironmentProblem, NetconformError, PermissionProblem, ProbeError
+from netconform.errors import EnvironmentProblem, NetconformError, PermissionProblem
 from netconform.hermetic import authdns, echo
-from netconform.hermetic.nsexec import NamespaceChild, call_in_namespaces, spawn_in_namespaces
-from netconform.hermetic.runs import NAME_PREFIX, REGISTRY, RunIdentity, run_id_of_name, stale_runs
+from netconform.hermetic.named_netns import NETNS_DIR, create_named_netns, remove_named_netns
+from netconform.hermetic.nsexec import NamespaceTask
+from netconform.hermetic.runs import REGISTRY, RunIdentity
+from netconform.hermetic.sentinel_services import (
+    DEFAULT_RECORDS,
+    QUERY_LOG,
+    check_records,
+    resolve_records,
+    start_services,
+)
+from netconform.hermetic.sentinel_veth import (
+    HEX_RUN_ID,
+    Placement,
+    address_sentinel_end,
+    attach_veth,
+    delete_veth,
+    parse_slice_range,
+    veth_name,
+)
 
 DEFAULT_CIDR = "198.18.0.0/24"
 DEFAULT_ZONE = authdns.DEFAULT_ZONE
-SLICE_PREFIX = 30
-# The veth name has room for four hex digits of slot number.
-MAX_SLOTS = 0x10000
-SENTINEL_IFNAME = "eth0"
-NETNS_DIR = Path("/run/netns")
 STATE_DIR = REGISTRY.parent / "sentinels"
-LOCK_PATH = REGISTRY.parent / "sentinel.lock"
-LOCK_TIMEOUT = 10.0
-READY_TIMEOUT = 5.0
-NETLINK_TIMEOUT = 10.0
-QUERY_LOG = "dns-queries.jsonl"
+NETNS_KIND = "sentinel"  # the kind word in the netns name: nc-<run>-sentinel-<suffix>
 
-# Record values that stand for addresses only known once the slice is claimed.
-SENTINEL_ADDRESS = "@sentinel"
-GATEWAY_ADDRESS = "@gateway"
-DEFAULT_RECORDS: Mapping[str, str] = {"sentinel": SENTINEL_ADDRESS, "gateway": GATEWAY_ADDRESS}
-
-_KIND = "sentinel"
-_VETH = re.compile(rf"^{NAME_PREFIX}([0-9a-f]{{8}})s([0-9a-f]{{1,4}})$")
-_HEX_RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 _sequence = itertools.count(1)
-_CLONE_NEWNET = 0x40000000
-
-
-def veth_name(run_id: str, slot: int) -> str:
-    """The attachment-side veth name of slot ``slot`` for run ``run_id``: ``nc<run>s<slot hex>``."""
-    return f"{NAME_PREFIX}{run_id}s{slot:x}"
-
-
-def sentinel_run_id(name: str) -> str | None:
-    """The run id in a sentinel netns name or a sentinel veth name; None for any other name."""
-    match = _VETH.match(name)
-    if match:
-        return match.group(1)
-    run_id = run_id_of_name(name)
-    if run_id is None or not _HEX_RUN_ID.match(run_id) or name.split("-")[2] != _KIND:
-        return None
-    return run_id
 
 
 @dataclass(frozen=True)
@@ -110,14 +78,6 @@ class SentinelFacts:
     start_seconds: float
 
 
-@dataclass(frozen=True)
-class _Placement:
-    slot: int
-    subnet: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address
-    address: ipaddress.IPv4Address
-
-
 class Sentinel:
     """A per-run stand-in for the outside world, reachable from the attachment namespace.
 
@@ -129,7 +89,8 @@ class Sentinel:
             ``/run/netns/<name>``).
         cidr: the IPv4 range sentinels take their /30 slice from.
         zone: the DNS zone the sentinel is authoritative for.
-        records: name -> IPv4 address (or :data:`SENTINEL_ADDRESS` / :data:`GATEWAY_ADDRESS`)
+        records: name -> IPv4 address (or a placeholder of :mod:`.sentinel_services`: ``@sentinel``,
+            ``@gateway``)
             served as A and PTR records, in addition to ``sentinel.<zone>`` and
             ``gateway.<zone>``. Names are relative to ``zone`` unless they end with a dot.
         echo_port: the TCP and UDP port of the echo service.
@@ -151,21 +112,20 @@ class Sentinel:
     ) -> None:
         self._run = run
         self._attach = attach_netns
-        self._cidr = _parse_cidr(cidr)
+        self._cidr = parse_slice_range(cidr)
         self._zone = zone if zone.endswith(".") else zone + "."
         self._record_spec = {**DEFAULT_RECORDS, **(records or {})}
         if not 0 < echo_port < 65536 or echo_port == authdns.DNS_PORT:
             raise ValueError(f"echo_port {echo_port} must be 1-65535 and not the DNS port 53")
         self._echo_port = echo_port
-        if not _HEX_RUN_ID.match(run.run_id):
+        if not HEX_RUN_ID.match(run.run_id):
             raise ValueError(f"run id {run.run_id!r} must be 8 hex digits to fit the veth name")
-        # Validate the records now, with stand-in addresses, rather than after the netns exists.
-        authdns.ZoneTable(self._zone, _resolve_records(self._record_spec, "192.0.2.1", "192.0.2.2"))
-        self._netns_name = run.name(_KIND, suffix or f"{os.getpid()}-{next(_sequence)}")
+        check_records(self._zone, self._record_spec)
+        self._netns_name = run.name(NETNS_KIND, suffix or f"{os.getpid()}-{next(_sequence)}")
         self._state_dir = STATE_DIR / self._netns_name
-        self._placement: _Placement | None = None
+        self._placement: Placement | None = None
         self._records: dict[str, str] = {}
-        self._children: list[NamespaceChild] = []
+        self._children: list[NamespaceTask] = []
         self._netns_created = False
         self._veth_created = False
         self._state_created = False
@@ -217,46 +177,12 @@ class Sentinel:
         self._state_created = True
         create_named_netns(self._netns_name)
         self._netns_created = True
-        with _slice_lock():
-            outcome = _run_netlink(
-                self._attach,
-                _attach_here,
-                self._cidr,
-                self._run.run_id,
-                self.netns_path,
-                what=f"attaching {self._netns_name} to {self._attach}",
-            )
-        if isinstance(outcome, str):
-            raise EnvironmentProblem(f"sentinel {self._netns_name}: {outcome}")
-        self._placement = outcome
+        self._placement = attach_veth(self._attach, self._netns_name, self._cidr, self._run.run_id)
         self._veth_created = True
-        _run_netlink(
-            self.netns_path,
-            _configure_here,
-            outcome,
-            what=f"addressing {SENTINEL_IFNAME} in {self._netns_name}",
-        )
-        self._records = _resolve_records(self._record_spec, str(self._placement.address), str(self._placement.gateway))
-        ns = self.ns_files
-        self._children.append(
-            spawn_in_namespaces(
-                ns,
-                echo.serve_echo,
-                self._echo_port,
-                ready_timeout=READY_TIMEOUT,
-                what=f"echo service in {self._netns_name}",
-            )
-        )
-        self._children.append(
-            spawn_in_namespaces(
-                ns,
-                authdns.serve_dns,
-                self._zone,
-                self._records,
-                str(self.query_log_path),
-                ready_timeout=READY_TIMEOUT,
-                what=f"DNS service in {self._netns_name}",
-            )
+        address_sentinel_end(self._netns_name, self._placement)
+        self._records = resolve_records(self._record_spec, str(self._placement.address), str(self._placement.gateway))
+        self._children = start_services(
+            self.ns_files, self._netns_name, self._echo_port, self._zone, self._records, str(self.query_log_path)
         )
 
     def stop(self) -> None:
@@ -282,7 +208,7 @@ class Sentinel:
             # netns teardown in the kernel is asynchronous.
             name = veth_name(self._run.run_id, self._placement.slot)
             try:
-                _delete_link(self._attach, name)
+                delete_veth(self._attach, name)
             except NetconformError as err:
                 problems.append(str(err))
         self._veth_created = False
@@ -424,238 +350,8 @@ class Sentinel:
         self._placed()
         os.truncate(self.query_log_path, 0)
 
-    def _placed(self) -> _Placement:
+    def _placed(self) -> Placement:
         if self._placement is None or not self._netns_created:
             raise NetconformError(f"sentinel {self._netns_name} is not started")
         return self._placement
 
-
-def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None, *, dry_run: bool = False) -> list[str]:
-    """Remove sentinel netns, veths and state directories of runs that are stale.
-
-    Only names made by this module whose run id :func:`netconform.hermetic.runs.stale_runs` reports are
-    touched; live runs and foreign names are left alone.
-
-    Args:
-        attach_netns: netns paths whose sentinel veths to delete too; the caller's own netns by
-            default. (A veth whose peer netns is gone disappears by itself; deleting it here
-            also cuts off a stale netns that some process still pins.)
-        dry_run: only list what would be removed; nothing is changed.
-
-    Returns:
-        What was removed (or would be), one line each (``"veth nc1a2b3c4ds0 in /proc/1/ns/net"``).
-
-    Raises:
-        EnvironmentProblem: something stale could not be removed (the rest still is).
-    """
-    stale = set(stale_runs())
-    if not stale:
-        return []
-    removed: list[str] = []
-    problems: list[str] = []
-    paths = list(attach_netns) if attach_netns is not None else [f"/proc/{os.getpid()}/ns/net"]
-    for path in paths:
-        try:
-            names = _run_netlink(path, _sweep_veths_here, stale, dry_run, what=f"sweeping veths in {path}")
-        except NetconformError as err:
-            problems.append(str(err))
-        else:
-            removed.extend(f"veth {name} in {path}" for name in names)
-    for name in sorted(netns.listnetns()):
-        if sentinel_run_id(name) in stale and not _VETH.match(name):
-            try:
-                if not dry_run:
-                    remove_named_netns(name)
-                removed.append(f"netns {name}")
-            except OSError as err:
-                problems.append(f"removing netns {name}: {err}")
-    if STATE_DIR.is_dir():
-        for entry in sorted(STATE_DIR.iterdir()):
-            if sentinel_run_id(entry.name) in stale:
-                if not dry_run:
-                    shutil.rmtree(entry, ignore_errors=True)
-                removed.append(f"state {entry}")
-    if problems:
-        raise EnvironmentProblem("sweeping stale sentinels failed: " + "; ".join(problems))
-    return removed
-
-
-# --- plumbing ----------------------------------------------------------------------------------
-
-
-def _parse_cidr(cidr: str) -> ipaddress.IPv4Network:
-    try:
-        network = ipaddress.IPv4Network(cidr)
-    except ValueError as err:
-        raise ValueError(f"sentinel cidr {cidr!r} is not an IPv4 network: {err}") from err
-    if network.prefixlen > SLICE_PREFIX:
-        raise ValueError(f"sentinel cidr {cidr!r} is smaller than one /{SLICE_PREFIX} slice")
-    return network
-
-
-def _resolve_records(spec: Mapping[str, str], address: str, gateway: str) -> dict[str, str]:
-    stand_ins = {SENTINEL_ADDRESS: address, GATEWAY_ADDRESS: gateway}
-    return {name: stand_ins.get(value, value) for name, value in spec.items()}
-
-
-def _free_slice(
-    cidr: ipaddress.IPv4Network,
-    taken: list[ipaddress.IPv4Network],
-    links: set[str | None],
-    run_id: str,
-) -> _Placement | None:
-    for slot, subnet in enumerate(cidr.subnets(new_prefix=SLICE_PREFIX)):
-        if slot >= MAX_SLOTS:
-            return None
-        if any(network.overlaps(subnet) for network in taken):
-            continue
-        if veth_name(run_id, slot) in links:
-            continue
-        hosts = list(subnet.hosts())
-        return _Placement(slot, subnet, hosts[0], hosts[1])
-    return None
-
-
-@contextmanager
-def _slice_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Serialise slice claims across pytest workers and concurrent runs on this host."""
-    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise EnvironmentProblem(
-                        f"another process held {LOCK_PATH} for more than {timeout:g}s while "
-                        "claiming a sentinel address slice"
-                    ) from None
-                time.sleep(0.01)
-        yield
-    finally:
-        os.close(fd)
-
-
-T = TypeVar("T")
-
-
-def _run_netlink(ns_path: str, fn: Callable[..., T], *args: Any, what: str) -> T:
-    """Run ``fn(*args)`` in a child inside the netns ``ns_path``; failures become EnvironmentProblem."""
-    try:
-        return call_in_namespaces({"net": ns_path}, fn, *args, timeout=NETLINK_TIMEOUT, what=what)
-    except ProbeError as err:
-        raise EnvironmentProblem(str(err)) from err
-
-
-def create_named_netns(name: str) -> str:
-    """Create the netns ``/run/netns/<name>`` (like ``ip netns add``) and return its path.
-
-    A throwaway child unshares a new netns and bind-mounts it; lo is left down.
-
-    Raises:
-        EnvironmentProblem: the name exists already, or the kernel refused.
-    """
-    try:
-        call_in_namespaces({}, _create_netns_here, name, timeout=NETLINK_TIMEOUT, what=f"creating netns {name}")
-    except ProbeError as err:
-        raise EnvironmentProblem(str(err)) from err
-    return str(NETNS_DIR / name)
-
-
-def remove_named_netns(name: str) -> None:
-    """Unmount and delete ``/run/netns/<name>`` if it exists (like ``ip netns delete``)."""
-    if (NETNS_DIR / name).exists():
-        netns.remove(name)
-
-
-# --- run inside a namespace child (call_in_namespaces) -----------------------------------------
-
-
-def _create_netns_here(name: str) -> None:
-    if (NETNS_DIR / name).exists():
-        raise FileExistsError(errno.EEXIST, f"netns {name} exists already")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"unshare(CLONE_NEWNET): {os.strerror(code)}")
-    netns.attach(name, os.getpid())
-
-
-def _attach_here(cidr: ipaddress.IPv4Network, run_id: str, peer_netns: str) -> _Placement | str:
-    """Claim the first free slice and create the veth pair; returns why not when none is free."""
-    with IPRoute() as ipr:
-        taken = [
-            ipaddress.IPv4Interface(f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}").network
-            for msg in ipr.addr("dump", family=2)
-        ]
-        links = {msg.get("IFLA_IFNAME") for msg in ipr.link("dump")}
-        placement = _free_slice(cidr, taken, links, run_id)
-        if placement is None:
-            in_use = ", ".join(str(n) for n in taken if n.overlaps(cidr)) or "none"
-            return (
-                f"no free /{SLICE_PREFIX} left in {cidr} (addresses in use: {in_use}); "
-                "sweep stale sentinels or pass another cidr"
-            )
-        name = veth_name(run_id, placement.slot)
-        peer_fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            ipr.link("add", ifname=name, kind="veth", peer={"ifname": SENTINEL_IFNAME, "net_ns_fd": peer_fd})
-        finally:
-            os.close(peer_fd)
-        index = ipr.link_lookup(ifname=name)[0]
-        try:
-            ipr.addr("add", index=index, address=str(placement.gateway), prefixlen=SLICE_PREFIX)
-            ipr.link("set", index=index, state="up")
-        except BaseException:
-            # The parent learns the slot only from our answer: leave no veth it cannot name.
-            ipr.link("del", index=index)
-            raise
-    return placement
-
-
-def _configure_here(placement: _Placement) -> None:
-    with IPRoute() as ipr:
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-        index = ipr.link_lookup(ifname=SENTINEL_IFNAME)[0]
-        ipr.addr("add", index=index, address=str(placement.address), prefixlen=SLICE_PREFIX)
-        ipr.link("set", index=index, state="up")
-        ipr.route("add", dst="0.0.0.0/0", gateway=str(placement.gateway))
-
-
-def _delete_link_here(name: str) -> None:
-    with IPRoute() as ipr:
-        for index in ipr.link_lookup(ifname=name):
-            try:
-                ipr.link("del", index=index)
-            except NetlinkError as err:
-                if err.code != errno.ENODEV:
-                    raise
-
-
-def _sweep_veths_here(stale: set[str], dry_run: bool) -> list[str]:
-    removed = []
-    with IPRoute() as ipr:
-        for link in ipr.link("dump"):
-            name = link.get("IFLA_IFNAME") or ""
-            match = _VETH.match(name)
-            if not match or match.group(1) not in stale:
-                continue
-            if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "veth":
-                continue  # our name on something we never create: not ours after all
-            if not dry_run:
-                try:
-                    ipr.link("del", index=link["index"])
-                except NetlinkError as err:
-                    if err.code != errno.ENODEV:
-                        raise
-            removed.append(name)
-    return removed
-
-
-def _delete_link(ns_path: str, name: str) -> None:
-    if not os.path.exists(ns_path):
-        return  # the attachment netns is gone, and its end of the veth with it
-    _run_netlink(ns_path, _delete_link_here, name, what=f"deleting veth {name} in {ns_path}")

@@ -9,14 +9,15 @@ rules and show up as such)::
         replay()
     print(trace.result().describe())
 
-The marking table ``inet nc_<run id>_trace_<pid>_<n>`` (its rules: :func:`.nftrace_parse.trace_ruleset`)
+The marking table ``inet nc_<run id>_trace_<pid>_<n>`` (its rules: :func:`.nftrace_ruleset.trace_ruleset`)
 is removed in a ``finally``; a crashed run's table is removed by :func:`sweep_stale_traces`.
 Everything runs on the host through ``nsenter --net`` with argument lists. Tracing never raises
 into the caller's story: when it cannot run (no nft, no root, an iptables-legacy firewall whose
 x_tables rules nft cannot see), the result says so with ``available=False`` and a reason.
 
 nftables 1.0.6 (Debian 12) has no JSON form of trace events (``nft -j monitor trace`` prints
-text), so the text format is parsed, in :mod:`netconform.observe.nftrace_parse`.
+text), so the text format is parsed (:mod:`.nftrace_events`) and its events are grouped into
+the probe's packets (:mod:`.nftrace_packets`).
 """
 
 from __future__ import annotations
@@ -36,19 +37,9 @@ from typing import IO
 from netconform.errors import EnvironmentProblem, NetconformError, ProbeError
 from netconform.hermetic.nsexec import call_in_namespaces
 from netconform.hermetic.runs import stale_runs
-from netconform.observe.nftrace_parse import (
-    ProbeMatch,
-    TracedPacket,
-    TraceResult,
-    TraceStep,
-    assemble,
-    parse_events,
-    parse_rule_handles,
-    trace_ruleset,
-    trace_run_id,
-    trace_table_name,
-    unknown_rule_tables,
-)
+from netconform.observe.nftrace_events import TraceStep, parse_events, parse_rule_handles, unknown_rule_tables
+from netconform.observe.nftrace_packets import TracedPacket, TraceResult, assemble
+from netconform.observe.nftrace_ruleset import ProbeMatch, trace_ruleset, trace_run_id, trace_table_name
 
 __all__ = [
     "PacketTrace",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from netconform.facts import DaemonFacts
+from netconform.facts.settings import EffectiveSettings
 from netconform.report.records import SCHEMA, SCHEMA_VERSION, as_json
 from netconform.spec.properties import ASPECTS
 
@@ -29,6 +30,7 @@ class ReportCollector:
         self.scenarios: dict[str, dict[str, Any]] = {}
         self.daemon: DaemonFacts | None = None
         self.docker_info: dict[str, Any] = {}
+        self.settings: EffectiveSettings | None = None
         self.host: dict[str, Any] = {}
 
     def add(self, report: Any) -> None:
@@ -67,7 +69,8 @@ class ReportCollector:
                 "python": platform.python_version(),
                 "options": self.options,
             },
-            "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info},
+            "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info,
+                       "settings": as_json(self.settings) if self.settings else None},
             "host": self.host,
             "summary": self.summary(),
             "scenarios": [self.scenarios[name] for name in sorted(self.scenarios)],
@@ -90,7 +93,7 @@ def _setup_failure(report: Any) -> dict[str, Any]:
     if hasattr(report.longrepr, "reprcrash") and report.longrepr.reprcrash is not None:
         text = report.longrepr.reprcrash.message
     return {
-        "id": report.nodeid, "scenario": scenario, "subject": parts[1] if len(parts) > 2 else "",
+        "id": report.nodeid, "kind": "check", "scenario": scenario, "subject": parts[1] if len(parts) > 2 else "",
         "property": parts[-1], "name": parts[-1], "aspect": _aspect_of(report), "probe": None,
         "spec": {"path": parts[0], "line": None}, "outcome": "error", "expected": None, "observed": None,
         "note": "", "evidence": {}, "error": text, "artifacts": [], "duration_s": round(report.duration, 4),

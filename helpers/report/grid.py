@@ -1,6 +1,7 @@
-"""A scenario's reachability matrix as an HTML grid: rows are where a probe starts, columns where it
-goes, each cell lists its probes with what was expected and observed (and the source address the
-other end saw, when that is checked). Mismatches are red and marked, so they stand out at a glance.
+"""A scenario's reachability matrix as a grid: rows are where a probe starts, columns where it goes,
+each cell lists its probes with what was expected and observed (and the source address the other
+end saw, when that is checked). Mismatches are red and marked, so they stand out at a glance.
+``templates/grid.html`` draws it.
 
 The probes are taken in the order they are declared; their results from ``observed.reach`` and
 their verdicts from the ``reach`` and ``source`` checks that judge them.
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from netconform.report.declared import probe_id, value_text
-from netconform.report.markup import Markup, el
 
 # A check's outcome, as a cell's state. A probe without a verdict (no check record) is "unjudged".
 STATE = {"passed": "match", "failed": "mismatch", "error": "error", "skipped": "skipped"}
@@ -165,7 +165,42 @@ def places(scenario: dict[str, Any], names: set[str]) -> list[str]:
     return [name for name in order if name in names] + sorted(names - set(order))
 
 
-def render_grid(scenario: dict[str, Any], checks: list[dict[str, Any]], grid_id: str) -> Markup | None:
+@dataclass(frozen=True)
+class Entry:
+    """A probe as its cell shows it. On a mismatch ``expected`` and ``observed`` are spelled out;
+    otherwise ``verdict`` is the short text. ``detail`` is the tooltip."""
+
+    id: str
+    what: str
+    state: str
+    detail: str
+    verdict_state: str
+    verdict: str
+    expected: str
+    observed: str
+    source: tuple[str, str] | None  # (state, text) of the source check
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The probes from one place to another; ``state`` is the worst of theirs (``empty`` for none)."""
+
+    state: str
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A scenario's reachability grid: one row per origin, one column per destination."""
+
+    id: str
+    caption: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[Cell, ...]], ...]
+    mismatches: int
+
+
+def grid_of(scenario: dict[str, Any], checks: list[dict[str, Any]], grid_id: str) -> Grid | None:
     """The reachability grid of a scenario, or ``None`` when it declares no probe.
 
     Args:
@@ -174,21 +209,18 @@ def render_grid(scenario: dict[str, Any], checks: list[dict[str, Any]], grid_id:
         grid_id: the ``id`` of the table.
 
     Returns:
-        A ``<table class="reach-grid">`` with one row per origin and one column per destination.
+        The grid, for ``templates/grid.html``.
     """
     probes = probes_of(scenario, checks)
     if not probes:
         return None
     rows = places(scenario, {probe.frm for probe in probes})
     columns = places(scenario, {probe.to for probe in probes})
-    head = el("tr", el("th", "from ↓  to →", class_="corner"), [el("th", column, scope="col") for column in columns])
-    body = [el("tr", el("th", row, scope="row"),
-               [_cell([probe for probe in probes if probe.frm == row and probe.to == column])
-                for column in columns])
-            for row in rows]
+    body = tuple((row, tuple(_cell([probe for probe in probes if probe.frm == row and probe.to == column])
+                             for column in columns))
+                 for row in rows)
     mismatches = sum(probe.state == "mismatch" for probe in probes)
-    return el("table", el("caption", _caption(probes)), el("thead", head), el("tbody", body), class_="reach-grid",
-              id=grid_id, data_mismatches=mismatches)
+    return Grid(grid_id, _caption(probes), tuple(columns), body, mismatches)
 
 
 def _caption(probes: list[Probe]) -> str:
@@ -200,29 +232,25 @@ def _caption(probes: list[Probe]) -> str:
     return f"{head}: " + (", ".join(parts) if parts else "all as expected")
 
 
-def _cell(probes: list[Probe]) -> Markup:
+def _cell(probes: list[Probe]) -> Cell:
     if not probes:
-        return el("td", class_="cell empty")
-    state = worst([probe.state for probe in probes])
-    return el("td", [_probe_entry(probe) for probe in probes], class_=f"cell {state}")
+        return Cell("empty", ())
+    return Cell(worst([probe.state for probe in probes]), tuple(_entry(probe) for probe in probes))
 
 
-def _probe_entry(probe: Probe) -> Markup:
+def _entry(probe: Probe) -> Entry:
     """A probe in its cell: protocol/port, then the verdict; expected vs observed spelled out on a mismatch."""
     reach = probe.reach
     observed = reach.observed
     if observed == "blocked" and probe.why:
         observed += f" ({probe.why})"
-    if reach.state == "mismatch":
-        verdict = el("span", el("span", f"expected {reach.expected or '?'}", class_="exp"), " · ",
-                     el("span", f"observed {observed} {MARK['mismatch']}", class_="obs"), class_="verdict mismatch")
-    else:
-        verdict = el("span", _short_verdict(reach.state, observed), class_=f"verdict {reach.state}")
-    return el(
-        "div",
-        el("span", probe.what, class_="what"), " ", verdict,
-        _source_entry(probe.source) if probe.source else None,
-        class_=f"probe {probe.state}", title=probe.detail, data_probe=probe.id,
+    mismatch = reach.state == "mismatch"
+    return Entry(
+        id=probe.id, what=probe.what, state=probe.state, detail=probe.detail, verdict_state=reach.state,
+        verdict="" if mismatch else _short_verdict(reach.state, observed),
+        expected=f"expected {reach.expected or '?'}" if mismatch else "",
+        observed=f"observed {observed} {MARK['mismatch']}" if mismatch else "",
+        source=(probe.source.state, _source_text(probe.source)) if probe.source else None,
     )
 
 
@@ -236,9 +264,7 @@ def _short_verdict(state: str, observed: str) -> str:
     return f"{observed} {MARK[state]}" if state == "match" else "skipped"
 
 
-def _source_entry(source: Verdict) -> Markup:
+def _source_text(source: Verdict) -> str:
     if source.state == "match":
-        body = f"source {source.observed} {MARK['match']}"
-    else:
-        body = f"source {source.observed or 'none'} {MARK[source.state]} expected {source.expected or '?'}"
-    return el("div", body, class_=f"source {source.state}")
+        return f"source {source.observed} {MARK['match']}"
+    return f"source {source.observed or 'none'} {MARK[source.state]} expected {source.expected or '?'}"

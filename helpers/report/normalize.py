@@ -10,6 +10,7 @@ private, container:<key>), not by inode.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -223,6 +224,9 @@ def flatten_machine(document: dict[str, Any]) -> Flat:
     for key, value in sorted((daemon.get("info") or {}).items()):
         if key not in ("Name", "DockerRootDir", "ServerVersion"):
             out[f"daemon info {key}"] = str(value)
+    for name, setting in sorted(((daemon.get("settings") or {}).get("settings") or {}).items()):
+        unreadable = setting.get("unreadable")
+        out[f"daemon setting {name}"] = f"<unreadable: {unreadable}>" if unreadable else json.dumps(setting["value"])
     host = document.get("host") or {}
     for name, version in sorted((host.get("packages") or {}).items()):
         out[f"host package {name}"] = str(version)

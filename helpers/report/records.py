@@ -36,6 +36,7 @@ def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: st
     """One check's result: what was expected and observed, the evidence, and where it is declared."""
     return {
         "id": nodeid,
+        "kind": "check",
         "scenario": check.scenario,
         "subject": check.subject,
         "property": check.prop,
@@ -52,6 +53,23 @@ def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: st
         "evidence": verdict.evidence if verdict and outcome != "passed" else {},
         "error": error,
         "artifacts": artifacts or [],
+        "duration_s": round(duration, 4),
+    }
+
+
+def python_test_record(nodeid: str, scenario: str, subject: str, function: str, name: str, aspect: str,
+                       where: tuple[str, int | None], outcome: str, duration: float, error: str = "",
+                       evidence: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Python test that used netconform's fixtures, in the shape of a check record.
+
+    It has no declared expectation: ``expected`` and ``observed`` are null, and a failing test's
+    assertion is its first evidence section (``failure``).
+    """
+    return {
+        "id": nodeid, "kind": "test", "scenario": scenario, "subject": subject, "property": function,
+        "name": name, "aspect": aspect, "probe": None, "spec": {"path": where[0], "line": where[1]},
+        "outcome": outcome, "expected": None, "observed": None, "note": "", "case": "",
+        "evidence": evidence if evidence and outcome != "passed" else {}, "error": error, "artifacts": [],
         "duration_s": round(duration, 4),
     }
 

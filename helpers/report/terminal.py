@@ -22,6 +22,7 @@ def cell_text(counts: dict[str, int] | None) -> str:
 def render_table(document: dict[str, Any]) -> list[str]:
     table = document["summary"]["table"]
     aspects = [aspect for aspect in ASPECTS if any(aspect in row for row in table.values())]
+    aspects += sorted({aspect for row in table.values() for aspect in row} - set(aspects))  # "test"
     rows = [["scenario", *aspects]]
     rows += [[name, *(cell_text(table[name].get(aspect)) for aspect in aspects)] for name in sorted(table)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -33,7 +34,10 @@ def render_table(document: dict[str, Any]) -> list[str]:
 def render_failures(document: dict[str, Any]) -> list[str]:
     lines = []
     for check in document["checks"]:
-        if check["outcome"] == "failed":
+        if check["outcome"] == "failed" and check.get("kind") == "test":
+            failure = (check.get("evidence") or {}).get("failure", "")
+            lines.append(f"FAIL  {check['scenario']} {check['name']}: {failure.splitlines()[0] if failure else ''}")
+        elif check["outcome"] == "failed":
             lines.append(f"FAIL  {check['scenario']} {check['subject']} {check['name']}: "
                          f"expected {check['expected']}, observed {check['observed']}")
         elif check["outcome"] == "error":

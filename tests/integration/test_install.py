@@ -103,6 +103,18 @@ def test_list_shows_the_shipped_scenarios(venv: Path, tmp_path: Path) -> None:
     assert out.rstrip().splitlines()[-1].startswith(f"{len(list((ROOT / 'suites').glob('*.yaml')))} scenarios, ")
 
 
+def test_the_html_report_renders_from_the_templates_the_wheel_ships(venv: Path, tmp_path: Path) -> None:
+    """The report's Jinja templates are package data: an installed wheel finds them, not the checkout's."""
+    script = ("import json, sys, netconform.report.html as html; "
+              "print(html.environment().loader.get_source(html.environment(), 'report.html')[1]); "
+              "html.write_html(json.load(open(sys.argv[1])), __import__('pathlib').Path('report.html'))")
+    where = _check([str(venv / "bin" / "python"), "-c", script, str(ROOT / "tests" / "data" / "report-failures.json")],
+                   tmp_path)
+    assert Path(where.strip()).is_relative_to(venv), where
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and 'id="conformance"' in page and "<svg " in page
+
+
 @needs_root
 def test_run_from_another_directory_passes_and_prints_the_table(venv: Path, tmp_path: Path) -> None:
     done = _run([str(venv / "bin" / "netconform"), "run", "-k", "bridge", "--report-dir", "reports"], tmp_path)
@@ -112,6 +124,8 @@ def test_run_from_another_directory_passes_and_prints_the_table(venv: Path, tmp_
     table = out[out.index("netconform conformance"):]
     assert "\nbridge " in table and "\ndns-bridge " in table
     assert (tmp_path / "reports" / "report.json").is_file()  # relative to where the command ran
+    progress = out[out.index(" selected"):out.index("netconform conformance")]  # after the rootdir line
+    assert "\nsuites/bridge.yaml " in progress and "site-packages" not in progress, progress[:2000]
 
 
 @needs_root

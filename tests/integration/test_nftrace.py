@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
+from netconform.hermetic.named_netns import create_named_netns, remove_named_netns
 from netconform.hermetic.nsexec import call_in_namespaces, namespace_files
 from netconform.hermetic.runs import RunIdentity, register, unregister
-from netconform.hermetic.sentinel import create_named_netns, remove_named_netns
 from netconform.observe.nftrace import ProbeMatch, TraceResult, packet_trace, sweep_stale_traces, trace_table_name
 
 pytestmark = [

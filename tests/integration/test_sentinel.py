@@ -22,18 +22,12 @@ from pyroute2 import IPRoute, netns
 
 from netconform.hermetic.authdns import DnsQuery
 from netconform.hermetic.echo import EchoResult, echo_tcp, echo_udp
+from netconform.hermetic.named_netns import create_named_netns, remove_named_netns
 from netconform.hermetic.nsexec import call_in_namespaces, namespace_files
 from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, RunIdentity, register, unregister
-from netconform.hermetic.sentinel import (
-    STATE_DIR,
-    Sentinel,
-    SentinelFacts,
-    create_named_netns,
-    remove_named_netns,
-    sentinel_run_id,
-    sweep_stale_sentinels,
-    veth_name,
-)
+from netconform.hermetic.sentinel import STATE_DIR, Sentinel, SentinelFacts
+from netconform.hermetic.sentinel_sweep import sentinel_run_id, sweep_stale_sentinels
+from netconform.hermetic.sentinel_veth import veth_name
 
 pytestmark = [
     pytest.mark.sentinel,

@@ -233,6 +233,70 @@ def test_everything_from_the_document_is_escaped(tmp_path: Path) -> None:
         ET.fromstring(svg)
 
 
+# Names the document carries into text, attributes and the SVG alike; each can end an attribute,
+# open an element, or read as an entity if it is not escaped.
+HOSTILE_CONTAINER = 'a1"><script>alert("c")</script>'
+HOSTILE_NETWORK = "beta' onmouseover='alert(1)' &amp; <svg onload=alert(2)>"
+HOSTILE_SCENARIO = 'reach<i>x</i> & "quoted"'
+
+
+def renamed(document: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """The document with each name replaced wherever it occurs as a word (keys, ids, probe ids...)."""
+    text = json.dumps(document)
+    for old, new in names.items():
+        text = re.sub(rf"\b{re.escape(old)}\b", json.dumps(new)[1:-1].replace("\\", "\\\\"), text)
+    return dict(json.loads(text))
+
+
+def test_hostile_names_and_errors_are_escaped_in_text_attributes_and_svg(tmp_path: Path) -> None:
+    document = renamed(load("report-failures.json"),
+                       {"a1": HOSTILE_CONTAINER, "beta": HOSTILE_NETWORK, "reachx": HOSTILE_SCENARIO})
+    blocked = next(check for check in document["checks"] if check["name"].endswith(" tcp/8080")
+                   and check["outcome"] == "failed")
+    blocked.update(outcome="error", error=HOSTILE)
+    scenario = next(item for item in document["scenarios"] if item["name"] == HOSTILE_SCENARIO)
+    scenario["description"] = HOSTILE
+    text, page = page_of(document, tmp_path)
+
+    # Nothing became markup: no element, attribute or entity came from the data.
+    assert {element.tag for element in page.iter()}.isdisjoint({"script", "img", "i"})
+    assert not [element for element in page.iter() if any(name.startswith("on") for name in element.attrs)]
+    for raw in (HOSTILE, HOSTILE_CONTAINER, HOSTILE_NETWORK, HOSTILE_SCENARIO, "<script", "<i>"):
+        assert raw not in text, raw
+    assert "&amp;amp;" in text  # the network's literal "&amp;" stays text
+
+    # Text: each comes back exactly as it was.
+    row = page.find("table", id="conformance").find("tr", data_scenario=HOSTILE_SCENARIO)
+    assert row.find("a").text() == HOSTILE_SCENARIO and row.find("a").attrs["title"] == HOSTILE
+    section = page.find("section", data_scenario=HOSTILE_SCENARIO)
+    assert section.find("p", cls="description").text() == HOSTILE
+    article = page.find("article", data_check=blocked["id"])
+    assert article.find("dd", cls="error").text() == HOSTILE
+    assert section.find("tr", data_check=blocked["id"]).find_all("code")[-1].text() == HOSTILE
+    subjects = {row.find_all("td")[1].text() for row in section.find_all("tr", cls="check")}
+    assert HOSTILE_CONTAINER in subjects
+
+    # Attributes: ids, probe ids and tooltips hold the names whole.
+    grid = section.find("table", cls="reach-grid")
+    assert [th.text() for th in grid.find("tbody").find_all("th")] == [HOSTILE_CONTAINER]
+    probe = grid.find("div", data_probe=f"{HOSTILE_CONTAINER}->b1 tcp/8080")
+    assert "error" in probe.classes and HOSTILE in probe.attrs["title"]
+    assert probe.find("span", cls="verdict").text() == f"could not be judged ! {HOSTILE}"
+
+    # SVG: well-formed XML holding the same names, in its text and attributes.
+    svg = ET.fromstring(re.findall(r"<svg\b.*?</svg>", text, flags=re.S)[1])
+    assert svg.get("aria-label") == f"topology of {HOSTILE_SCENARIO}"
+    assert svg.findtext(f"{SVG}title") == f"topology of {HOSTILE_SCENARIO}"
+    box = next(group for group in svg.iter(f"{SVG}g") if group.get("data-container") == HOSTILE_CONTAINER
+               and "container" in (group.get("class") or "").split())
+    assert box.findtext(f"{SVG}title", "").startswith(f"{HOSTILE_CONTAINER}: ")
+    name = box.find(f"{SVG}text")
+    assert name is not None and HOSTILE_CONTAINER in "".join(name.itertext())
+    network = next(group for group in svg.iter(f"{SVG}g") if group.get("data-network") == HOSTILE_NETWORK
+                   and group.get("class") == "network")
+    assert HOSTILE_NETWORK in "".join(network.itertext())
+
+
 def test_the_page_is_self_contained_deterministic_and_small(tmp_path: Path) -> None:
     document = load("report-pass.json")
     first = render_html(document, tmp_path)

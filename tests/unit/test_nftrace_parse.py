@@ -21,19 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from netconform.observe.nftrace_parse import (
-    ProbeMatch,
-    TraceResult,
-    assemble,
+from netconform.observe.nftrace_events import (
     parse_events,
     parse_headers,
     parse_rule_handles,
     strip_counters,
-    trace_ruleset,
-    trace_run_id,
-    trace_table_name,
     unknown_rule_tables,
 )
+from netconform.observe.nftrace_packets import TraceResult, assemble
+from netconform.observe.nftrace_ruleset import ProbeMatch, trace_ruleset, trace_run_id, trace_table_name
 
 DATA = Path(__file__).parent.parent / "data"
 DOCKER_TABLE = ("inet", "nc_f9976d6b_trace")

@@ -1,0 +1,218 @@
+"""The veth pair joining a sentinel's netns to the attachment netns, addressed from a free /30 slice.
+
+::
+
+    attachment netns                         sentinel netns
+    nc<run>s<slot>  198.18.0.1/30  <--veth-->  eth0  198.18.0.2/30, default via 198.18.0.1
+
+The attachment-side name ``nc<run id>s<slot in hex>`` (at most 15 characters, the kernel's limit)
+carries the run id, so a sweep can tell a crashed run's veth from anything else. Slices are
+claimed under a host-wide lock: pytest workers and concurrent runs share the range. Netlink runs
+in children inside the namespaces (:mod:`netconform.hermetic.named_netns` says why).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from netconform.errors import EnvironmentProblem
+from netconform.hermetic.named_netns import NETNS_DIR, run_in_netns
+from netconform.hermetic.runs import NAME_PREFIX, REGISTRY
+
+SLICE_PREFIX = 30
+# The veth name has room for four hex digits of slot number.
+MAX_SLOTS = 0x10000
+SENTINEL_IFNAME = "eth0"
+LOCK_PATH = REGISTRY.parent / "sentinel.lock"
+LOCK_TIMEOUT = 10.0
+VETH_NAME = re.compile(rf"^{NAME_PREFIX}([0-9a-f]{{8}})s([0-9a-f]{{1,4}})$")
+# ... and for eight hex digits of run id.
+HEX_RUN_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+def veth_name(run_id: str, slot: int) -> str:
+    """The attachment-side veth name of slot ``slot`` for run ``run_id``: ``nc<run>s<slot hex>``."""
+    return f"{NAME_PREFIX}{run_id}s{slot:x}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a sentinel's veth pair sits: its slot in the range, its /30 and both ends' addresses."""
+
+    slot: int
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    address: ipaddress.IPv4Address
+
+
+def parse_slice_range(cidr: str) -> ipaddress.IPv4Network:
+    """The IPv4 range sentinels take their slices from.
+
+    Raises:
+        ValueError: ``cidr`` is not an IPv4 network, or smaller than one slice.
+    """
+    try:
+        network = ipaddress.IPv4Network(cidr)
+    except ValueError as err:
+        raise ValueError(f"sentinel cidr {cidr!r} is not an IPv4 network: {err}") from err
+    if network.prefixlen > SLICE_PREFIX:
+        raise ValueError(f"sentinel cidr {cidr!r} is smaller than one /{SLICE_PREFIX} slice")
+    return network
+
+
+def attach_veth(attach_netns: str, sentinel_netns: str, cidr: ipaddress.IPv4Network, run_id: str) -> Placement:
+    """Claim the first free slice of ``cidr`` and create the veth pair, its attachment end addressed and up.
+
+    Args:
+        attach_netns: path of the netns to attach to.
+        sentinel_netns: the name of the sentinel's netns under /run/netns, where ``eth0`` goes.
+        cidr: the range to take the slice from.
+        run_id: the run whose veth name to use.
+
+    Raises:
+        EnvironmentProblem: no slice is free, the lock stayed taken, or netlink refused; no veth
+            is left behind.
+    """
+    with _slice_lock():
+        outcome = run_in_netns(
+            attach_netns,
+            _attach_here,
+            cidr,
+            run_id,
+            str(NETNS_DIR / sentinel_netns),
+            what=f"attaching {sentinel_netns} to {attach_netns}",
+        )
+    if isinstance(outcome, str):
+        raise EnvironmentProblem(f"sentinel {sentinel_netns}: {outcome}")
+    return outcome
+
+
+def address_sentinel_end(sentinel_netns: str, placement: Placement) -> None:
+    """Bring up lo and ``eth0`` in the sentinel's netns, address it, and route everything back.
+
+    Raises:
+        EnvironmentProblem: netlink refused.
+    """
+    run_in_netns(
+        str(NETNS_DIR / sentinel_netns),
+        _configure_here,
+        placement,
+        what=f"addressing {SENTINEL_IFNAME} in {sentinel_netns}",
+    )
+
+
+def delete_veth(attach_netns: str, name: str) -> None:
+    """Delete the veth ``name`` in ``attach_netns``; nothing to do when the netns is gone.
+
+    Raises:
+        EnvironmentProblem: netlink refused.
+    """
+    if not os.path.exists(attach_netns):
+        return  # the attachment netns is gone, and its end of the veth with it
+    run_in_netns(attach_netns, _delete_link_here, name, what=f"deleting veth {name} in {attach_netns}")
+
+
+def _free_slice(
+    cidr: ipaddress.IPv4Network,
+    taken: list[ipaddress.IPv4Network],
+    links: set[str | None],
+    run_id: str,
+) -> Placement | None:
+    for slot, subnet in enumerate(cidr.subnets(new_prefix=SLICE_PREFIX)):
+        if slot >= MAX_SLOTS:
+            return None
+        if any(network.overlaps(subnet) for network in taken):
+            continue
+        if veth_name(run_id, slot) in links:
+            continue
+        hosts = list(subnet.hosts())
+        return Placement(slot, subnet, hosts[0], hosts[1])
+    return None
+
+
+@contextmanager
+def _slice_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Serialise slice claims across pytest workers and concurrent runs on this host."""
+    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EnvironmentProblem(
+                        f"another process held {LOCK_PATH} for more than {timeout:g}s while "
+                        "claiming a sentinel address slice"
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- run inside a namespace child (run_in_netns) -----------------------------------------------
+
+
+def _attach_here(cidr: ipaddress.IPv4Network, run_id: str, peer_netns: str) -> Placement | str:
+    """Claim the first free slice and create the veth pair; returns why not when none is free."""
+    with IPRoute() as ipr:
+        taken = [
+            ipaddress.IPv4Interface(f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}").network
+            for msg in ipr.addr("dump", family=2)
+        ]
+        links = {msg.get("IFLA_IFNAME") for msg in ipr.link("dump")}
+        placement = _free_slice(cidr, taken, links, run_id)
+        if placement is None:
+            in_use = ", ".join(str(n) for n in taken if n.overlaps(cidr)) or "none"
+            return (
+                f"no free /{SLICE_PREFIX} left in {cidr} (addresses in use: {in_use}); "
+                "sweep stale sentinels or pass another cidr"
+            )
+        name = veth_name(run_id, placement.slot)
+        peer_fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ipr.link("add", ifname=name, kind="veth", peer={"ifname": SENTINEL_IFNAME, "net_ns_fd": peer_fd})
+        finally:
+            os.close(peer_fd)
+        index = ipr.link_lookup(ifname=name)[0]
+        try:
+            ipr.addr("add", index=index, address=str(placement.gateway), prefixlen=SLICE_PREFIX)
+            ipr.link("set", index=index, state="up")
+        except BaseException:
+            # The parent learns the slot only from our answer: leave no veth it cannot name.
+            ipr.link("del", index=index)
+            raise
+    return placement
+
+
+def _configure_here(placement: Placement) -> None:
+    with IPRoute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        index = ipr.link_lookup(ifname=SENTINEL_IFNAME)[0]
+        ipr.addr("add", index=index, address=str(placement.address), prefixlen=SLICE_PREFIX)
+        ipr.link("set", index=index, state="up")
+        ipr.route("add", dst="0.0.0.0/0", gateway=str(placement.gateway))
+
+
+def _delete_link_here(name: str) -> None:
+    with IPRoute() as ipr:
+        for index in ipr.link_lookup(ifname=name):
+            try:
+                ipr.link("del", index=index)
+            except NetlinkError as err:
+                if err.code != errno.ENODEV:
+                    raise
