@@ -1,6 +1,6 @@
 """The ``netconform`` command: one module per subcommand, wired together here.
 
-    netconform run | diff | list | explain | profile | sweep | daemon ...     (netconform --help)
+    netconform run | diff | upgrade | list | explain | profile | sweep | daemon ...     (netconform --help)
 
 Bad usage ends with exit code 2 and one line. A :class:`~netconform.errors.NetconformError` ends
 the command with its message on one line and its exit code, never with a traceback. Otherwise the
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from netconform.cli import daemon, diff, explain, listing, profile, run, sweep
+from netconform.cli import daemon, diff, explain, listing, profile, run, sweep, upgrade
 from netconform.cli.usage import Parser
 from netconform.errors import NetconformError
 
-COMMANDS = (run, diff, listing, explain, profile, sweep, daemon)
+COMMANDS = (run, diff, upgrade, listing, explain, profile, sweep, daemon)
 
 
 def build_parser() -> Parser:
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``netconform ARGV``; return its exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
     passthrough: list[str] = []
-    if words[:1] == ["run"] and "--" in words:
+    if words[:1] in (["run"], ["upgrade"]) and "--" in words:
         # Everything after "--" goes to pytest as it is (argparse would take it for scenarios).
         split = words.index("--")
         words, passthrough = words[:split], words[split + 1 :]

@@ -10,7 +10,7 @@ import docker
 
 from netconform.engine.builder import sweep as sweep_docker_objects
 from netconform.errors import EnvironmentProblem, NetconformError
-from netconform.hermetic.daemons import sweep_stale_daemons
+from netconform.hermetic.daemon_sweep import sweep_stale_daemons
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import REGISTRY, stale_runs
 from netconform.hermetic.sentinel_sweep import sweep_stale_sentinels

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,12 +268,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit 1 also when an accept entry matches no change (stale)")
 
 
+def read_accepted(paths: Sequence[Path], fail_on_change: bool) -> list[Entry] | None:
+    """The entries of every accept file; None when changed facts are not judged at all.
+
+    They are judged with ``--accept`` or ``--fail-on-change`` (then with no entry, nothing is accepted).
+
+    Raises:
+        AcceptFileError: an accept file is unreadable or malformed.
+    """
+    if not paths and not fail_on_change:
+        return None
+    return [entry for path in paths for entry in load_accepted(path)]
+
+
 def run(args: argparse.Namespace, prog: str) -> int:
     """Compare the reports ``args`` names and print the differences; the exit code (module doc)."""
     try:
-        accepted = [entry for path in args.accept for entry in load_accepted(path)]
-        diff = compare(load_report(args.before), load_report(args.after),
-                       accepted if args.accept or args.fail_on_change else None)
+        accepted = read_accepted(args.accept, args.fail_on_change)
+        diff = compare(load_report(args.before), load_report(args.after), accepted)
     except (BadReport, AcceptFileError) as err:
         print(f"{prog}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

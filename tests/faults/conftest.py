@@ -16,7 +16,7 @@ import pytest
 from faultrun import dedicated_daemon
 from injectors import diff, read_sysctls, rulesets
 
-from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import RunIdentity
 
 # Rules the host's own daemon adds and removes for networks and published ports of other runs

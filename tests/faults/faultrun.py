@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from injectors import PLAN_ENV, Plan, restored
 
-from netconform.hermetic.daemons import DaemonBinaries, DedicatedDaemon
+from netconform.hermetic.daemon_binaries import DaemonBinaries
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import LABEL_RUN, RunIdentity
 
 FAULTS_DIR = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import pytest
 from faultrun import SENTINEL_CIDR, assert_fault_seen, assert_passes, dedicated_daemon, run_specs
 from injectors import Plan, Rule
 
-from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import RunIdentity
 
 pytestmark = [

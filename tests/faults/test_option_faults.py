@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from faultrun import assert_fault_seen, run_specs
 
-from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 
 pytestmark = [
     pytest.mark.faults,

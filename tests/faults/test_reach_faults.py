@@ -18,7 +18,7 @@ import pytest
 from faultrun import SENTINEL_CIDR, assert_fault_seen, assert_passes, dedicated_daemon, run_specs
 from injectors import Plan, Rule, in_netns, remove_rules, restored, run
 
-from netconform.hermetic.daemons import DedicatedDaemon
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import RunIdentity
 
 pytestmark = [

@@ -27,13 +27,11 @@ import requests
 from pyroute2 import IPRoute
 
 from netconform.errors import DaemonUnavailable, EnvironmentProblem, NetconformError, ToolMissing
-from netconform.hermetic.daemons import (
-    UNPACKED_VERSIONS,
-    DaemonBinaries,
-    DaemonPaths,
-    DedicatedDaemon,
-    sweep_stale_daemons,
-)
+from netconform.hermetic.daemon_binaries import DaemonBinaries
+from netconform.hermetic.daemon_paths import DaemonPaths
+from netconform.hermetic.daemon_sweep import sweep_stale_daemons
+from netconform.hermetic.daemon_versions import find_version
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.nsexec import call_in_namespaces
 from netconform.hermetic.runs import LABEL_RUN, REGISTRY, RunIdentity, owner_alive
 
@@ -88,13 +86,13 @@ def rootfs() -> bytes:
 
 
 def _binaries(version: str) -> DaemonBinaries:
-    if version == "20":
-        return DaemonBinaries.system()
-    full = UNPACKED_VERSIONS[version]
+    engine = find_version(version)
     try:
-        return DaemonBinaries.unpacked(full)
+        return engine.binaries()
     except ToolMissing as err:
-        pytest.skip(f"docker.io {full} is not unpacked; run ci/fetch-docker {full} first ({err})")
+        if engine.installed:
+            raise
+        pytest.skip(f"docker.io {engine.full} is not there ({err})")
 
 
 # --- observation helpers -----------------------------------------------------------------------

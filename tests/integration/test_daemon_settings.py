@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from netconform.hermetic.daemons import DaemonBinaries, DedicatedDaemon
+from netconform.hermetic.daemon_binaries import DaemonBinaries
+from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.runs import RunIdentity
 from netconform.observe.daemon_settings import read_effective_settings
 

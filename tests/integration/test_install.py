@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "diff", "list", "explain", "sweep", "daemon")
+SUBCOMMANDS = ("run", "diff", "list", "explain", "profile", "sweep", "daemon")
 # What a build must not see: caches, virtualenvs and an earlier build's leftovers (setuptools
 # reuses build/lib, which may still hold modules that no longer exist).
 NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "reports", ".cache",
@@ -148,3 +148,13 @@ def test_run_under_xdist_keeps_a_scenario_on_one_worker(venv: Path, tmp_path: Pa
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     assert "created: 2/2 workers" in out and "scheduling tests via LoadFileScheduling" in out, out[:2000]
+
+
+@needs_root
+def test_a_users_python_tests_use_the_fixtures_over_the_five_modes(venv: Path, tmp_path: Path) -> None:
+    """The example test file, copied into a user's folder, runs with the installed package only."""
+    shutil.copy(ROOT / "examples" / "test_network_modes.py", tmp_path / "test_modes.py")
+    done = _run([str(venv / "bin" / "pytest"), "test_modes.py", "-p", "no:cacheprovider"], tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert "17 passed" in last and "failed" not in last and "error" not in last, last

@@ -25,7 +25,7 @@ from netconform.spec.shipped import shipped_scenarios, suites_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-SUBCOMMANDS = ("run", "diff", "list", "explain", "sweep", "daemon")
+SUBCOMMANDS = ("run", "diff", "upgrade", "list", "explain", "profile", "sweep", "daemon")
 
 
 def run_parsed(*argv: str) -> list[str]:
