@@ -6,6 +6,8 @@ and, where there is one, the fix. No traceback is shown for these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class NetconformError(Exception):
     """Root of every error netconform raises on purpose."""
@@ -35,6 +37,36 @@ class SpecError(NetconformError):
         if self.allowed:
             text += f" (allowed: {self.allowed})"
         return text
+
+    @property
+    def problems(self) -> tuple[SpecError, ...]:
+        """Every problem this error reports, one per file:line (just itself; see SpecErrors)."""
+        return (self,)
+
+
+class SpecErrors(SpecError):
+    """Several problems in one spec, sorted by line, rendered one per line.
+
+    Its own path, line, key, problem and allowed are the first problem's, so code that reads one
+    problem reads the first.
+    """
+
+    def __init__(self, problems: Sequence[SpecError]) -> None:
+        self._problems = tuple(problems)
+        first = self._problems[0]
+        super().__init__(first.path, first.line, first.key, first.problem, first.allowed)
+
+    @property
+    def problems(self) -> tuple[SpecError, ...]:
+        return self._problems
+
+    def render(self) -> str:
+        return "\n".join(problem.render() for problem in self._problems)
+
+    @classmethod
+    def of(cls, problems: Sequence[SpecError]) -> SpecError:
+        """One error for ``problems`` (at least one): itself if alone, else all of them together."""
+        return problems[0] if len(problems) == 1 else cls(problems)
 
 
 class EnvironmentProblem(NetconformError):

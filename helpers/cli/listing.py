@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     scenarios, errors = load(scenario_files(args.scenarios or [suites_dir()]))
     print("\n".join(scenarios_text(scenarios)))
     if errors:
-        listing = "\n".join(f"  {err}" for err in errors)
+        listing = "\n".join(f"  {problem}" for err in errors for problem in err.problems)
         sys.stderr.write(f"netconform list: {len(errors)} invalid scenario spec(s):\n{listing}\n")
         return SpecError.exit_code
     return 0

@@ -181,7 +181,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         except SpecError as err:
             errors.append(err)
     if errors:
-        listing = "\n".join(f"  {err}" for err in errors)
+        listing = "\n".join(f"  {problem}" for err in errors for problem in err.problems)
         sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s); nothing was created.\n{listing}\n")
         return SpecError.exit_code
     if not files or config.option.collectonly:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from netconform.errors import SpecError
+from netconform.errors import SpecError, SpecErrors
 from netconform.spec import Scenario, load_scenario
 from netconform.spec.shipped import suites_dir
 
@@ -83,8 +83,8 @@ def _load_inline(mapping: Mapping[str, Any], name: str, site: CallSite) -> Scena
         try:
             scenario = load_scenario(path, shown, checked_elsewhere=True)
         except SpecError as err:
-            raise SpecError(shown, site.line, err.key, f"{err.problem} (inline scenario {name})",
-                            err.allowed) from err
+            raise SpecErrors.of([SpecError(shown, site.line, problem.key, f"{problem.problem} (inline scenario {name})",
+                                           problem.allowed) for problem in err.problems]) from err
     return replace(scenario, path=f"{shown}:{site.line}" if site.line else shown)
 
 

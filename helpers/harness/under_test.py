@@ -33,7 +33,7 @@ from netconform.spec import Scenario
 from netconform.spec.model import ENDPOINTS, PROTOCOLS, ReachSpec
 from netconform.spec.values import Ref
 
-SENTINEL_ECHO_PORT = 7  # the only port the sentinel serves (see netconform.spec.parse.ECHO_PORT)
+SENTINEL_ECHO_PORT = 7  # the only port the sentinel serves (see netconform.spec.reach_checks.ECHO_PORT)
 
 
 class Probes:

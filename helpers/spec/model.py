@@ -1,6 +1,6 @@
 """The scenario model: what to create and what to expect, as plain frozen dataclasses.
 
-Pure data: no docker, no pyroute2. Built and validated by :mod:`netconform.spec.parse`.
+Pure data: no docker, no pyroute2. Built by :mod:`netconform.spec.load`.
 """
 
 from __future__ import annotations

@@ -213,6 +213,16 @@ def _parse_select(raw: Mapping[str, Any], where: Where, names: Names) -> Select:
     return Select(by, tuple(parsed))
 
 
+def literals(expectation: Expectation) -> list[Value]:
+    """The values an expectation names, in every case of a selection (to check their vocabulary)."""
+    if isinstance(expectation, Select):
+        return [value for _, case in expectation.cases for value in literals(case)]
+    found: list[Value] = []
+    for _, value in expectation.ops:
+        found.extend(value if isinstance(value, tuple) else (value,))
+    return found
+
+
 def is_matcher_mapping(raw: Any) -> bool:
     """Whether a mapping in an ``expect`` block is an expectation rather than a group of properties."""
     return isinstance(raw, Mapping) and bool(raw) and (

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from netconform.errors import SpecError
+from netconform.spec.values import Where
 
 
 class LocatedMap(dict[str, Any]):
@@ -27,6 +28,21 @@ class LocatedList(list[Any]):
 
     line: int
     item_lines: list[int]
+
+
+def line_of(node: Any, key: str | int) -> int | None:
+    """The line of ``node[key]``: its key's line in a mapping, its item's in a list; else the line
+    where ``node`` starts (None for a node not read from a file)."""
+    if isinstance(node, LocatedMap) and str(key) in node.key_lines:
+        return node.key_lines[str(key)]
+    if isinstance(node, LocatedList) and isinstance(key, int) and key < len(node.item_lines):
+        return node.item_lines[key]
+    return getattr(node, "line", None)
+
+
+def where(path: str, node: Any, key: str | int, keypath: str) -> Where:
+    """Where ``node[key]`` sits, for an error about it named ``keypath``."""
+    return Where(path, line_of(node, key), keypath)
 
 
 def _make_loader(path: str) -> type[yaml.SafeLoader]:

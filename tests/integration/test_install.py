@@ -84,6 +84,7 @@ def test_the_wheel_installs_netconform_and_no_generic_top_level_name(venv: Path,
     assert not (site / "helpers").exists()
     top_level = list(site.glob("netconform-*.dist-info/top_level.txt"))
     assert [path.read_text().split() for path in top_level] == [["netconform"]]
+    assert (site / "netconform" / "spec" / "scenario.schema.yaml").is_file()  # package data: specs are checked by it
     shipped = sorted(path.name for path in (site / "netconform" / "suites").glob("*.yaml"))
     assert shipped == sorted(path.name for path in (ROOT / "suites").glob("*.yaml"))
 

@@ -23,7 +23,8 @@ def test_a_bad_inline_scenario_fails_the_test_with_the_spec_error(pytester: pyte
     result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*invalid scenario spec: test_user.py:2: containers.web.netwrk: unknown key (inline scenario inline) "
+        "*invalid scenario spec: test_user.py:2: containers.web.netwrk: unknown key, did you mean 'network'? "
+        "(inline scenario inline) "
         "(allowed: network, networks, *",
     ])
     assert "Traceback" not in result.stdout.str()

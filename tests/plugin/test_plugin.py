@@ -65,8 +65,8 @@ def test_bad_spec_exits_with_the_spec_error_code_and_one_message(pytester: pytes
     assert result.ret == SpecError.exit_code
     assert result.stderr.lines == [
         "netconform: 1 invalid scenario spec(s); nothing was created.",
-        "  bad.yaml:3: containers.web.netwrk: unknown key (allowed: network, networks, aliases, ip, hostname, "
-        "mac_address, dns, dns_search, dns_options, add_hosts, publish)",
+        "  bad.yaml:3: containers.web.netwrk: unknown key, did you mean 'network'? (allowed: network, networks, "
+        "aliases, ip, hostname, mac_address, dns, dns_search, dns_options, add_hosts, publish)",
     ]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 

@@ -31,8 +31,17 @@ def test_a_bad_inline_mapping_is_a_spec_error_at_the_line_that_passed_it(site: C
     with pytest.raises(SpecError) as caught:
         load_source({"containers": {"web": {"netwrk": "bridge"}}}, "inline", site)
     assert str(caught.value) == (
-        "tests/test_user.py:12: containers.web.netwrk: unknown key (inline scenario inline) (allowed: network, "
-        "networks, aliases, ip, hostname, mac_address, dns, dns_search, dns_options, add_hosts, publish)")
+        "tests/test_user.py:12: containers.web.netwrk: unknown key, did you mean 'network'? (inline scenario inline) "
+        "(allowed: network, networks, aliases, ip, hostname, mac_address, dns, dns_search, dns_options, add_hosts, "
+        "publish)")
+
+
+def test_every_problem_of_an_inline_mapping_is_reported_at_the_line_that_passed_it(site: CallSite) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_source({"containers": {"web": {"hostname": 1, "dns": {}}}}, "inline", site)
+    assert [(problem.line, problem.key) for problem in caught.value.problems] == [
+        (12, "containers.web.hostname"), (12, "containers.web.dns")]  # in the order of the mapping
+    assert all(problem.problem.endswith("(inline scenario inline)") for problem in caught.value.problems)
 
 
 def test_an_inline_mapping_is_validated_like_a_file(site: CallSite) -> None:

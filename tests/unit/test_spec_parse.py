@@ -160,7 +160,7 @@ def test_references_templates_and_selections(tmp_path: Path) -> None:
             """,
             2,
             "networks.n.internal",
-            "expected true or false, found str",
+            "expected a boolean, found a string",
             "true or false",
             id="wrong-type",
         ),

@@ -1,0 +1,172 @@
+"""What a scenario creates: its networks and containers, built from a tree the schema has checked.
+
+The schema has already checked keys, types and formats; what is checked here needs the scenario
+as a whole: a container's network mode names a declared network or an earlier container, options
+given per network name networks the container is attached to, addresses lie inside their subnet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from netconform.spec.model import RESERVED_MODES, ContainerSpec, NetworkSpec, PortSpec
+from netconform.spec.values import Names, Value, Where, parse_value
+from netconform.spec.yamlsrc import line_of, where
+
+
+def build_networks(top: Mapping[str, Any], path: str) -> dict[str, NetworkSpec]:
+    """The ``networks`` block as NetworkSpecs, by key.
+
+    Raises:
+        SpecError: a gateway or ip_range outside its subnet.
+    """
+    declared = top.get("networks") or {}
+    return {key: _network(key, body or {}, path, f"networks.{key}", line_of(declared, key))
+            for key, body in declared.items()}
+
+
+def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
+    # The schema has checked the formats (IPv4) and that gateway and ip_range come with a subnet.
+    subnet = str(ipaddress.IPv4Network(spec["subnet"])) if "subnet" in spec else None
+    gateway = str(ipaddress.IPv4Address(spec["gateway"])) if "gateway" in spec else None
+    ip_range = str(ipaddress.IPv4Network(spec["ip_range"])) if "ip_range" in spec else None
+    if subnet is not None:
+        outside = {
+            "gateway": gateway is not None and ipaddress.IPv4Address(gateway) not in ipaddress.IPv4Network(subnet),
+            "ip_range": ip_range is not None and not ipaddress.IPv4Network(ip_range).subnet_of(
+                ipaddress.IPv4Network(subnet)),
+        }
+        for name in ("gateway", "ip_range"):
+            if outside[name]:
+                raise where(path, spec, name, f"{keypath}.{name}").error(
+                    f"{spec[name]} is not inside subnet {subnet}", f"an address in {subnet}")
+    options = tuple((name, _option_text(value)) for name, value in (spec.get("options") or {}).items())
+    return NetworkSpec(key, spec.get("driver", "bridge"), bool(spec.get("internal", False)), subnet, gateway,
+                       ip_range, options, line)
+
+
+def build_containers(top: Mapping[str, Any], networks: dict[str, NetworkSpec], path: str,
+                     ) -> dict[str, ContainerSpec]:
+    """The ``containers`` block as ContainerSpecs, by key, in the order declared.
+
+    Raises:
+        SpecError: the first container whose mode, networks or addresses do not fit the scenario.
+    """
+    declared = top["containers"]
+    names = Names(frozenset(declared), frozenset(networks) | {"bridge"})
+    result: dict[str, ContainerSpec] = {}
+    for key, body in declared.items():
+        builder = _ContainerBuilder(path, key, body or {}, networks, names)
+        result[key] = builder.build(list(declared), result, line_of(declared, key))
+    return result
+
+
+class _ContainerBuilder:
+    """One container: resolves its network mode and reads its options."""
+
+    def __init__(self, path: str, key: str, spec: Mapping[str, Any], networks: dict[str, NetworkSpec],
+                 names: Names) -> None:
+        self.path = path
+        self.key = key
+        self.spec = spec
+        self.keypath = f"containers.{key}"
+        self.networks = networks
+        self.names = names
+
+    def build(self, keys: list[str], earlier: dict[str, ContainerSpec], line: int | None) -> ContainerSpec:
+        spec = self.spec
+        mode, target, attached = self._mode(keys, earlier)
+        ips = tuple((net, str(ipaddress.ip_address(ip))) for net, ip in self._per_network("ip", attached))
+        for net, ip in ips:
+            subnet = self.networks[net].subnet if net in self.networks else None
+            if subnet and ipaddress.ip_address(ip) not in ipaddress.ip_network(subnet):
+                raise self._where("ip").error(f"{ip} is not inside {net}'s subnet {subnet}", f"an address in {subnet}")
+        hosts = spec.get("add_hosts") or {}
+        add_hosts = tuple((name, self._value(value, hosts, name, f"add_hosts.{name}")) for name, value in hosts.items())
+        return ContainerSpec(
+            key=self.key, mode=mode, target=target, networks=attached,
+            aliases=tuple((net, _strings(value)) for net, value in self._per_network("aliases", attached)),
+            ips=ips, hostname=spec.get("hostname"), mac_address=spec.get("mac_address"),
+            dns=tuple(self._value(value, spec, "dns", "dns") for value in _strings(spec.get("dns", ()))),
+            dns_search=_strings(spec.get("dns_search", ())), dns_options=_strings(spec.get("dns_options", ())),
+            add_hosts=add_hosts, publish=tuple(_port(item) for item in _items(spec.get("publish", []))),
+            line=line,
+        )
+
+    def _where(self, key: str) -> Where:
+        return where(self.path, self.spec, key, f"{self.keypath}.{key}")
+
+    def _value(self, raw: Any, node: Mapping[str, Any], key: str, keypath: str) -> Value:
+        """A value that may hold ${references}, found at ``node[key]``."""
+        return parse_value(raw, where(self.path, node, key, f"{self.keypath}.{keypath}"), self.names)
+
+    def _mode(self, keys: list[str], earlier: dict[str, ContainerSpec]) -> tuple[str, str | None, tuple[str, ...]]:
+        """(mode, target container, networks attached) from ``network`` or ``networks``."""
+        spec, networks = self.spec, self.networks
+        allowed = "bridge, host, none, container:<key>, or one of: " + (", ".join(networks) or "(no networks)")
+        if "network" in spec and "networks" in spec:
+            raise self._where("networks").error("give either network or networks, not both")
+        if "networks" in spec:
+            listed = _strings(spec["networks"])
+            for name in listed:
+                if name not in networks and name != "bridge":
+                    raise self._where("networks").error(
+                        f"unknown network {name!r}", "bridge or one of: " + ", ".join(networks))
+            return ("network" if listed[0] != "bridge" else "bridge"), None, listed
+        mode = spec.get("network", "bridge")
+        where_mode = self._where("network")
+        if mode in RESERVED_MODES:
+            return mode, None, (("bridge",) if mode == "bridge" else ())
+        if mode.startswith("container:"):
+            target = mode.split(":", 1)[1]
+            if target == self.key:
+                raise where_mode.error("a container cannot join its own network namespace", allowed)
+            if target not in keys:
+                raise where_mode.error(f"container {target!r} is not defined", "container:<one of " +
+                                       ", ".join(k for k in keys if k != self.key) + ">")
+            if target not in earlier:
+                raise where_mode.error(f"container {target!r} must be declared before {self.key!r}, which joins it",
+                                       "declare the target first")
+            return "container", target, ()
+        if mode in networks:
+            return "network", None, (mode,)
+        raise where_mode.error(f"unknown network mode {mode!r}", allowed)
+
+    def _per_network(self, key: str, attached: tuple[str, ...]) -> list[tuple[str, Any]]:
+        """``key: value`` applies to the first network; ``key: {net: value}`` names networks."""
+        if key not in self.spec:
+            return []
+        value = self.spec[key]
+        if not isinstance(value, Mapping):
+            return [(attached[0] if attached else "bridge", value)]
+        for net in value:
+            if net not in attached:
+                raise where(self.path, value, net, f"{self.keypath}.{key}.{net}").error(
+                    f"the container is not attached to {net!r}", ", ".join(attached) or "(none)")
+        return list(value.items())
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A string or a list of strings (the schema allows both) as a tuple."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _port(item: str | int) -> PortSpec:
+    """``80``, ``"8080:80"``, ``"127.0.0.1:8080:80/udp"`` (the schema has checked the form)."""
+    text, _, protocol = str(item).partition("/")
+    *host, port = text.split(":")
+    host_ip = host[0] if len(host) == 2 else None
+    host_port = int(host[-1]) if host and host[-1] else None
+    return PortSpec(int(port), protocol or "tcp", host_port, host_ip)
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
