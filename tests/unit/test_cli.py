@@ -252,7 +252,7 @@ def test_pyproject_lists_every_package_of_helpers() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {"netconform" + "".join(f".{part}" for part in init.parent.relative_to(ROOT / "helpers").parts)
              for init in (ROOT / "helpers").rglob("__init__.py")}
-    assert set(setuptools["packages"]) == found | {"netconform.suites"}
+    assert set(setuptools["packages"]) == found | {"netconform.suites", "netconform.profiles"}
     assert setuptools["package-dir"] == {"netconform": "helpers", "netconform.suites": "suites"}
 
 
