@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netconform.errors import SpecError
+from netconform.facts.settings import SETTINGS
 from netconform.harness.items import SCENARIO_SUFFIXES
 from netconform.spec import Scenario, load_scenario
 from netconform.spec.properties import ASPECTS, PROPERTIES
-from netconform.spec.shipped import suites_dir
+from netconform.spec.shipped import profiles_dir, suites_dir
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands
@@ -28,12 +29,17 @@ def register(commands: Commands) -> None:
                         help="scenario files or directories of them (default: the shipped scenarios)")
     parser.add_argument("--properties", action="store_true",
                         help="list the property catalogue instead (netconform explain PROPERTY for one)")
+    parser.add_argument("--settings", action="store_true",
+                        help="list the daemon settings a host profile may pin, and the shipped profiles")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.properties:
         print("\n".join(properties_text()))
+        return 0
+    if args.settings:
+        print("\n".join(settings_text()))
         return 0
     scenarios, errors = load(scenario_files(args.scenarios or [suites_dir()]))
     print("\n".join(scenarios_text(scenarios)))
@@ -91,6 +97,19 @@ def properties_text() -> list[str]:
         lines += textwrap.wrap(prop.meaning, WIDTH, initial_indent="    ", subsequent_indent="    ")
     lines.append("")
     lines.append("netconform explain PROPERTY says how one is observed.")
+    return lines
+
+
+def settings_text() -> list[str]:
+    """The settings catalogue (what a profile may pin), then the shipped profiles."""
+    lines = []
+    for name, (kind, meaning) in SETTINGS.items():
+        lines.append(f"{name}  [{kind}]")
+        lines += textwrap.wrap(meaning, WIDTH, initial_indent="    ", subsequent_indent="    ")
+    lines.append("")
+    shipped = sorted(path.stem for path in profiles_dir().glob("*.yaml"))
+    lines.append("shipped profiles (--profile NAME): " + ", ".join(shipped))
+    lines.append("netconform profile init writes one from a daemon's effective settings.")
     return lines
 
 

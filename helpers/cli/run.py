@@ -119,6 +119,8 @@ def _shipped_scenarios_dir(args: argparse.Namespace) -> Iterator[None]:
     for dest in ("report_dir", "junitxml"):
         if getattr(args, dest, None):
             setattr(args, dest, str(Path(getattr(args, dest)).absolute()))
+    if getattr(args, "profile", None) and Path(args.profile).exists():  # else the name of a shipped one
+        args.profile = str(Path(args.profile).absolute())
     here = Path.cwd()
     os.chdir(suites_dir().parent)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from netconform.errors import NetconformError, SpecError
-from netconform.harness import fixtures
+from netconform.harness import fixtures, profile_items
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
     SCENARIO_SUFFIXES,
@@ -35,6 +35,7 @@ from netconform.harness.items import (
     spec_errors_key,
     verdict_key,
 )
+from netconform.harness.profile_items import profile_key
 from netconform.harness.reporting import ReportPlugin
 from netconform.harness.sweep import sweep_stale
 from netconform.hermetic.runs import RunIdentity, register, unregister
@@ -43,7 +44,9 @@ from netconform.judge.failure import ConformanceFailure
 from netconform.report.gather import CHECK_ATTR, SCENARIOS_ATTR
 from netconform.report.records import check_record
 from netconform.spec import load_scenario
+from netconform.spec.profile import HostProfile, load_profile
 from netconform.spec.properties import ASPECTS
+from netconform.spec.shipped import find_profile
 
 MODE_MARKERS = {
     "bridge": "checks of containers on the default bridge",
@@ -72,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write report.json, report.html and failure evidence (pcaps) into this directory")
     group.addoption("--sentinel-cidr", default=DEFAULT_CIDR,
                     help=f"range the sentinel host takes its addresses from (default {DEFAULT_CIDR})")
+    group.addoption("--profile", default=None, metavar="FILE|NAME",
+                    help="host profile: the intended networking settings (a file, or a shipped one: "
+                         "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
 
 
 def _options(config: pytest.Config) -> RunOptions:
@@ -102,6 +108,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{mode}: {meaning}")
     config.stash[options_key] = _options(config)
     config.pluginmanager.register(fixtures, "netconform-fixtures")
+    config.pluginmanager.register(profile_items, "netconform-profile")
+    config.addinivalue_line("markers", "settings: netconform checks of the daemon's settings against a host profile")
+    if config.getoption("profile"):
+        try:
+            config.stash[profile_key] = _load_profile(config)
+        except NetconformError as err:  # the controller's preflight reported it already
+            raise pytest.UsageError(str(err)) from err
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]
@@ -125,6 +138,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix in SCENARIO_SUFFIXES:
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def _load_profile(config: pytest.Config) -> HostProfile:
+    path = find_profile(config.getoption("profile"))
+    return load_profile(path, _display(config, path))
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -175,6 +193,14 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     files = _spec_files(config)
     errors = []
+    if config.getoption("profile"):
+        try:
+            _load_profile(config)
+        except SpecError as err:
+            errors.append(err)
+        except NetconformError as err:
+            sys.stderr.write(f"netconform: {err}\n")
+            return pytest.ExitCode.USAGE_ERROR
     for path in files:
         try:
             load_scenario(path, _display(config, path))
@@ -182,9 +208,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             errors.append(err)
     if errors:
         listing = "\n".join(f"  {problem}" for err in errors for problem in err.problems)
-        sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s); nothing was created.\n{listing}\n")
+        sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s) or profile; nothing was created.\n"
+                         f"{listing}\n")
         return SpecError.exit_code
-    if not files or config.option.collectonly:
+    if not (files or config.getoption("profile")) or config.option.collectonly:
         return None
     try:
         check_environment(config.stash[options_key] if options_key in config.stash else _options(config))

@@ -93,6 +93,8 @@ def show(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
+    if value == "":
+        return '""'  # else "expected not , observed " reads as nothing at all
     return str(value)
 
 

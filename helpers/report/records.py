@@ -74,6 +74,19 @@ def python_test_record(nodeid: str, scenario: str, subject: str, function: str, 
     }
 
 
+def setting_record(nodeid: str, profile: str, where: tuple[str, int | None], name: str, verdict: Verdict | None,
+                   outcome: str, duration: float, error: str = "") -> dict[str, Any]:
+    """A host profile's pinned setting against the daemon's effective one, in the shape of a check."""
+    return {
+        "id": nodeid, "kind": "setting", "scenario": f"profile {profile}", "subject": "daemon",
+        "property": f"setting.{name}", "name": f"setting.{name}", "aspect": "settings", "probe": None,
+        "spec": {"path": where[0], "line": where[1]}, "outcome": outcome,
+        "expected": verdict.expected if verdict else None, "observed": verdict.observed if verdict else None,
+        "note": "", "case": "", "evidence": verdict.evidence if verdict and outcome != "passed" else {},
+        "error": error, "artifacts": [], "duration_s": round(duration, 4),
+    }
+
+
 def chosen_case(expectation: Expectation, note: str) -> str:
     """The key of the ``by:`` case that applied (``<25``, ``else``; nested ones joined by ``; ``),
     "" without a selection.

@@ -42,18 +42,18 @@ def _ipv4_network(instance: object) -> bool:
 
 
 @cache
-def schema() -> dict[str, Any]:
-    """The scenario schema, as read from :data:`SCHEMA_FILE`."""
-    loaded: dict[str, Any] = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
+def schema(schema_file: Path = SCHEMA_FILE) -> dict[str, Any]:
+    """A schema (the scenario's by default), as read from its file."""
+    loaded: dict[str, Any] = yaml.safe_load(schema_file.read_text(encoding="utf-8"))
     return loaded
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema(), format_checker=_FORMATS)
+def _validator(schema_file: Path) -> Draft202012Validator:
+    return Draft202012Validator(schema(schema_file), format_checker=_FORMATS)
 
 
-def check_structure(tree: Any, path: str) -> None:
+def check_structure(tree: Any, path: str, schema_file: Path = SCHEMA_FILE) -> None:
     """Check the shape of a scenario file's tree: keys, types, enumerations, ranges, formats.
 
     Args:
@@ -64,7 +64,7 @@ def check_structure(tree: Any, path: str) -> None:
         SpecError: every problem found, one per key (a SpecErrors if there are several).
     """
     problems: dict[str, SpecError] = {}
-    for error in _validator().iter_errors(tree):
+    for error in _validator(schema_file).iter_errors(tree):
         for leaf in _specific(error):
             for problem in _worded(leaf, tree, path):
                 problems.setdefault(problem.key, problem)  # one problem per key is enough to fix it

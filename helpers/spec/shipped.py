@@ -32,3 +32,28 @@ def suites_dir() -> Path:
 def shipped_scenarios() -> list[Path]:
     """The shipped scenario files, sorted by name."""
     return sorted(suites_dir().glob("*.yaml"))
+
+
+def profiles_dir() -> Path:
+    """The directory of the shipped host profiles (``profiles/`` of a checkout when not installed)."""
+    for candidate in (_PACKAGE / "profiles", _PACKAGE.parent / "profiles"):
+        if candidate.is_dir():
+            return candidate
+    raise NetconformError(f"the shipped profiles are missing: neither {_PACKAGE / 'profiles'} nor "
+                          f"{_PACKAGE.parent / 'profiles'} exists; reinstall netconform")
+
+
+def find_profile(text: str) -> Path:
+    """``--profile`` as given: a file, or the name of a shipped profile (``docker-defaults``).
+
+    Raises:
+        NetconformError: neither a file nor a shipped profile of that name (the message lists them).
+    """
+    path = Path(text)
+    if path.is_file():
+        return path.absolute()
+    shipped = profiles_dir() / f"{text}.yaml"
+    if "/" not in text and shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in profiles_dir().glob("*.yaml")))
+    raise NetconformError(f"--profile {text}: no such file, nor a shipped profile (shipped: {names})")

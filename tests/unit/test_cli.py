@@ -53,7 +53,7 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         assert f"\n    {command} " in out, out
 
 
-@pytest.mark.parametrize("argv", [[], ["bogus"], ["run", "--attempts", "x"], ["run", "--profile", "p"],
+@pytest.mark.parametrize("argv", [[], ["bogus"], ["run", "--attempts", "x"], ["run", "--bogus-option", "p"],
                                   ["explain"], ["daemon", "start"], ["daemon", "start", "--name", "x",
                                                                      "--version", "19"]])
 def test_bad_usage_is_exit_2_and_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +115,7 @@ def test_run_offers_every_option_of_the_plugin(capsys: pytest.CaptureFixture[str
     assert len(declared) >= 8
     for name in declared:
         assert name in out
-    assert "--profile" not in out  # the plugin has none, so run has none
+    assert "--profile" in out and "--made-up-option" not in out
 
 
 # --- list and explain ---------------------------------------------------------------------------
@@ -253,7 +253,8 @@ def test_pyproject_lists_every_package_of_helpers() -> None:
     found = {"netconform" + "".join(f".{part}" for part in init.parent.relative_to(ROOT / "helpers").parts)
              for init in (ROOT / "helpers").rglob("__init__.py")}
     assert set(setuptools["packages"]) == found | {"netconform.suites", "netconform.profiles"}
-    assert setuptools["package-dir"] == {"netconform": "helpers", "netconform.suites": "suites"}
+    assert setuptools["package-dir"] == {"netconform": "helpers", "netconform.suites": "suites",
+                                         "netconform.profiles": "profiles"}
 
 
 def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
