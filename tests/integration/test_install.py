@@ -87,6 +87,9 @@ def test_the_wheel_installs_netconform_and_no_generic_top_level_name(venv: Path,
     assert (site / "netconform" / "spec" / "scenario.schema.yaml").is_file()  # package data: specs are checked by it
     shipped = sorted(path.name for path in (site / "netconform" / "suites").glob("*.yaml"))
     assert shipped == sorted(path.name for path in (ROOT / "suites").glob("*.yaml"))
+    profiles = sorted(path.name for path in (site / "netconform" / "profiles").glob("*.yaml"))
+    assert profiles == sorted(path.name for path in (ROOT / "profiles").glob("*.yaml")) and profiles
+    assert (site / "netconform" / "spec" / "profile.schema.yaml").is_file()
 
 
 def test_help_lists_the_subcommands(venv: Path, tmp_path: Path) -> None:
