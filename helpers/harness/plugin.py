@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from netconform.engine.existing import as_json, from_json
 from netconform.errors import NetconformError, SpecError
 from netconform.harness import fixtures
+from netconform.harness.audit import audit_items, audit_summary, existing_key, list_existing
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
     SCENARIO_SUFFIXES,
@@ -72,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write report.json, report.html and failure evidence (pcaps) into this directory")
     group.addoption("--sentinel-cidr", default=DEFAULT_CIDR,
                     help=f"range the sentinel host takes its addresses from (default {DEFAULT_CIDR})")
+    group.addoption("--audit-existing", action="store_true", default=False,
+                    help="also audit the networks that existed before the run (the default bridge and the host's "
+                         "own): isolation, ICC, egress and masquerade as each promises, as existing::<network> checks")
 
 
 def _options(config: pytest.Config) -> RunOptions:
@@ -106,6 +111,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]
         config.stash[identity_key] = RunIdentity.parse(run_id, owner)
+        if "netconform_existing" in workerinput:
+            config.stash[existing_key] = from_json(workerinput["netconform_existing"])
     else:
         config.stash[identity_key] = RunIdentity.new()
     if _is_controller(config):
@@ -119,12 +126,21 @@ def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: workers join the controller's run (same id, same owner)."""
     run = node.config.stash[identity_key]
     node.workerinput["netconform_run"] = (run.run_id, run.owner)
+    if existing_key in node.config.stash:  # one list for every worker: the daemon's before the run
+        node.workerinput["netconform_existing"] = as_json(node.config.stash[existing_key])
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix in SCENARIO_SUFFIXES:
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--audit-existing: the audit's items first, so its networks are probed before the run creates any."""
+    if existing_key in config.stash:
+        items[:0] = audit_items(session, config.stash[existing_key])
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -184,10 +200,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         listing = "\n".join(f"  {problem}" for err in errors for problem in err.problems)
         sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s); nothing was created.\n{listing}\n")
         return SpecError.exit_code
-    if not files or config.option.collectonly:
+    audit = config.getoption("audit_existing")
+    if not (files or audit) or (config.option.collectonly and not audit):
         return None
+    options = config.stash[options_key] if options_key in config.stash else _options(config)
     try:
-        check_environment(config.stash[options_key] if options_key in config.stash else _options(config))
+        if audit:
+            config.stash[existing_key] = list_existing(options)
+        if not config.option.collectonly:
+            check_environment(options)
     except NetconformError as err:
         sys.stderr.write(f"netconform: {err}\n")
         return err.exit_code
@@ -200,7 +221,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _TERM_OWNER
     _TERM_OWNER = os.getpid()
     signal.signal(signal.SIGTERM, _raise_on_term)
-    if not _is_controller(config) or config.option.collectonly or not _spec_files(config):
+    if not _is_controller(config) or config.option.collectonly or not (
+            _spec_files(config) or existing_key in config.stash):
         return
     register(config.stash[identity_key])
     try:
@@ -250,6 +272,18 @@ def pytest_runtest_makereport(
             setattr(report, SCENARIOS_ATTR, list(finished))
             finished.clear()
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if existing_key not in config.stash or not _is_controller(config):
+        return
+    reports = [report for kind in ("passed", "failed", "skipped", "error")
+               for report in terminalreporter.stats.get(kind, []) if hasattr(report, "nodeid")]
+    lines = audit_summary(sorted(reports, key=lambda report: report.nodeid))
+    if lines:
+        terminalreporter.section("netconform existing networks")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
