@@ -42,7 +42,7 @@ SPEC_PATH = "existing networks"  # how stories and the report show where the aud
 
 def audit_items(session: pytest.Session, networks: list[ExistingNetwork]) -> list[pytest.Item]:
     """The audit's items, collected through pytest (hooks, keywords and markers as for any item)."""
-    audit = ExistingAudit.from_parent(session, name=AUDIT, plan=plan_audit(networks))
+    audit = ExistingAudit.from_parent(session, name=AUDIT, nodeid=AUDIT, plan=plan_audit(networks))
     return list(session.genitems(audit))
 
 
