@@ -156,22 +156,26 @@ def _manages_iptables(config: pytest.Config) -> bool:
 
 
 def audit_summary(reports: list[Any]) -> list[str]:
-    """Lines for the terminal: each existing network and its promises, kept, broken or skipped."""
-    by_network: dict[str, list[tuple[str, str]]] = {}
+    """Lines for the terminal: each existing network and its promises, kept, broken or skipped (why)."""
+    by_network: dict[str, list[tuple[str, str, str]]] = {}
     for report in reports:
         parts = report.nodeid.split("::")
         if len(parts) != 3 or parts[0] != AUDIT or (report.when != "call" and not report.failed):
             continue
         outcome = {"passed": "kept", "failed": "BROKEN", "skipped": "skipped"}[report.outcome]
-        if report.when != "call":
-            outcome = "ERROR"
-        by_network.setdefault(parts[1], []).append((parts[2], outcome))
+        outcome = outcome if report.when == "call" else "ERROR"
+        why = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            why = f"  ({str(report.longrepr[2]).split(': ', 2)[-1]})"
+        by_network.setdefault(parts[1], []).append((parts[2], outcome, why))
     lines = []
     for network, promises in by_network.items():
-        broken = sum(outcome in ("BROKEN", "ERROR") for _, outcome in promises)
-        lines.append(f"{network}: {'all promises kept' if not broken else f'{broken} promise(s) broken'}"
-                     if any(outcome != "skipped" for _, outcome in promises) else f"{network}: not audited")
-        lines += [f"  {outcome:8} {promise}" for promise, outcome in promises]
+        broken = sum(outcome in ("BROKEN", "ERROR") for _, outcome, _ in promises)
+        if all(outcome == "skipped" for _, outcome, _ in promises):
+            lines.append(f"{network}: not audited")
+        else:
+            lines.append(f"{network}: {f'{broken} promise(s) broken' if broken else 'all promises kept'}")
+        lines += [f"  {outcome:8} {promise}{why}" for promise, outcome, why in promises]
     return lines
 
 
