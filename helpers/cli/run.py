@@ -86,10 +86,14 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["-m", args.markers]
     if args.workers:
         argv += ["-p", "xdist", "-n", args.workers, "--dist", "loadfile"]
-    for names, _ in plugin_options():
+    for names, attrs in plugin_options():
         flag = next(name for name in names if name.startswith("--"))
         dest = flag.lstrip("-").replace("-", "_")  # as argparse derives it
-        if hasattr(args, dest):
+        if not hasattr(args, dest):
+            continue
+        if attrs.get("action") == "store_true":
+            argv += [flag] if getattr(args, dest) else []
+        else:
             argv.append(f"{flag}={getattr(args, dest)}")
     if args.junitxml:
         argv.append(f"--junitxml={args.junitxml}")

@@ -127,7 +127,7 @@ class ScenarioEngine:
                     raise EngineError("; ".join(problems))
 
     def build(self, scenario: Scenario) -> BuiltScenario:
-        """Create the scenario's networks, then its containers in order.
+        """Create the scenario's networks (look up existing ones), then its containers in order.
 
         A container the daemon refuses is recorded with its error (that may be what the spec
         expects); a network the daemon refuses aborts the build.
@@ -150,6 +150,8 @@ class ScenarioEngine:
         return built
 
     def _create_network(self, scenario: Scenario, spec: NetworkSpec) -> Network:
+        if spec.existing is not None:
+            return self._existing_network(scenario, spec.existing)
         ipam = None
         if spec.subnet:
             ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=spec.subnet, gateway=spec.gateway,
@@ -166,6 +168,17 @@ class ScenarioEngine:
                 f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): "
                 f"{err.explanation or err}"
             ) from err
+
+    def _existing_network(self, scenario: Scenario, name: str) -> Network:
+        """A network that was there before the run: looked up, never changed (only connected to
+        by the scenario's labelled containers), never removed."""
+        try:
+            return self.client.networks.get(name)
+        except docker.errors.NotFound as err:
+            raise EngineError(f"scenario {scenario.name}: there is no network {name!r} on the daemon") from err
+        except docker.errors.APIError as err:
+            raise EngineError(f"scenario {scenario.name}: looking up network {name!r} failed: "
+                              f"{err.explanation or err}") from err
 
     def _network_name(self, built: BuiltScenario, key: str) -> str:
         return DEFAULT_BRIDGE if key == DEFAULT_BRIDGE else str(built.networks[key].name)
@@ -242,7 +255,8 @@ class ScenarioEngine:
             time.sleep(0.05)
 
     def teardown(self, built: BuiltScenario) -> None:
-        """Remove the scenario's containers (joiners first) and networks; report what failed.
+        """Remove the scenario's containers (joiners first) and the networks it created (never an
+        existing one it only looked up); report what failed.
 
         Raises:
             EngineError: something could not be removed (all removals are still attempted).
@@ -252,6 +266,8 @@ class ScenarioEngine:
             if created.container is not None:
                 _remove(created.container.remove, problems, created.name, force=True, v=True)
         for key, network in reversed(list(built.networks.items())):
+            if built.scenario.networks[key].existing is not None:
+                continue  # not ours: its endpoints went with our containers
             with _changing_networks(self.lock, f"removing network {network.name}"):
                 _remove(network.remove, problems, f"network {key}")
         built.containers.clear()

@@ -10,7 +10,7 @@ The scenario is built when pytest sets up its file node and removed when pytest 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -119,8 +119,16 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         facts = self.scenario_file.facts
         assert facts is not None, "scenario was not built"
+        self.judge_on(facts, self.scenario_file.scenario.checks)
+
+    def judge_on(self, facts: ScenarioFacts, siblings: Sequence[Check]) -> None:
+        """Make the probes ``facts`` still lack (all of ``siblings``' at once), judge, keep evidence.
+
+        Raises:
+            ConformanceFailure: the check's expectation does not hold.
+        """
         context = run_context(self.config)
-        context.prepare(self.check, facts, self.scenario_file.scenario.checks)
+        context.prepare(self.check, facts, siblings)
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
         if not verdict.passed:

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from netconform.engine.existing import as_json, from_json
 from netconform.errors import NetconformError, SpecError
 from netconform.harness import fixtures, profile_items
+from netconform.harness.audit import audit_items, audit_summary, existing_key, list_existing
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
     SCENARIO_SUFFIXES,
@@ -78,6 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=None, metavar="FILE|NAME",
                     help="host profile: the intended networking settings (a file, or a shipped one: "
                          "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
+    group.addoption("--audit-existing", action="store_true", default=False,
+                    help="also audit the networks that existed before the run (the default bridge and the host's "
+                         "own): isolation, ICC, egress and masquerade as each promises, as existing::<network> checks "
+                         "(also set by a profile's audit_existing: true)")
 
 
 def _options(config: pytest.Config) -> RunOptions:
@@ -119,6 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "netconform_run" in workerinput:
         run_id, owner = workerinput["netconform_run"]
         config.stash[identity_key] = RunIdentity.parse(run_id, owner)
+        if "netconform_existing" in workerinput:
+            config.stash[existing_key] = from_json(workerinput["netconform_existing"])
     else:
         config.stash[identity_key] = RunIdentity.new()
     if _is_controller(config):
@@ -132,6 +140,8 @@ def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: workers join the controller's run (same id, same owner)."""
     run = node.config.stash[identity_key]
     node.workerinput["netconform_run"] = (run.run_id, run.owner)
+    if existing_key in node.config.stash:  # one list for every worker: the daemon's before the run
+        node.workerinput["netconform_existing"] = as_json(node.config.stash[existing_key])
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -143,6 +153,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def _load_profile(config: pytest.Config) -> HostProfile:
     path = find_profile(config.getoption("profile"))
     return load_profile(path, _display(config, path))
+
+
+def _audit_existing(config: pytest.Config) -> bool:
+    """--audit-existing, or a profile that asks for it (audit_existing: true)."""
+    return bool(config.getoption("audit_existing")) or (
+        profile_key in config.stash and config.stash[profile_key].audit_existing)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--audit-existing: the audit's items first, so its networks are probed before the run creates any."""
+    if existing_key in config.stash:
+        items[:0] = audit_items(session, config.stash[existing_key])
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -195,12 +218,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     errors = []
     if config.getoption("profile"):
         try:
-            _load_profile(config)
+            config.stash[profile_key] = _load_profile(config)  # pytest_configure, later, loads it again
         except SpecError as err:
             errors.append(err)
         except NetconformError as err:
             sys.stderr.write(f"netconform: {err}\n")
             return pytest.ExitCode.USAGE_ERROR
+    bad_profile = bool(errors)
     for path in files:
         try:
             load_scenario(path, _display(config, path))
@@ -208,13 +232,19 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             errors.append(err)
     if errors:
         listing = "\n".join(f"  {problem}" for err in errors for problem in err.problems)
-        sys.stderr.write(f"netconform: {len(errors)} invalid scenario spec(s) or profile; nothing was created.\n"
-                         f"{listing}\n")
+        what = f"{len(errors) - bad_profile} invalid scenario spec(s)"
+        what = ("an invalid profile" + (f" and {what}" if len(errors) > 1 else "")) if bad_profile else what
+        sys.stderr.write(f"netconform: {what}; nothing was created.\n{listing}\n")
         return SpecError.exit_code
-    if not (files or config.getoption("profile")) or config.option.collectonly:
+    audit = _audit_existing(config)
+    if not (files or audit or config.getoption("profile")) or (config.option.collectonly and not audit):
         return None
+    options = config.stash[options_key] if options_key in config.stash else _options(config)
     try:
-        check_environment(config.stash[options_key] if options_key in config.stash else _options(config))
+        if audit:
+            config.stash[existing_key] = list_existing(options)
+        if not config.option.collectonly:
+            check_environment(options)
     except NetconformError as err:
         sys.stderr.write(f"netconform: {err}\n")
         return err.exit_code
@@ -227,7 +257,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _TERM_OWNER
     _TERM_OWNER = os.getpid()
     signal.signal(signal.SIGTERM, _raise_on_term)
-    if not _is_controller(config) or config.option.collectonly or not _spec_files(config):
+    if not _is_controller(config) or config.option.collectonly or not (
+            _spec_files(config) or existing_key in config.stash):
         return
     register(config.stash[identity_key])
     try:
@@ -277,6 +308,18 @@ def pytest_runtest_makereport(
             setattr(report, SCENARIOS_ATTR, list(finished))
             finished.clear()
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if existing_key not in config.stash or not _is_controller(config):
+        return
+    reports = [report for kind in ("passed", "failed", "skipped", "error")
+               for report in terminalreporter.stats.get(kind, []) if hasattr(report, "nodeid")]
+    lines = audit_summary(sorted(reports, key=lambda report: report.nodeid))
+    if lines:
+        terminalreporter.section("netconform existing networks")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -14,6 +14,9 @@ RESERVED_MODES = ("bridge", "host", "none")
 
 @dataclass(frozen=True)
 class NetworkSpec:
+    """A user-defined network; with ``existing``, the name of one the scenario looks up and neither
+    creates nor removes (its driver and options are then its own, not declared)."""
+
     key: str
     driver: str = "bridge"
     internal: bool = False
@@ -22,6 +25,7 @@ class NetworkSpec:
     ip_range: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     line: int | None = None
+    existing: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,24 @@ def build_networks(top: Mapping[str, Any], path: str) -> dict[str, NetworkSpec]:
     """The ``networks`` block as NetworkSpecs, by key.
 
     Raises:
-        SpecError: a gateway or ip_range outside its subnet.
+        SpecError: a gateway or ip_range outside its subnet; an existing network declared with
+            more than its name, or twice.
     """
     declared = top.get("networks") or {}
-    return {key: _network(key, body or {}, path, f"networks.{key}", line_of(declared, key))
-            for key, body in declared.items()}
+    networks = {key: _network(key, body or {}, path, f"networks.{key}", line_of(declared, key))
+                for key, body in declared.items()}
+    named: dict[str, str] = {}
+    for key, network in networks.items():
+        if network.existing is not None and named.setdefault(network.existing, key) != key:
+            raise where(path, declared[key], "existing", f"networks.{key}.existing").error(
+                f"network {network.existing!r} is already declared as {named[network.existing]!r}",
+                "one key per network")
+    return networks
 
 
 def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
+    if "existing" in spec:
+        return _existing(key, spec, path, keypath, line)
     # The schema has checked the formats (IPv4) and that gateway and ip_range come with a subnet.
     subnet = str(ipaddress.IPv4Network(spec["subnet"])) if "subnet" in spec else None
     gateway = str(ipaddress.IPv4Address(spec["gateway"])) if "gateway" in spec else None
@@ -45,6 +55,20 @@ def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: i
     options = tuple((name, _option_text(value)) for name, value in (spec.get("options") or {}).items())
     return NetworkSpec(key, spec.get("driver", "bridge"), bool(spec.get("internal", False)), subnet, gateway,
                        ip_range, options, line)
+
+
+def _existing(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
+    """A network looked up by name: what it is was decided when it was created, not here."""
+    name = spec["existing"]
+    if name in RESERVED_MODES:
+        mode = "network: bridge" if name == "bridge" else f"network: {name}"
+        raise where(path, spec, "existing", f"{keypath}.existing").error(
+            f"{name!r} is not a user-defined network", f"the name of a user-defined network ({mode} for {name})")
+    declared = [other for other in spec if other != "existing"]
+    if declared:
+        raise where(path, spec, declared[0], f"{keypath}.{declared[0]}").error(
+            "an existing network is only named: its driver, addresses and options are its own", "existing alone")
+    return NetworkSpec(key, line=line, existing=name)
 
 
 def build_containers(top: Mapping[str, Any], networks: dict[str, NetworkSpec], path: str,

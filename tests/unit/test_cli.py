@@ -263,3 +263,8 @@ def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pyt
     assert [point.name for point in points] == ["netconform"]
     assert pytestconfig.pluginmanager.get_plugin("netconform") is netconform.harness.plugin
     assert "pytest_plugins" not in (ROOT / "conftest.py").read_text()
+
+
+def test_run_passes_the_plugins_flags_without_a_value() -> None:
+    assert "--audit-existing" in run_parsed("--audit-existing")
+    assert not any(word.startswith("--audit-existing") for word in run_parsed())
