@@ -1,7 +1,7 @@
 """The networks a daemon had before the run: everything not labelled by netconform.
 
 Listed once, before the run creates anything, in the process that controls the run; the audit
-(:mod:`netconform.spec.audit`) is planned from this list, and nothing listed is ever changed.
+(:mod:`netconform.spec.audit_plan`) is planned from this list, and nothing listed is ever changed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import docker.errors
 
 from netconform.errors import EngineError
 from netconform.hermetic.runs import LABEL_RUN
-from netconform.spec.audit import DEFAULT_BRIDGE, ExistingNetwork
+from netconform.spec.audit_plan import DEFAULT_BRIDGE, ExistingNetwork
 
 
 def existing_networks(client: docker.DockerClient) -> list[ExistingNetwork]:

@@ -2,7 +2,7 @@
 
 The controlling process lists the daemon's networks before anything is created
 (:func:`netconform.engine.existing.existing_networks`) and hands the list to xdist workers; each
-process plans the same audit from it (:func:`netconform.spec.audit.plan_audit`) and collects it as
+process plans the same audit from it (:func:`netconform.spec.audit_plan.plan_audit`) and collects it as
 ``existing::<network>::<promise>`` items, placed before every other item. The audit's scenarios
 are specs like any other: validated by the same loader, built by the same engine (the existing
 networks are looked up, never created, changed or removed; only our labelled probe containers are
@@ -32,7 +32,7 @@ from netconform.harness.items import CheckItem, finished_scenarios_key, run_cont
 from netconform.harness.sources import CallSite, load_source
 from netconform.report.records import scenario_record
 from netconform.spec import Check, Scenario
-from netconform.spec.audit import AuditPlan, ExistingNetwork, Promise, plan_audit
+from netconform.spec.audit_plan import AuditPlan, ExistingNetwork, Promise, plan_audit
 from netconform.spec.values import Matcher
 
 existing_key = pytest.StashKey[list[ExistingNetwork]]()

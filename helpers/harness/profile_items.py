@@ -15,7 +15,7 @@ import pytest
 
 from netconform.harness.items import run_context
 from netconform.judge import Verdict
-from netconform.judge.settings import judge_setting
+from netconform.judge.pinned_settings import judge_setting
 from netconform.report.gather import CHECK_ATTR
 from netconform.report.records import setting_record
 from netconform.spec.profile import HostProfile, PinnedSetting

@@ -10,7 +10,7 @@ import pytest
 from netconform.errors import SpecError
 from netconform.harness.sources import CallSite, load_source
 from netconform.spec import load_scenario
-from netconform.spec.audit import AGAINST_RUN, AS_FOUND, ExistingNetwork, plan_audit
+from netconform.spec.audit_plan import AGAINST_RUN, AS_FOUND, ExistingNetwork, plan_audit
 from netconform.spec.values import Matcher, Ref
 
 BRIDGE = ExistingNetwork("bridge", "bridge", options=(("com.docker.network.bridge.enable_icc", "true"),))

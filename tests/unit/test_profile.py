@@ -8,7 +8,7 @@ import pytest
 
 from netconform.errors import SpecError
 from netconform.facts.settings import SETTINGS, Setting
-from netconform.judge.settings import judge_setting
+from netconform.judge.pinned_settings import judge_setting
 from netconform.spec.profile import load_profile
 from netconform.spec.shipped import find_profile, profiles_dir
 
