@@ -59,7 +59,7 @@ def fact_changes(before: dict[str, Any], after: dict[str, Any]) -> FactChanges:
             continue
         result.facts_changed.append((key, _text(was), _text(now)))
         place, fact = _place_and_fact(key, machine)
-        section = section_of(key, flat_before, flat_after)
+        section = section_of(key, machine, flat_before, flat_after)
         result.changes.extend(Change(place, fact, _one_line(delta.was), _one_line(delta.now), delta.kind, section)
                               for delta in changed)
     return result

@@ -153,7 +153,9 @@ def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False
     else:
         lines.extend(_accepted_sections(diff, acceptance))
     if diff.firewall_missing:
-        lines.append(f"Daemon firewall layout: not compared (the {diff.firewall_missing} report records none)")
+        missing = "neither report records one" if " and " in diff.firewall_missing else \
+            f"the {diff.firewall_missing} report records none"
+        lines.append(f"Daemon firewall layout: not compared ({missing})")
     lines.append("")
     if diff.regressed:
         lines.append(f"REGRESSION: {len(diff.regressions)} check(s) went from pass to fail/error, "

@@ -256,8 +256,9 @@ _MACHINE_INFO = ("daemon info KernelVersion", "daemon info OperatingSystem")
 _NETNS_FACTS = ("interface ", "interfaces", "routes", "sysctl ")
 
 
-def section_of(key: str, *sides: Flat) -> str:
-    """Which section a flat fact belongs to (``sides``: the flat reports, to find host-mode containers).
+def section_of(key: str, machine: set[str], *sides: Flat) -> str:
+    """Which section a flat fact belongs to (``machine``: the keys of :func:`flatten_machine`;
+    ``sides``: the flat reports, to find host-mode containers).
 
     Host context is what the daemon runs on, not what it does: the machine (``host …`` facts, the
     kernel and OS the daemon reports) and the network namespace the daemon runs in, as seen by a
@@ -268,7 +269,7 @@ def section_of(key: str, *sides: Flat) -> str:
     """
     if key.startswith("daemon firewall "):
         return FIREWALL
-    if key.startswith("host ") or key in _MACHINE_INFO:
+    if key in machine and (key.startswith("host ") or key in _MACHINE_INFO):
         return HOST_CONTEXT
     parts = key.split(" ", 2)
     if len(parts) == 3 and parts[2].startswith(_NETNS_FACTS) and any(
