@@ -188,7 +188,12 @@ def _accepted_sections(diff: Diff, acceptance: Acceptance) -> list[str]:
     lines.extend(by_section(list(acceptance.accepted), diff.subjects))
     others = (f" ({acceptance.other_upgrades} more are for other daemon versions)" if acceptance.other_upgrades else "")
     lines.append(f"Accept entries that matched no change (stale): {len(acceptance.stale) or 'none'}{others}")
-    lines.extend(f"  {entry.source}: {entry.describe()}" for entry in acceptance.stale)
+    by_entries = {change.fact for change in diff.changes if change.kind in ("added", "removed")}
+    for entry in acceptance.stale:
+        # An accept file written when sets printed as "[old list] -> [new list]".
+        hint = ("  (this fact changes by entries: name them with added:/removed:)"
+                if entry.was is not None and entry.fact in by_entries else "")
+        lines.append(f"  {entry.source}: {entry.describe()}{hint}")
     return lines
 
 

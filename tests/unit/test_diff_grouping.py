@@ -134,3 +134,11 @@ def test_from_to_accepts_a_value_not_an_entry(tmp_path: Path) -> None:
     assert not load_accepted(path)[0].matches(change)
     path.write_text("- fact: /etc/hosts\n  reason: any change of the fact\n")
     assert load_accepted(path)[0].matches(change)
+
+
+def test_an_old_from_to_entry_on_a_set_like_fact_is_stale_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "accept.yaml"
+    path.write_text('- fact: /etc/hosts\n  from: "[a]"\n  to: "[a, ::1 ip6-extra]"\n  reason: as sets printed before\n')
+    diff = compare(PASS, changed_hosts(lambda lines: [*lines, "::1 ip6-extra"]), load_accepted(path))
+    assert f"  {path}:1: /etc/hosts: [a] -> [a, ::1 ip6-extra]  (this fact changes by entries: name them with " \
+        "added:/removed:)" in render(diff)
