@@ -49,7 +49,7 @@ class Diff:
     facts_changed: list[tuple[str, str, str]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)  # facts_changed, as printed: per place and entry
     subjects: dict[str, set[str]] = field(default_factory=dict)  # scenario -> its containers
-    firewall_missing: str = ""  # which report records no firewall layout (then none is compared)
+    not_compared: list[str] = field(default_factory=list)  # parts of the daemon one report does not record
     acceptance: Acceptance | None = None  # with --accept or --fail-on-change: changes accepted or not
 
     @property
@@ -114,7 +114,7 @@ def compare(before: dict[str, Any], after: dict[str, Any], accepted: list[Entry]
                     diff.case_switched.append(f"{key}: case switched {_case(old[key])} -> {_case(new[key])}")
     changed = fact_changes(before, after)
     diff.facts_changed, diff.changes, diff.subjects = changed.facts_changed, changed.changes, changed.subjects
-    diff.firewall_missing = changed.firewall_missing
+    diff.not_compared = changed.not_compared
     if accepted is not None:
         diff.acceptance = classify(diff.changes, accepted, str(before["daemon"].get("version", "")),
                                  str(after["daemon"].get("version", "")))
@@ -152,10 +152,7 @@ def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False
         lines.extend(by_section([(change, None) for change in diff.changes], diff.subjects))
     else:
         lines.extend(_accepted_sections(diff, acceptance))
-    if diff.firewall_missing:
-        missing = "neither report records one" if " and " in diff.firewall_missing else \
-            f"the {diff.firewall_missing} report records none"
-        lines.append(f"Daemon firewall layout: not compared ({missing})")
+    lines.extend(diff.not_compared)
     lines.append("")
     if diff.regressed:
         lines.append(f"REGRESSION: {len(diff.regressions)} check(s) went from pass to fail/error, "

@@ -142,3 +142,13 @@ def test_an_old_from_to_entry_on_a_set_like_fact_is_stale_with_a_hint(tmp_path: 
     diff = compare(PASS, changed_hosts(lambda lines: [*lines, "::1 ip6-extra"]), load_accepted(path))
     assert f"  {path}:1: /etc/hosts: [a] -> [a, ::1 ip6-extra]  (this fact changes by entries: name them with " \
         "added:/removed:)" in render(diff)
+
+
+def test_an_interface_on_one_side_only_is_one_line_not_each_of_its_facts() -> None:
+    after = copy.deepcopy(PASS)
+    base = next(s for s in after["scenarios"] if s["name"] == "container")["observed"]["containers"]["base"]
+    base["net"]["interfaces"] = [i for i in base["net"]["interfaces"] if i["name"] != "eth0"]
+    base["net"]["routes"] = []
+    shown = {(change.place, change.fact, change.shown()) for change in compare(PASS, after).changes}
+    assert ("container/base", "interfaces", "- eth0") in shown
+    assert not any(fact.startswith("interface eth0 ") for place, fact, _ in shown if place == "container/base")
