@@ -12,12 +12,14 @@ the test zone (what a masqueraded leak would still show) is a leak. None is expe
 The classifier is shown to catch leaks first: a container on a bridge network sends one UDP
 datagram through the uplink, to an address of the uplink's own subnet that a permanent neighbour
 entry maps to a MAC nobody has (so no host answers or receives it), with a TTL that no router would
-forward (so even a misdelivered copy dies at the first hop).
+forward (so even a misdelivered copy dies at the first hop). The proof itself sends two such
+datagrams of the host's own (canaries, not leaks), before and after the run: both must be
+captured, or a quiet uplink could not be told from a capture that saw nothing.
 
 What the capture cannot see, so what this proof does not cover:
 - interfaces without a default route here (a second NIC, a VPN or tunnel, a link to a LAN reached
-  by a specific route only), and traffic that leaves from another network namespace's own uplink
-  (a dedicated daemon's netns is the host's only through its veth, which ends here: that is seen);
+  by a specific route only), and another network namespace's own uplink (what other namespaces
+  route through this one, as the sentinel and the containers do, is seen);
 - frames the kernel dropped for the capture socket (counted and required to be zero);
 - a leak that is none of the above: masqueraded traffic without a probe's mark (an embedded DNS
   forward of a name outside the test zone, say) has the host's own address and MAC and looks like
@@ -195,17 +197,24 @@ def test_a_datagram_a_container_sends_out_of_the_uplink_is_a_leak(
 # --- the proof ---------------------------------------------------------------------------------
 
 
-def test_a_full_run_sends_nothing_out_of_the_uplinks(uplink_list: list[Uplink], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str],
+def test_a_full_run_sends_nothing_out_of_the_uplinks(uplink_list: list[Uplink], nobodys_address: str,
+                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                     record_property: Callable[[str, object], None]) -> None:
     report_dir = tmp_path / "report"
     argv = [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "-q", "suites",
             "-n", "2", "--audit-existing", "--report-dir", str(report_dir)]
+    # The host's own datagrams before and after the run, to nobody: they show the capture was live
+    # for the whole run (a quiet uplink and a broken capture both see nothing else).
+    canary = f"netconform uplink canary {secrets.token_hex(8)}".encode()
     started = time.monotonic()
     with UplinkCapture([uplink.name for uplink in uplink_list]) as capture:
+        _send_one(nobodys_address, 9, canary + b" before", 1)
         result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
         time.sleep(SETTLE)  # a frame still on its way out when the run ended
+        _send_one(nobodys_address, 9, canary + b" after", 1)
+        time.sleep(SETTLE)
     seconds = time.monotonic() - started
+    canaries = [frame[frame.index(canary) + len(canary):] for _, _, frame in capture.result.frames if canary in frame]
     output = (result.stdout + result.stderr)[-4000:]
     # 0: all passed; 1: some checks failed, which is another test's business, not this proof's.
     assert result.returncode in (0, 1), f"the suite run did not complete (exit {result.returncode}):\n{output}"
@@ -214,16 +223,19 @@ def test_a_full_run_sends_nothing_out_of_the_uplinks(uplink_list: list[Uplink], 
     leaks = classify(traces, capture.result.frames)
     story = _story(capture.result, leaks, _keep(leaks, tmp_path))
     counts = report["summary"]["counts"]
-    summary = (f"hermetic uplink proof: {len(capture.result.frames)} frames captured on "
-               f"{', '.join(uplink.name for uplink in uplink_list)} during a {seconds:.1f}s run "
-               f"(suite exit {result.returncode}, {counts['total']} checks, {len(report['scenarios'])} scenarios; "
-               f"traces: {len(traces.addresses)} addresses, {len(traces.networks)} subnets, {len(traces.macs)} MACs, "
-               f"{len(traces.tcp_ports)} probe ports); {capture.result.dropped} dropped; {len(leaks)} leaks")
-    for key, value in [("uplink_frames", len(capture.result.frames)), ("uplink_dropped", capture.result.dropped),
+    others = len(capture.result.frames) - len(canaries)
+    summary = (f"hermetic uplink proof: {others} frames besides the 2 canaries ({len(canaries)} seen) captured on "
+               f"{', '.join(uplink.name for uplink in uplink_list)} during a {seconds:.1f}s run, "
+               f"{capture.result.dropped} dropped; {len(leaks)} leaks. The run: exit {result.returncode}, "
+               f"{counts['total']} checks in {len(report['scenarios'])} scenarios; looked for "
+               f"{len(traces.addresses)} addresses, {len(traces.networks)} subnets, {len(traces.macs)} MACs, "
+               f"{len(traces.tcp_ports)} probe ports")
+    for key, value in [("uplink_frames", others), ("uplink_dropped", capture.result.dropped),
                        ("uplink_leaks", len(leaks)), ("run_seconds", round(seconds, 1))]:
         record_property(key, value)
     with capsys.disabled():
         print(f"\n{summary}")
     assert traces.addresses and traces.networks and traces.tcp_ports, f"the report gave no traces\n{summary}"
+    assert canaries == [b" before", b" after"], f"the capture missed the host's own canaries: {canaries}\n{story}"
     assert capture.result.dropped == 0, f"the capture lost frames: the proof has a hole\n{story}"
     assert leaks == [], story
