@@ -1,10 +1,11 @@
 """The machine's uplinks and a capture of everything that crosses them.
 
 An uplink is an interface that carries a default route (IPv4 or IPv6, any routing table but the
-local one) of the current network namespace, found through netlink. :class:`UplinkCapture` opens
-one packet socket per uplink (AF_PACKET, like :mod:`netconform.observe.witness`, but raw: the
-Ethernet header is kept for the source MAC) and keeps the first bytes of every frame, both ways,
-until stopped. What it sees is classified by :mod:`.uplink_leaks`.
+local one) of a network namespace (the current one unless one is named), found through netlink.
+:class:`UplinkCapture` opens one packet socket per uplink (AF_PACKET, like
+:mod:`netconform.observe.witness`, but raw: the Ethernet header is kept for the source MAC), in that
+namespace, and keeps the first bytes of every frame, both ways, until stopped. It only listens:
+nothing is ever sent. What it sees is classified by :mod:`.uplink_leaks`.
 
 Blind spots: frames on other interfaces (a second NIC without a default route, a VPN, a tunnel
 that is not an uplink here), traffic of other network namespaces with their own uplinks (a
@@ -14,6 +15,8 @@ dedicated daemon's netns is not the host's), and frames the kernel dropped for t
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
 import select
 import socket
@@ -28,6 +31,7 @@ from types import TracebackType
 from pyroute2 import IPRoute
 
 from netconform.errors import EnvironmentProblem
+from netconform.hermetic.named_netns import run_in_netns
 
 _ETH_P_ALL = 0x0003
 _SOL_PACKET = 263
@@ -35,6 +39,8 @@ _PACKET_STATISTICS = 6
 _SO_RCVBUFFORCE = 33
 _RT_TABLE_LOCAL = 255
 _RTN_UNICAST = 1
+_SIOCGIFINDEX = 0x8933
+_CLONE_NEWNET = 0x40000000
 _DIRECTIONS = {0: "in", 1: "in (broadcast)", 2: "in (multicast)", 3: "in (other host)", 4: "out"}
 # Enough for every header the classifier reads and a DNS question after them.
 SNAPLEN = 512
@@ -68,12 +74,17 @@ def _default_route_interfaces(ipr: IPRoute) -> dict[int, list[str]]:
     return found
 
 
-def uplinks() -> list[Uplink]:
-    """The current namespace's uplinks, by interface index.
+def uplinks(netns: str | None = None) -> list[Uplink]:
+    """A network namespace's uplinks, by interface index.
+
+    Args:
+        netns: the path naming the netns (``/run/netns/<name>``); the current one when None.
 
     Raises:
         EnvironmentProblem: no default route, so there is no uplink to watch.
     """
+    if netns is not None:
+        return run_in_netns(netns, uplinks, what=f"finding the uplinks of {netns}")
     with IPRoute() as ipr:
         routes = _default_route_interfaces(ipr)
         found = []
@@ -90,11 +101,17 @@ def uplinks() -> list[Uplink]:
 
 @dataclass
 class Capture:
-    """What a capture saw: (interface, direction, first bytes of the frame) and the totals."""
+    """What a capture saw: (interface, direction, first bytes of the frame) and the totals.
+
+    ``bound`` maps each interface to the index its socket is bound to, as the kernel resolved the
+    name in the capture's netns: compare it with :attr:`Uplink.index` to know the right device
+    was watched.
+    """
 
     frames: list[tuple[str, str, bytes]] = field(default_factory=list)
     dropped: int = 0
     seconds: float = 0.0
+    bound: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         per: dict[str, int] = {}
@@ -116,6 +133,46 @@ def _open(interface: str) -> socket.socket:
     return sock
 
 
+def _open_in(netns: str | None, interface: str) -> socket.socket:
+    """:func:`_open` with the socket created in ``netns``: a packet socket captures in the netns it
+    was created in, for its whole life.
+
+    A short-lived thread of its own joins the netns (setns changes the calling thread only) and
+    ends after creating the socket, so no other thread of this process ever changes namespace.
+    """
+    if netns is None:
+        return _open(interface)
+    made: list[socket.socket | BaseException] = []
+
+    def enter_and_open() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns({netns}): {os.strerror(code)}")
+            finally:
+                os.close(fd)
+            made.append(_open(interface))
+        except BaseException as err:  # handed to the caller's thread
+            made.append(err)
+
+    thread = threading.Thread(target=enter_and_open, name="uplink-capture-setns")
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
+
+
+def _bound_index(sock: socket.socket) -> int:
+    """The index of the interface ``sock`` is bound to, resolved in the socket's own netns."""
+    name = str(sock.getsockname()[0])
+    request = struct.pack("16si", name.encode(), 0)
+    return int(struct.unpack("16si", fcntl.ioctl(sock.fileno(), _SIOCGIFINDEX, request))[1])
+
+
 def _lost(sock: socket.socket) -> int:
     _, drops = struct.unpack("II", sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
     return int(drops)
@@ -126,13 +183,19 @@ class UplinkCapture:
 
     Use as a context manager; the capture is in :attr:`result` after the block.
 
+    Args:
+        interfaces: the interfaces to watch, by name.
+        snaplen: how many bytes of each frame to keep.
+        netns: the path naming the netns the interfaces are in; the current one when None.
+
     Raises:
-        OSError: a packet socket could not be opened (not root, no such interface).
+        OSError: a packet socket could not be opened (not root, no such interface or netns).
     """
 
-    def __init__(self, interfaces: list[str], snaplen: int = SNAPLEN) -> None:
+    def __init__(self, interfaces: list[str], snaplen: int = SNAPLEN, netns: str | None = None) -> None:
         self.interfaces = interfaces
         self.snaplen = snaplen
+        self.netns = netns
         self.result = Capture()
         self._sockets: list[socket.socket] = []
         self._stop_read, self._stop_write = -1, -1
@@ -141,7 +204,9 @@ class UplinkCapture:
 
     def start(self) -> None:
         try:
-            self._sockets = [_open(name) for name in self.interfaces]
+            for name in self.interfaces:
+                self._sockets.append(_open_in(self.netns, name))
+                self.result.bound[name] = _bound_index(self._sockets[-1])
         except OSError:
             self._close()
             raise
