@@ -33,6 +33,12 @@ def sentinel_run_id(name: str) -> str | None:
     return run_id
 
 
+def _netns_run_id(name: str) -> str | None:
+    """The run id of a netns named by :meth:`RunIdentity.name`; None for foreign names."""
+    run_id = run_id_of_name(name)
+    return run_id if run_id is not None and HEX_RUN_ID.match(run_id) and not VETH_NAME.match(name) else None
+
+
 def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None, *, dry_run: bool = False) -> list[str]:
     """Remove sentinel netns, veths and state directories of runs that are stale.
 
@@ -62,7 +68,9 @@ def sweep_stale_sentinels(attach_netns: Iterable[str] | None = None, *, dry_run:
         else:
             removed.extend(f"veth {name} in {path}" for name in names)
     for name in sorted(netns.listnetns()):
-        if sentinel_run_id(name) in stale and not VETH_NAME.match(name):
+        # Every named netns a run makes carries its id (RunIdentity.name): the sentinel's, and the
+        # scratch namespaces of self-tests (a stand-in uplink, a trace's probe pair).
+        if _netns_run_id(name) in stale:
             try:
                 if not dry_run:
                     remove_named_netns(name)

@@ -346,6 +346,21 @@ def test_sweep_removes_a_crashed_runs_sentinel_and_nothing_else(sentinel: Sentin
             unregister(RunIdentity(left["run_id"], 0, "0"))
 
 
+def test_sweep_removes_any_netns_a_crashed_run_named() -> None:
+    """A self-test's scratch netns (``nc-<run>-uplink-machine-…``) of a dead run goes too."""
+    crashed = RunIdentity(secrets.token_hex(4), 999_999_999, "1")  # no such pid: stale
+    register(crashed)
+    scratch = crashed.name("uplink", "machine", "x1")
+    create_named_netns(scratch)
+    try:
+        removed = sweep_stale_sentinels([])
+        assert f"netns {scratch}" in removed and scratch not in netns.listnetns()
+    finally:
+        if scratch in netns.listnetns():
+            remove_named_netns(scratch)
+        unregister(crashed)
+
+
 def test_sentinel_names_are_recognised_and_foreign_names_are_not() -> None:
     run = RunIdentity("0123abcd", 1, "1")
     assert sentinel_run_id(run.name("sentinel", "42-1")) == "0123abcd"
