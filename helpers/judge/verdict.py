@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netconform.facts import ContainerFacts, ScenarioFacts
+from netconform.judge.consistency import observe_host
 from netconform.judge.evidence import render_evidence, render_probe_evidence
 from netconform.judge.matchers import describe, holds, show
 from netconform.judge.readings import NotObservable, Observation, observe, observe_reach
@@ -109,6 +110,8 @@ def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> 
         if result is None:
             raise NotObservable(f"probe {check.reach.id} was not made")
         return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
+    if check.subject == "host":
+        return observe_host(check.prop, context)
     container: ContainerFacts = facts.containers[check.subject]
     param = str(resolve_value(check.param, facts, context)) if check.param is not None else None
     observation = observe(check.prop, facts, container, param)

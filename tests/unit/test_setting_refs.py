@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from netconform.cli import main
 from netconform.errors import SpecError
 from netconform.facts import ScenarioFacts
 from netconform.facts.files import ResolvConf
@@ -129,3 +130,56 @@ def test_bool_case_keys_may_be_yaml_booleans(tmp_path: Path) -> None:
                           "cases: {false: host, true: private}}}\n")
     assert judge(check, make_facts(), DEFAULTS).passed
 
+
+
+@pytest.mark.parametrize(("name", "head"), [("setting.mtu", "setting.mtu  [daemon setting, int]"),
+                                            ("${setting.bip_subnet}", "setting.bip_subnet  [daemon setting, derived]")])
+def test_explain_describes_setting_refs(name: str, head: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(head + "\n  meaning:") and "profile" in out
+
+
+def _host_check(tmp_path: Path, prop: str) -> Check:
+    return one(tmp_path, f"  host:\n    {prop}: consistent\n")
+
+
+@pytest.mark.parametrize(
+    ("prop", "settings", "status", "cause"),
+    [
+        ("consistent.bridge_netfilter", {"iptables": True, "br_netfilter": True,
+                                         "net.bridge.bridge-nf-call-iptables": 1}, "pass", ""),
+        ("consistent.bridge_netfilter", {"iptables": True, "br_netfilter": True,
+                                         "net.bridge.bridge-nf-call-iptables": 0}, "fail",
+         "net.bridge.bridge-nf-call-iptables is 0"),
+        ("consistent.bridge_netfilter", {"iptables": True, "br_netfilter": False}, "fail", "br_netfilter is absent"),
+        ("consistent.bridge_netfilter", {"iptables": False, "br_netfilter": False}, "pass", ""),
+        ("consistent.bridge_netfilter", {"iptables": True, "br_netfilter": True}, "error", "could not be read"),
+        ("consistent.ip_forward", {"ip_forward": True, "net.ipv4.ip_forward": 0}, "fail", "net.ipv4.ip_forward is 0"),
+        ("consistent.ip_forward", {"ip_forward": False, "net.ipv4.ip_forward": 0}, "pass", ""),
+        ("consistent.nat_chain", {"iptables": True, "docker_nat_chain": False}, "fail", "no DOCKER chain"),
+        ("consistent.nat_chain", {"iptables": True, "docker_nat_chain": True}, "pass", ""),
+    ],
+)
+def test_host_consistency_names_the_contradiction(tmp_path: Path, prop: str, settings: dict[str, Any], status: str,
+                                                  cause: str) -> None:
+    verdict = judge(_host_check(tmp_path, prop), make_facts(), {f"setting.{k}": v for k, v in settings.items()})
+    assert verdict.status == status, verdict
+    assert cause in (verdict.observed + verdict.unjudged)
+
+
+def test_host_properties_are_only_the_hosts(tmp_path: Path) -> None:
+    err = load_error(tmp_path, """\
+        containers:
+          web: {}
+        expect:
+          host: {hostname: x}
+        """)
+    assert "unknown property 'hostname' of the host" in err.problem and "consistent.nat_chain" in err.allowed
+    err = load_error(tmp_path, """\
+        containers:
+          web: {}
+        expect:
+          web: {consistent.nat_chain: consistent}
+        """)
+    assert "unknown property" in err.problem
