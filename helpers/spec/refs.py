@@ -68,12 +68,14 @@ def _setting(name: str, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any
         return str(bip.network) if name == "bip_subnet" else str(bip.ip)
     if name.startswith("resolv."):
         directive = name.removeprefix("resolv.")
-        own = _setting({"nameservers": "dns", "search": "dns_search", "options": "dns_options"}[directive],
-                       facts, context)
+        daemon = {"nameservers": "dns", "host_nameservers": "dns", "search": "dns_search", "options": "dns_options"}
+        own = _setting(daemon[directive], facts, context)
         if own:
             return own
         if facts.host.resolv is None:
             raise Unresolvable("the host's /etc/resolv.conf could not be read")
+        if directive == "host_nameservers":
+            return facts.host.resolv.nameservers
         host = getattr(facts.host.resolv, directive)
         return external_nameservers(host) if directive == "nameservers" else host
     if f"setting.{name}" not in context:

@@ -105,6 +105,8 @@ DERIVED_SETTINGS: dict[str, str] = {
     "resolv.nameservers": "the nameservers a container on the default bridge gets without its own --dns: "
                           "dns when set, else the host's without loopback ones (Docker's fallback "
                           "8.8.8.8 8.8.4.4 when none remain)",
+    "resolv.host_nameservers": "the nameservers a host-mode container gets without its own --dns: dns when "
+                               "set, else the host's as they are",
     "resolv.search": "the search domains a container gets without its own --dns-search: dns_search when "
                      "set, else the host's",
     "resolv.options": "the resolver options a container on the default bridge gets without its own "

@@ -89,6 +89,9 @@ def test_default_bridge_resolv_is_the_daemons_dns_else_the_hosts() -> None:
     assert resolve_value(ref, facts, DEFAULTS) == ["10.0.0.2"]
     assert resolve_value(ref, _with_host_resolv(["127.0.0.53"]), DEFAULTS) == ["8.8.8.8", "8.8.4.4"]
     assert resolve_value(ref, facts, {**DEFAULTS, "setting.dns": ["198.18.0.53"]}) == ["198.18.0.53"]
+    host_mode = Ref(("setting", "resolv.host_nameservers"))
+    assert resolve_value(host_mode, facts, DEFAULTS) == ["127.0.0.53", "10.0.0.2"]
+    assert resolve_value(host_mode, facts, {**DEFAULTS, "setting.dns": ["198.18.0.53"]}) == ["198.18.0.53"]
     assert resolve_value(Ref(("setting", "resolv.search")), facts, DEFAULTS) == ["corp.test"]
     assert resolve_value(Ref(("setting", "resolv.search")), facts,
                          {**DEFAULTS, "setting.dns_search": ["a.test"]}) == ["a.test"]
