@@ -66,7 +66,8 @@ def setting_explanation(name: str) -> list[str]:
 
 
 _INTENDED = ("as intended: the host profile's value where it pins one, else the effective one read before the "
-             "run (netconform daemon settings); a setting that could not be read makes the check an error")
+             "run (report.json and netconform profile init show them); a setting that could not be read makes "
+             "the check an error")
 
 
 def lookup(name: str) -> Property | None:

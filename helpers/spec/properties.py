@@ -50,7 +50,8 @@ _PROBE = ("a probe from inside the prober's network namespace (ICMP echo, TCP co
 
 _SETTINGS = ("the daemon's settings as intended (the host profile's value where it pins one, else the effective "
              "one, read before the run created anything from the engine API, dockerd's command line, daemon.json, "
-             "and the kernel and iptables in the daemon's network namespace; netconform daemon settings shows them)")
+             "and the kernel and iptables in the daemon's network namespace; report.json and netconform profile "
+             "init show them)")
 _CONSISTENT = ("'consistent', or the contradiction between the daemon's own settings and the host that "
                "explains failing behaviour: ")
 

@@ -14,6 +14,7 @@ from netconform.errors import SpecError
 from netconform.facts import ScenarioFacts
 from netconform.facts.files import ResolvConf
 from netconform.judge import judge
+from netconform.judge.failure import render_story
 from netconform.spec import Check, load_scenario
 from netconform.spec.refs import Unresolvable, resolve_value
 from netconform.spec.values import Ref
@@ -186,3 +187,11 @@ def test_host_properties_are_only_the_hosts(tmp_path: Path) -> None:
           web: {consistent.nat_chain: consistent}
         """)
     assert "unknown property" in err.problem
+
+
+def test_a_host_failure_story_says_it_is_about_the_host(tmp_path: Path) -> None:
+    check = _host_check(tmp_path, "consistent.nat_chain")
+    verdict = judge(check, make_facts(), {"setting.iptables": True, "setting.docker_nat_chain": False})
+    story = render_story(check, None, verdict)
+    assert "\n  host:      the daemon's host" in story and "no DOCKER chain" in story
+    assert "docker_nat_chain: False" in story
