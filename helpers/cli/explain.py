@@ -9,7 +9,9 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from netconform.cli.usage import USAGE_ERROR
+from netconform.facts.settings import SETTINGS
 from netconform.spec.properties import PROPERTIES, Property, find_property
+from netconform.spec.values import DERIVED_SETTINGS
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands
@@ -27,6 +29,10 @@ def register(commands: Commands) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    setting = setting_explanation(args.property)
+    if setting:
+        print("\n".join(setting))
+        return 0
     prop = lookup(args.property)
     if prop is None:
         close = close_matches(args.property)
@@ -36,6 +42,32 @@ def main(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     print("\n".join(explanation(prop)))
     return 0
+
+
+def setting_explanation(name: str) -> list[str]:
+    """For ``setting.<name>`` (or ``${setting.<name>}``): what the daemon setting is and how specs use
+    it; [] for anything else."""
+    bare = name.removeprefix("${").removesuffix("}")
+    if not bare.startswith("setting."):
+        return []
+    key = bare.removeprefix("setting.")
+    if key in SETTINGS:
+        kind, meaning = SETTINGS[key]
+        use = f"${{{bare}}} in an expectation, by: {bare} in a selection" + (" (cases true/false)" if kind == "bool"
+                                                                                else "")
+    elif key in DERIVED_SETTINGS:
+        kind, meaning, use = "derived", DERIVED_SETTINGS[key], f"${{{bare}}} in an expectation"
+    else:
+        return []
+    lines = [f"{bare}  [daemon setting, {kind}]"]
+    for label, text in (("meaning", meaning), ("value", _INTENDED), ("use", use)):
+        lines += textwrap.wrap(text, WIDTH, initial_indent=f"  {label + ':':<10}", subsequent_indent=" " * 12)
+    return lines
+
+
+_INTENDED = ("as intended: the host profile's value where it pins one, else the effective one read before the "
+             "run (report.json and netconform profile init show them); a setting that could not be read makes "
+             "the check an error")
 
 
 def lookup(name: str) -> Property | None:
@@ -56,7 +88,7 @@ def close_matches(name: str, limit: int = 6) -> list[str]:
 
 
 def explanation(prop: Property) -> list[str]:
-    where = ("expected under expect.<container> in a scenario" if prop.in_expect
+    where = (f"expected under expect.<{prop.subject}> in a scenario".replace("<host>", "host") if prop.in_expect
              else "judged for each reachability probe (reachability: in a scenario), not under expect")
     lines = [f"{prop.shown}  [{prop.aspect}]"]
     for label, text in (("meaning", prop.meaning), ("observed", prop.how), ("where", where)):

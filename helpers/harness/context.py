@@ -19,7 +19,7 @@ from netconform.engine.dockerhost import connect, daemon_facts, networking_info,
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
-from netconform.facts.settings import EffectiveSettings
+from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.replay import keep_evidence
 from netconform.hermetic.isolation_lock import IsolationLock
@@ -95,6 +95,8 @@ class RunContext:
     lock: IsolationLock | None = None
     settings: EffectiveSettings | None = None
     firewall_layout: dict[str, Any] | None = None
+    # Values a host profile pins (setting name -> value); they win over the effective ones.
+    profile_overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -131,17 +133,28 @@ class RunContext:
             self.engine.resolve = self.resolve_at_build
         return self.sentinel
 
+    def intended_settings(self) -> dict[str, Any]:
+        """Setting name -> the value the host is meant to have: the profile's where it pins one, else
+        the effective one. Unreadable settings are absent, so a reference to one is unresolvable."""
+        intended = {name: setting.value for name, setting in (self.settings.settings if self.settings else {}).items()
+                    if name in SETTINGS and not setting.unreadable}
+        intended.update(self.profile_overrides)
+        return intended
+
     @property
-    def context(self) -> dict[str, str]:
-        """Facts outside any scenario that references may name (``${sentinel.address}``...)."""
-        if self.sentinel is None:
-            return {}
-        return {"sentinel.address": self.sentinel.address, "sentinel.gateway_address": self.sentinel.gateway_address,
-                "sentinel.zone": self.sentinel.zone}
+    def context(self) -> dict[str, Any]:
+        """Facts outside any scenario that references and selections may name (``${sentinel.address}``,
+        ``${setting.mtu}``...)."""
+        facts: dict[str, Any] = {f"setting.{name}": value for name, value in self.intended_settings().items()}
+        if self.sentinel is not None:
+            facts.update({"sentinel.address": self.sentinel.address,
+                          "sentinel.gateway_address": self.sentinel.gateway_address,
+                          "sentinel.zone": self.sentinel.zone})
+        return facts
 
     def resolve_at_build(self, value: Value) -> str:
         if isinstance(value, Ref) and ".".join(value.parts) in self.context:
-            return self.context[".".join(value.parts)]
+            return str(self.context[".".join(value.parts)])
         if isinstance(value, str | int | float):
             return str(value)
         raise EngineError(f"{value} cannot be resolved when the scenario is built")

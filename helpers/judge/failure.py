@@ -24,6 +24,8 @@ def render_story(check: Check, container: ContainerFacts | None, verdict: Verdic
     if container is not None:
         ident = f"{container.name}, {container.short_id}" if container.id else container.name
         subject = f"  container: {check.subject}  ({ident})"
+    elif check.subject == "host":
+        subject = "  host:      the daemon's host, as its settings were read before the run"
     else:
         subject = f"  probe:     {check.name}"
     if verdict.unjudged:

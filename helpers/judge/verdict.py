@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netconform.facts import ContainerFacts, ScenarioFacts
+from netconform.judge.consistency import observe_host
 from netconform.judge.evidence import render_evidence, render_probe_evidence
 from netconform.judge.matchers import describe, holds, show
 from netconform.judge.readings import NotObservable, Observation, observe, observe_reach
@@ -35,24 +36,26 @@ class Verdict:
         return "pass" if self.passed else "fail"
 
 
-def selection_facts(facts: ScenarioFacts) -> dict[str, str]:
-    """The facts a ``by:`` selection may branch on."""
-    return {
-        "daemon.version": facts.daemon.version,
-        "host.cgroup_version": str(facts.host.cgroup_version),
-        "daemon.userns_remap": str(facts.daemon.userns_remap).lower(),
-        "daemon.icc": facts.daemon.default_bridge.get("icc", "") or "true",
-    }
+def selection_facts(facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The facts a ``by:`` selection may branch on: the daemon's version, the host's cgroup version,
+    and the daemon settings as intended (``setting.<name>`` in ``context``; booleans as true/false)."""
+    chosen = {"daemon.version": facts.daemon.version, "host.cgroup_version": str(facts.host.cgroup_version)}
+    for key, value in (context or {}).items():
+        if key.startswith("setting.") and value is not None:
+            chosen[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return chosen
 
 
-def _pick(check: Check, facts: ScenarioFacts) -> tuple[Matcher | None, str]:
+def _pick(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[Matcher | None, str]:
     expectation = check.expectation
     note = ""
-    chosen = selection_facts(facts)
+    chosen = selection_facts(facts, context)
     while isinstance(expectation, Select):
         picked = choose(expectation, chosen)
         if picked is None:
             keys = ", ".join(key for key, _ in expectation.cases)
+            if expectation.by not in chosen:
+                return None, f"{expectation.by} could not be read in this run, so no case ({keys}) applies"
             return None, f"no case ({keys}) applies to {expectation.by}={chosen.get(expectation.by)}"
         note += f"case for {expectation.by}={chosen.get(expectation.by)}; "
         expectation = picked
@@ -62,7 +65,7 @@ def _pick(check: Check, facts: ScenarioFacts) -> tuple[Matcher | None, str]:
 def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Verdict:
     """Observe the check's property and evaluate its expectation; never raises for a bad result."""
     context = context or {}
-    matcher, note = _pick(check, facts)
+    matcher, note = _pick(check, facts, context)
     if matcher is None:
         return Verdict(False, "(no applicable expectation)", "(not judged)", {}, note, unjudged=note)
     try:
@@ -107,6 +110,8 @@ def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> 
         if result is None:
             raise NotObservable(f"probe {check.reach.id} was not made")
         return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
+    if check.subject == "host":
+        return observe_host(check.prop, context)
     container: ContainerFacts = facts.containers[check.subject]
     param = str(resolve_value(check.param, facts, context)) if check.param is not None else None
     observation = observe(check.prop, facts, container, param)

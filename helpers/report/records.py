@@ -94,7 +94,7 @@ def chosen_case(expectation: Expectation, note: str) -> str:
     The verdict names the fact each selection branched on (``case for daemon.version=26.1.5``);
     choosing again with that fact gives the key the same way the judge did.
     """
-    facts = dict(re.findall(r"case for ([\w.]+)=([^;]*)", note))
+    facts = dict(re.findall(r"case for ([\w.-]+)=([^;]*)", note))
     keys = []
     while isinstance(expectation, Select) and expectation.by in facts:
         # Case by case, in the order `choose` tries them: the first that applies alone is the one.

@@ -1,4 +1,5 @@
-"""The catalogue of properties a spec may expect of a container: name pattern, aspect, meaning.
+"""The catalogue of properties a spec may expect of a container (or of the host, under
+``expect.host``): name pattern, aspect, meaning.
 
 This is the single list of what can be checked. The judge registers one observer per entry
 (a unit test keeps the two in step); the spec loader rejects any property not listed here.
@@ -10,7 +11,9 @@ import re
 from dataclasses import dataclass
 
 NAMESPACE_KINDS = ("net", "uts", "ipc", "pid", "mnt", "user", "cgroup")
-ASPECTS = ("namespaces", "addressing", "hostname", "dns", "reachability", "options")
+ASPECTS = ("namespaces", "addressing", "hostname", "dns", "reachability", "options", "consistency")
+# What a property is expected of: a container (expect.<container>) or the daemon's host (expect.host).
+SUBJECTS = ("container", "host")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Property:
     templated: bool = False
     # False for the properties of reachability probes, which are not declared under expect.<container>.
     in_expect: bool = True
+    subject: str = "container"
 
     def matches(self, path: str) -> re.Match[str] | None:
         return re.fullmatch(self.pattern, path)
@@ -43,6 +47,13 @@ _ENGINE = "the daemon's answer to the suite's create/start requests through the 
 _PROBE = ("a probe from inside the prober's network namespace (ICMP echo, TCP connect, UDP echo) with "
           "packet witnesses (AF_PACKET sockets) counting its marked packets leaving the prober's namespace "
           "and arriving in the target's")
+
+_SETTINGS = ("the daemon's settings as intended (the host profile's value where it pins one, else the effective "
+             "one, read before the run created anything from the engine API, dockerd's command line, daemon.json, "
+             "and the kernel and iptables in the daemon's network namespace; report.json and netconform profile "
+             "init show them)")
+_CONSISTENT = ("'consistent', or the contradiction between the daemon's own settings and the host that "
+               "explains failing behaviour: ")
 
 PROPERTIES: tuple[Property, ...] = (
     Property(
@@ -110,15 +121,28 @@ PROPERTIES: tuple[Property, ...] = (
              "whether the daemon kept a container object although it refused to start it (removed by "
              "the suite either way)",
              how=_ENGINE + ", then a lookup of the container by its name"),
+    Property(r"consistent\.bridge_netfilter", "consistent.bridge_netfilter", "consistency",
+             _CONSISTENT + "Docker manages iptables (iptables: true) but bridged IPv4 traffic bypasses iptables "
+             "(br_netfilter absent, or net.bridge.bridge-nf-call-iptables 0), so containers on one bridge reach "
+             "each other whatever icc says; consistent when iptables is false", how=_SETTINGS, subject="host"),
+    Property(r"consistent\.ip_forward", "consistent.ip_forward", "consistency",
+             _CONSISTENT + "Docker turns on forwarding (ip_forward: true) but net.ipv4.ip_forward is 0, so "
+             "nothing leaves a bridge for another one or the outside; consistent when ip_forward is false",
+             how=_SETTINGS, subject="host"),
+    Property(r"consistent\.nat_chain", "consistent.nat_chain", "consistency",
+             _CONSISTENT + "Docker manages iptables (iptables: true) but the nat table has no DOCKER chain, so "
+             "published ports and masquerade are missing; consistent when iptables is false",
+             how=_SETTINGS, subject="host"),
 )
 
 
-def find_property(path: str) -> Property | None:
+def find_property(path: str, subject: str | None = None) -> Property | None:
+    """The property ``path`` names; of ``subject`` (container or host) only, when given."""
     for prop in PROPERTIES:
-        if prop.matches(path):
+        if prop.matches(path) and subject in (None, prop.subject):
             return prop
     return None
 
 
-def allowed_properties() -> str:
-    return ", ".join(prop.shown for prop in PROPERTIES if prop.in_expect)
+def allowed_properties(subject: str = "container") -> str:
+    return ", ".join(prop.shown for prop in PROPERTIES if prop.in_expect and prop.subject == subject)

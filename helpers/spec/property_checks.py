@@ -49,9 +49,9 @@ def expect_checks(top: Mapping[str, Any], containers: dict[str, ContainerSpec], 
     reader = _ExpectReader(path, scenario, names)
     checks: list[Check] = []
     for subject, tree in body.items():
-        if subject not in containers:
+        if subject not in containers and subject != "host":
             raise where(path, body, subject, f"expect.{subject}").error(
-                f"container {subject!r} is not defined", ", ".join(containers))
+                f"container {subject!r} is not defined", ", ".join([*containers, "host"]))
         checks.extend(reader.flatten(subject, tree, ""))
     if not checks and not checked_elsewhere:
         raise SpecError(path, line_of(top, "expect"), "expect", "no expectations declared")
@@ -70,7 +70,8 @@ class _ExpectReader:
         for key, value in tree.items():
             prop_path = f"{prefix}{key}"
             at = where(self.path, tree, key, f"expect.{subject}.{prop_path}")
-            prop = find_property(prop_path)
+            kind = "host" if subject == "host" else "container"
+            prop = find_property(prop_path, kind)
             if prop is not None and not prop.in_expect:
                 prop = None
             # A mapping under a property is its matcher, except under sysctl.<name>, whose names nest.
@@ -88,7 +89,8 @@ class _ExpectReader:
             elif isinstance(value, LocatedMap) and value:
                 checks.extend(self.flatten(subject, value, f"{prop_path}."))
             else:
-                raise at.error(f"unknown property {prop_path!r}", allowed_properties())
+                raise at.error(f"unknown property {prop_path!r}" + (" of the host" if kind == "host" else ""),
+                               allowed_properties(kind))
         return checks
 
     def _check_value(self, prop_path: str, expectation: Expectation, at: Where) -> None:

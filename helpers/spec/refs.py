@@ -61,6 +61,31 @@ def external_nameservers(nameservers: list[str]) -> list[str]:
     return kept or list(DEFAULT_EXTERNAL_NAMESERVERS)
 
 
+def _setting(name: str, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
+    """A daemon setting as intended (``setting.<name>`` in ``context``), or a value derived from them."""
+    if name in ("bip_subnet", "bip_address"):
+        bip = ipaddress.ip_interface(str(_setting("bip", facts, context)))
+        return str(bip.network) if name == "bip_subnet" else str(bip.ip)
+    if name.startswith("resolv."):
+        directive = name.removeprefix("resolv.")
+        daemon = {"nameservers": "dns", "host_nameservers": "dns", "search": "dns_search", "options": "dns_options"}
+        own = _setting(daemon[directive], facts, context)
+        if own:
+            return own
+        if facts.host.resolv is None:
+            raise Unresolvable("the host's /etc/resolv.conf could not be read")
+        if directive == "host_nameservers":
+            return facts.host.resolv.nameservers
+        host = getattr(facts.host.resolv, directive)
+        return external_nameservers(host) if directive == "nameservers" else host
+    if f"setting.{name}" not in context:
+        raise Unresolvable(f"the daemon setting {name} could not be read in this run")
+    value = context[f"setting.{name}"]
+    if value is None:
+        raise Unresolvable(f"the daemon setting {name} is not set")
+    return value
+
+
 def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
     """The value of one reference.
 
@@ -89,6 +114,8 @@ def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> A
             return getattr(host.resolv, rest[1])
     if root == "daemon":
         return getattr(facts.daemon, rest[0])
+    if root == "setting":
+        return _setting(rest[0], facts, context)
     dotted = ".".join(ref.parts)
     if dotted in context:
         return context[dotted]

@@ -5,7 +5,11 @@
 - A matcher is a literal/reference (equality) or a mapping of operators that must all hold:
   ``{in: "${network.appnet.subnet}", equals: "${container.web.ip}"}``.
 - A selection picks the expectation by a fact of the daemon or host:
-  ``{by: daemon.version, cases: {"<25": [...], ">=25": [...]}}``.
+  ``{by: daemon.version, cases: {"<25": [...], ">=25": [...]}}``, or by a daemon setting as it is
+  intended (``{by: setting.icc, cases: {"true": reach, "false": blocked}}``; booleans are
+  ``"true"``/``"false"``).
+- ``${setting.<name>}`` is a daemon setting's intended value (netconform.facts.settings.SETTINGS),
+  and DERIVED_SETTINGS lists the few values derived from them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Union
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from netconform.errors import SpecError
+from netconform.facts.settings import SETTINGS
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,25 @@ MATCHER_OPS: dict[str, str] = {
 SELECT_FACTS: dict[str, str] = {
     "daemon.version": 'version specifiers such as "<25" or ">=25,<27"',
     "host.cgroup_version": "1 or 2",
-    "daemon.userns_remap": "true or false",
-    "daemon.icc": "true or false",
+    **{f"setting.{name}": ("true or false" if kind == "bool" else f"the setting's value ({kind})")
+       for name, (kind, _) in SETTINGS.items()},
+}
+# Selections by a name that a setting replaced: refused with a pointer to the setting (one name per fact).
+RENAMED_SELECT_FACTS = {"daemon.userns_remap": "setting.userns_remapped", "daemon.icc": "setting.icc"}
+
+# Values derived from the settings that scenarios need, beside ${setting.<name>} of SETTINGS.
+DERIVED_SETTINGS: dict[str, str] = {
+    "bip_subnet": "the default bridge's subnet: the network of bip (172.17.0.0/16 for 172.17.0.1/16)",
+    "bip_address": "the default bridge's gateway: the address of bip without its prefix length",
+    "resolv.nameservers": "the nameservers a container on the default bridge gets without its own --dns: "
+                          "dns when set, else the host's without loopback ones (Docker's fallback "
+                          "8.8.8.8 8.8.4.4 when none remain)",
+    "resolv.host_nameservers": "the nameservers a host-mode container gets without its own --dns: dns when "
+                               "set, else the host's as they are",
+    "resolv.search": "the search domains a container gets without its own --dns-search: dns_search when "
+                     "set, else the host's",
+    "resolv.options": "the resolver options a container on the default bridge gets without its own "
+                      "--dns-option: dns_options when set, else the host's",
 }
 
 # Which facts a reference may name: root -> attribute patterns ('*' is a name of that scenario).
@@ -103,6 +125,7 @@ REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
              "resolv.options", "resolv.external_nameservers", "hosts_entries", "bridge_gateway"),
     "daemon": ("version", "api_version"),
     "sentinel": ("address", "gateway_address", "zone"),
+    "setting": (*SETTINGS, *DERIVED_SETTINGS),
 }
 
 _REF = re.compile(r"\$\{([^}]*)\}")
@@ -123,6 +146,11 @@ def _parse_ref(text: str, where: Where, names: Names) -> Ref:
     if root not in REF_ATTRIBUTES:
         raise where.error(f"unknown reference ${{{text}}}", ", ".join(f"${{{r}.…}}" for r in REF_ATTRIBUTES))
     rest = parts[1:]
+    if root == "setting":
+        # Setting names hold dots (net.bridge.bridge-nf-call-iptables): the rest is one name.
+        if ".".join(rest) in REF_ATTRIBUTES[root]:
+            return Ref(("setting", ".".join(rest)))
+        raise where.error(f"${{{text}}}: no such daemon setting", ", ".join(REF_ATTRIBUTES[root]))
     if root in ("container", "network"):
         defined = names.containers if root == "container" else names.networks
         if not rest or rest[0] not in defined:
@@ -195,6 +223,9 @@ def _parse_select(raw: Mapping[str, Any], where: Where, names: Names) -> Select:
     if extra:
         raise where.error(f"unknown key {sorted(extra)[0]!r} in a selection", "by, cases")
     by = raw["by"]
+    if by in RENAMED_SELECT_FACTS:
+        raise where.error(f"{by!r} is now the daemon setting {RENAMED_SELECT_FACTS[by]!r}",
+                          f"by: {RENAMED_SELECT_FACTS[by]}")
     if by not in SELECT_FACTS:
         raise where.error(f"cannot select by {by!r}", ", ".join(SELECT_FACTS))
     cases = raw.get("cases")
@@ -204,6 +235,8 @@ def _parse_select(raw: Mapping[str, Any], where: Where, names: Names) -> Select:
     for key, value in cases.items():
         line = getattr(cases, "key_lines", {}).get(key, where.line)
         case_where = Where(where.path, line, f"{where.key}.cases.{key}")
+        if SELECT_FACTS[by] == "true or false" and str(key).lower() not in ("true", "false", "else"):
+            raise case_where.error(f"{by} is true or false, never {key!r}", "true, false, else")
         if by == "daemon.version" and key != "else":
             try:
                 SpecifierSet(str(key))
