@@ -24,6 +24,7 @@ from netconform.judge import Verdict, judge
 from netconform.judge.failure import ConformanceFailure, render_story
 from netconform.report.records import scenario_record
 from netconform.spec import Check, Scenario, load_scenario
+from netconform.spec.profile import HostProfile
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 spec_errors_key = pytest.StashKey[list[SpecError]]()
@@ -32,6 +33,8 @@ identity_key = pytest.StashKey[RunIdentity]()
 context_key = pytest.StashKey[RunContext]()
 verdict_key = pytest.StashKey[Verdict]()
 artifacts_key = pytest.StashKey[list[str]]()
+# The host profile given with --profile (harness.profile_items), if any.
+profile_key = pytest.StashKey[HostProfile]()
 # Scenario records finished in this process, waiting to ride on the next teardown report.
 finished_scenarios_key = pytest.StashKey[list[dict[str, Any]]]()
 
@@ -40,7 +43,11 @@ def run_context(config: pytest.Config) -> RunContext:
     """This process's run context, opened on first use (so collection alone never needs a daemon)."""
     if context_key not in config.stash:
         worker = worker_id(getattr(config, "workerinput", None))
-        config.stash[context_key] = RunContext.open(config.stash[options_key], config.stash[identity_key], worker)
+        context = RunContext.open(config.stash[options_key], config.stash[identity_key], worker)
+        if profile_key in config.stash:
+            # What the profile pins as a plain value is what setting-dependent expectations follow.
+            context.profile_overrides = config.stash[profile_key].overrides()
+        config.stash[context_key] = context
     return config.stash[context_key]
 
 

@@ -33,11 +33,11 @@ from netconform.harness.items import (
     finished_scenarios_key,
     identity_key,
     options_key,
+    profile_key,
     run_context,
     spec_errors_key,
     verdict_key,
 )
-from netconform.harness.profile_items import profile_key
 from netconform.harness.reporting import ReportPlugin
 from netconform.harness.sweep import sweep_stale
 from netconform.hermetic.runs import RunIdentity, register, unregister

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from netconform.harness.items import run_context
+from netconform.harness.items import profile_key, run_context
 from netconform.judge import Verdict
 from netconform.judge.pinned_settings import judge_setting
 from netconform.report.gather import CHECK_ATTR
 from netconform.report.records import setting_record
 from netconform.spec.profile import HostProfile, PinnedSetting
 
-profile_key = pytest.StashKey[HostProfile]()
 _verdict_key = pytest.StashKey[Verdict]()
 
 

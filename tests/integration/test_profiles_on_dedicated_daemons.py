@@ -78,3 +78,32 @@ def test_a_profile_written_from_the_daemon_passes_on_it(daemon: tuple[str, Dedic
     code, outcomes = _run(started, str(written), tmp_path)
     assert code == 0 and set(outcomes.values()) == {"passed"}, outcomes
     assert len(outcomes) >= 20
+
+
+@pytest.fixture(scope="module")
+def mtu_daemon(registered_run: RunIdentity) -> Iterator[DedicatedDaemon]:
+    started = DedicatedDaemon(registered_run, "profile-mtu2", DaemonBinaries.system(), ["--mtu=1450"])
+    try:
+        yield started.start()
+    finally:
+        started.stop()
+
+
+def _bridge_run(daemon: DedicatedDaemon, cwd: Path, *profile: str) -> dict[str, str]:
+    cwd.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "-q", "-k", "mtu",
+         *profile, "--docker-host", daemon.docker_host, "--daemon-pid", str(daemon.pid), "--report-dir", "out",
+         str(Path(__file__).resolve().parents[2] / "suites" / "bridge.yaml")],
+        cwd=cwd, capture_output=True, text=True, timeout=300)
+    report = json.loads((cwd / "out" / "report.json").read_text())
+    return {record["id"].split("::", 1)[1]: record["outcome"] for record in report["checks"]}
+
+
+def test_behaviour_follows_the_profile_where_it_pins_a_value(mtu_daemon: DedicatedDaemon, tmp_path: Path) -> None:
+    """--mtu 1450: without a profile the containers' MTU follows the daemon (pass); with the defaults
+    profile both the setting and the behaviour that depends on it fail."""
+    plain = _bridge_run(mtu_daemon, tmp_path / "plain")
+    assert plain and set(plain.values()) == {"passed"}, plain
+    pinned = _bridge_run(mtu_daemon, tmp_path / "pinned", "--profile", "docker-defaults")
+    assert pinned["alpha::interface.eth0.mtu"] == "failed" and pinned["setting.mtu"] == "failed", pinned
