@@ -3,7 +3,9 @@
 One server per process (each pytest-xdist worker has its own), exec'd on first use: starting a
 process with fork+exec (``subprocess``) is safe from any thread, as nothing of this process runs
 in between. A forked copy of this process starts its own. The server dies when this process's end
-of its socket closes, so it needs no stopping; one that died is replaced on the next request.
+of its socket closes, however this process ends; one that died is replaced on the next request.
+At a normal exit :func:`shutdown` also waits for it and reaps it: an orphan would be left to an
+init that may never reap it.
 
 The child is not this process's child: it is signalled and watched through a pidfd, which can
 never reach another process that reused the pid, and it counts as gone once the server reaped it.
@@ -12,6 +14,7 @@ never reach another process that reused the pid, and it counts as gone once the 
 from __future__ import annotations
 
 import array
+import atexit
 import contextlib
 import os
 import pickle
@@ -111,6 +114,18 @@ def server_pid() -> int:
     return _server(None).process.pid
 
 
+def shutdown() -> None:
+    """Stop this process's fork server, if it has one, and reap it; its children die with it.
+
+    Registered with atexit; a forked copy that ends with ``os._exit`` calls it itself.
+    """
+    global _current
+    with _lock:
+        if _current is not None and _current.owner == os.getpid():
+            _current.discard()
+            _current = None
+
+
 def _server(failed: _Server | None) -> _Server:
     """This process's server; a new one if there is none, it died, or it is ``failed``."""
     global _current
@@ -124,6 +139,8 @@ def _server(failed: _Server | None) -> _Server:
             current = None
         if current is None:
             current = _current = _Server()
+            atexit.unregister(shutdown)  # registered once, however often a server is started
+            atexit.register(shutdown)
         return current
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from netconform.errors import ProbeError, ProbeTimeout
-from netconform.hermetic.forkserver_client import Child, spawn
+from netconform.hermetic.forkserver_client import REAP_BOUND, Child, spawn
 
 T = TypeVar("T")
 
@@ -70,7 +70,9 @@ def call_in_namespaces(
         answered = True
     finally:
         os.close(read_fd)
-        _end(child, kill=not answered)
+        # Once it has answered, its exit is enough: an exited child holds no namespace any more,
+        # and the server reaps it a moment later.
+        _end(child, kill=not answered, reaped=not answered)
     return _result(answer, label)  # type: ignore[no-any-return]
 
 
@@ -121,9 +123,10 @@ def _read_message(fd: int, timeout: float, data: bytes = b"") -> tuple[Any, byte
         data += chunk
 
 
-def _end(child: Child, kill: bool = False, grace: float = 0.0) -> None:
-    """Wait for the child to be gone (reaped by the server), after SIGKILL if ``kill``, or after
-    SIGTERM and, past ``grace`` seconds, SIGKILL if ``grace``; then let go of it."""
+def _end(child: Child, kill: bool = False, grace: float = 0.0, reaped: bool = True) -> None:
+    """Wait for the child to exit and, if ``reaped``, to be reaped by the server; after SIGKILL
+    if ``kill``, or after SIGTERM and, past ``grace`` seconds, SIGKILL if ``grace``. Then let go
+    of it."""
     try:
         if grace:
             child.signal(signal.SIGTERM)
@@ -131,7 +134,10 @@ def _end(child: Child, kill: bool = False, grace: float = 0.0) -> None:
                 child.signal(signal.SIGKILL)
         elif kill:
             child.signal(signal.SIGKILL)
-        child.wait_gone()
+        if reaped:
+            child.wait_gone()
+        else:
+            child.exited(timeout=REAP_BOUND)
     finally:
         child.close()
 
