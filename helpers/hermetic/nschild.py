@@ -8,10 +8,12 @@ writes ``("ok", None)`` once it is ready.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -99,4 +101,14 @@ def run_child(parent: int, ns_files: Mapping[str, str], fn: Callable[..., Any], 
     try:
         write_all(answer_fd, payload)
     finally:
+        _stop_own_server()
         os._exit(status)
+
+
+def _stop_own_server() -> None:
+    """A child that made namespace calls itself has a fork server of its own; os._exit skips the
+    atexit that would stop and reap it, so stop it here (its children die with it)."""
+    client = sys.modules.get("netconform.hermetic.forkserver_client")
+    if client is not None:
+        with contextlib.suppress(BaseException):
+            client.shutdown()
