@@ -64,10 +64,15 @@ def _round(ctx: RunContext, scenarios: list[tuple[Scenario, BuiltScenario]]) -> 
         probes = {key: (result.address, result.outcome, result.error) for key, result in facts.reach.items()}
         facts.reach = {}
         observed = _without_neighbours(dataclasses.asdict(facts))
-        # The host's namespace is shared with everything else on the machine: another run's
-        # networks come and go there. It is observed all the same, but not compared.
+        # The host's network namespace is shared with everything else on the machine: another
+        # run's networks come and go there. It is observed all the same (also through host-mode
+        # containers), but not compared.
+        host_net = observed["host"]["namespaces"].get("net")
         observed["host"] = {key: value for key, value in observed["host"].items()
                             if key not in ("net", "transient_interfaces")}
+        for container in observed["containers"].values():
+            if host_net is not None and container["namespaces"].get("net") == host_net:
+                container.pop("net", None)
         seen[scenario.name] = {"facts": observed, "probes": probes}
     return seen
 
