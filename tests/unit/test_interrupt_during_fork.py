@@ -2,9 +2,10 @@
 
 A KeyboardInterrupt raised by the signal handler inside os.fork's at-fork hooks (logging's lock
 release) is swallowed as "unraisable", and the run carries on as if nothing happened: the
-interrupt test of a held run saw exactly that. nsexec holds SIGINT/SIGTERM back while it forks.
-Here a process forks children in a loop and is interrupted at random moments, 30 times; before
-the fix about one interrupt in twenty was lost.
+interrupt test of a held run saw exactly that. The test process no longer forks at all (its fork
+server does, and ignores SIGINT); this keeps showing that no interrupt is lost on the way. Here
+a process has children forked in a loop and is interrupted at random moments, 30 times; before
+the first fix about one interrupt in twenty was lost.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from netconform.errors import ProbeError, ProbeTimeout
+from netconform.hermetic.forkserver_client import server_pid
 from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 
 
@@ -97,7 +98,10 @@ def test_a_service_that_never_gets_ready_is_reported_and_reaped(
 
 
 def _children() -> set[str]:
-    """Pids of this process's children, as the kernel lists them (reaped ones are gone)."""
-    path = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
-    with open(path) as listing:
-        return set(listing.read().split())
+    """Pids of this process's children and of its fork server's, as the kernel lists them (reaped
+    ones are gone); the server is started first, so that it is among them before and after."""
+    found: set[str] = set()
+    for pid in (os.getpid(), server_pid()):
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            found |= set(listing.read().split())
+    return found
