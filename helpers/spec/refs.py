@@ -63,6 +63,11 @@ def external_nameservers(nameservers: list[str]) -> list[str]:
 
 def _setting(name: str, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
     """A daemon setting as intended (``setting.<name>`` in ``context``), or a value derived from them."""
+    if name == "pool_bases":
+        # Effective pools are {base, size} mappings; a profile spells them base=…,size=….
+        pools = _setting("default_address_pools", facts, context)
+        return [pool["base"] if isinstance(pool, Mapping) else str(pool).split(",")[0].removeprefix("base=")
+                for pool in pools]
     if name in ("bip_subnet", "bip_address"):
         bip = ipaddress.ip_interface(str(_setting("bip", facts, context)))
         return str(bip.network) if name == "bip_subnet" else str(bip.ip)

@@ -33,6 +33,7 @@ FLAGS = {
     "--ip-masq=false": {"ip_masq"},
     # Masquerading is done by iptables: without it the default bridge says enable_ip_masquerade=false.
     "--iptables=false": {"iptables", "docker_nat_chain", "ip_masq"},
+    "--userns-remap=default": {"userns_remapped"},
 }
 
 
