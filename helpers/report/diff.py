@@ -24,6 +24,7 @@ from typing import Any
 from netconform.report.accepted import Acceptance, AcceptFileError, Change, Entry, classify, load_accepted
 from netconform.report.normalize import flatten_machine, flatten_report
 from netconform.report.records import SCHEMA, SCHEMA_VERSION
+from netconform.report.shape import shape_problem
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXIT_SAME = 0
@@ -67,16 +68,22 @@ def load_report(path: Path) -> dict[str, Any]:
         BadReport: unreadable, not JSON, not a netconform report, or another schema version.
     """
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise BadReport(f"{path}: cannot read ({err.strerror})") from err
-    except ValueError as err:
-        raise BadReport(f"{path}: not JSON ({err})") from err
+    except ValueError as err:  # also: not UTF-8, an integer of more digits than Python converts
+        raise BadReport(f"{path}: not JSON ({_one_line(str(err))})") from err
+    except RecursionError as err:
+        raise BadReport(f"{path}: not a netconform report (nested too deeply to read)") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise BadReport(f"{path}: not a netconform report (no \"schema\": \"{SCHEMA}\")")
     if document.get("schema_version") != SCHEMA_VERSION:
-        raise BadReport(f"{path}: schema version {document.get('schema_version')}, this netconform reads "
-                        f"{SCHEMA_VERSION}")
+        version = document.get("schema_version")
+        shown = json.dumps(version)[:40] if not isinstance(version, int) else version
+        raise BadReport(f"{path}: schema version {shown}, this netconform reads {SCHEMA_VERSION}")
+    problem = shape_problem(document)
+    if problem:
+        raise BadReport(f"{path}: not a netconform report of schema version {SCHEMA_VERSION} ({_one_line(problem)})")
     return document
 
 
