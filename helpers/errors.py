@@ -33,7 +33,8 @@ class SpecError(NetconformError):
         return f"{self.path}:{self.line}" if self.line else self.path
 
     def render(self) -> str:
-        text = f"{self.location}: {self.key}: {self.problem}"
+        key = self.key if self.key.strip() else repr(self.key)  # an empty or blank key read from the file
+        text = f"{self.location}: {key}: {self.problem}"
         if self.allowed:
             text += f" (allowed: {self.allowed})"
         return _one_line(text)

@@ -195,7 +195,7 @@ def _parse_select(raw: Mapping[str, Any], where: Where, names: Names) -> Select:
     if extra:
         raise where.error(f"unknown key {sorted(extra)[0]!r} in a selection", "by, cases")
     by = raw["by"]
-    if by not in SELECT_FACTS:
+    if not isinstance(by, str) or by not in SELECT_FACTS:  # a list or mapping is no fact (nor hashable)
         raise where.error(f"cannot select by {by!r}", ", ".join(SELECT_FACTS))
     cases = raw.get("cases")
     if not isinstance(cases, Mapping) or not cases:
