@@ -89,6 +89,7 @@ REPORT_SHAPE: dict[str, Any] = {
     },
 }
 _VALIDATOR = Draft202012Validator(REPORT_SHAPE, format_checker=_FORMATS)
+_WORDS = {"object": "an object", "array": "a list", "string": "a string", "integer": "an integer"}
 _KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
           float: "a number", type(None): "null"}
 
@@ -106,7 +107,7 @@ def shape_problem(document: Any) -> str:
     if error.validator == "type":
         wanted = [kind for kind in ([error.validator_value] if isinstance(error.validator_value, str)
                                     else error.validator_value) if kind != "null"]
-        return f"{field}: expected {' or '.join(wanted)}, found {found}"
+        return f"{field}: expected {' or '.join(_WORDS.get(kind, kind) for kind in wanted)}, found {found}"
     if error.validator == "required":
         missing = next(name for name in error.validator_value if name not in error.instance)
         return f"{field}: {missing} is missing" if field != "(document)" else f"{missing} is missing"

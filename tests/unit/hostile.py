@@ -1,8 +1,5 @@
-"""Helpers of the hostile-input tests: what a clear error is, and generators of hostile values.
-
-Hypothesis profiles: ``default`` keeps the unit suite fast; ``long`` (``--hypothesis-profile=long``)
-generates a hundred times as many inputs per property.
-"""
+"""Helpers of the hostile-input tests: what a clear error is, and generators of hostile values
+(the Hypothesis profiles are in conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from netconform.errors import SpecError
@@ -24,13 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "suites").glob("*.yaml"))
 PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
 REPORTS = sorted((ROOT / "tests" / "data").glob("report-*.json"))
-
-settings.register_profile("default", max_examples=60, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
-settings.register_profile("long", parent=settings.get_profile("default"), max_examples=6000)
-settings.load_profile("default")
-
 
 def assert_clear(err: SpecError, shown: str) -> None:
     """One line per problem, each ``file:line: key: problem``; nothing else."""
