@@ -33,7 +33,7 @@ class SpecError(NetconformError):
         return f"{self.path}:{self.line}" if self.line else self.path
 
     def render(self) -> str:
-        key = self.key if self.key.strip() else repr(self.key)  # an empty or blank key read from the file
+        key = self.key if self.key and self.key == self.key.strip() else repr(self.key)  # " 0", "" would hide
         text = f"{self.location}: {key}: {self.problem}"
         if self.allowed:
             text += f" (allowed: {self.allowed})"
