@@ -27,6 +27,7 @@ from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
 from netconform.judge import Verdict
 from netconform.observe.daemon_settings import read_effective_settings
+from netconform.observe.firewall_layout import read_firewall_layout
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario
 from netconform.spec.values import Ref, Value
@@ -48,6 +49,14 @@ def worker_id(config_workerinput: dict[str, Any] | None = None) -> str:
     """The xdist worker this process is ('gw0', ...), or 'main'. Taken from the worker's input, not
     the environment: a pytest started from inside a worker inherits PYTEST_XDIST_WORKER."""
     return str(config_workerinput["workerid"]) if config_workerinput else "main"
+
+
+def _firewall_layout(daemon_pid: int, timeout: float) -> dict[str, Any]:
+    """Docker's firewall layout; when it cannot be read the report says why, and the run goes on."""
+    try:
+        return read_firewall_layout(daemon_pid, timeout)
+    except NetconformError as err:
+        return {"tables": [], "unreadable": {"namespace": str(err)}}
 
 
 def check_environment(options: RunOptions) -> None:
@@ -85,6 +94,7 @@ class RunContext:
     docker_info: dict[str, Any] = field(default_factory=dict)
     lock: IsolationLock | None = None
     settings: EffectiveSettings | None = None
+    firewall_layout: dict[str, Any] | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -104,8 +114,10 @@ class RunContext:
             # Before the run creates anything: a new network makes the daemon re-apply its rules.
             settings = read_effective_settings(daemon.version, client.info(),
                                                client.networks.get("bridge").attrs, pid, timeout=options.probe_timeout)
-            return cls(options, run, client, pid, daemon, engine, image,
-                       docker_info=networking_info(client), lock=lock, settings=settings)
+            # Only the controlling process's is reported; a worker may open after others built.
+            layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
+            return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(client),
+                       lock=lock, settings=settings, firewall_layout=layout)
         except BaseException:
             client.close()
             raise

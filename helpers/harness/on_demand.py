@@ -75,7 +75,7 @@ class Prober:
         """Refuse any destination that is not one of this run's own test hosts (see
         :func:`allowed_destinations`), before a packet is sent."""
         allowed = allowed_destinations(facts, self.sentinel, frm, named, address)
-        if not _is_address(address) or ipaddress.ip_address(address) not in allowed:
+        if not is_address(address) or ipaddress.ip_address(address) not in allowed:
             raise ProbeError(
                 f"refusing to send traffic to {address}: it is not an address of this run's test hosts (its "
                 "containers, its sentinel, the gateways of its networks, or a host address the spec names)")
@@ -203,7 +203,7 @@ class Prober:
             result.address = self._address_of(facts, spec, context)
             source_ns = self.netns(facts, spec.frm)
             target_ns = self.netns(facts, spec.to)
-            if not _is_address(result.address):
+            if not is_address(result.address):
                 self._resolve(facts, spec, result)
                 if result.error:
                     return result
@@ -216,7 +216,7 @@ class Prober:
                 if spec.proto != "icmp" and spec.to != "sentinel":
                     listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
                     if listen is None:
-                        listen = result.address if spec.to == "host" and _is_address(result.address) else "0.0.0.0"
+                        listen = result.address if spec.to == "host" and is_address(result.address) else "0.0.0.0"
                     port = spec.listen_port or spec.port
                     result.listener = f"{listen}:{port} in {spec.to}"
                     listener = spawn_in_namespaces({"net": target_ns}, serve_echo, port, listen,
@@ -238,7 +238,8 @@ class Prober:
             return result
 
 
-def _is_address(text: str) -> bool:
+def is_address(text: str) -> bool:
+    """Whether ``text`` is an IP address (else a name to look up first)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -47,6 +47,7 @@ class ReportPlugin:
             self.collector.daemon = context.daemon
             self.collector.docker_info = context.docker_info
             self.collector.settings = context.settings
+            self.collector.firewall_layout = context.firewall_layout
             self.collector.host = host_info()
         if self.report_dir is None or not self.collector.checks:
             return

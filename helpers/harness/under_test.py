@@ -8,7 +8,6 @@ same probe of the same build share one observation, and the report shows every o
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from netconform.facts import (
 )
 from netconform.harness.context import RunContext
 from netconform.harness.modes import OTHER
+from netconform.harness.on_demand import is_address
 from netconform.harness.sources import CallSite, Source, load_source
 from netconform.report.records import scenario_record
 from netconform.spec import Scenario
@@ -79,7 +79,7 @@ class Probes:
             port = port or SENTINEL_ECHO_PORT
         if proto != "icmp" and port is None:
             raise ValueError(f"a {proto} probe needs a port")
-        if address is not None and not _is_address(address):
+        if address is not None and not is_address(address):
             self._require_hermetic_resolver(frm, f"probing {address!r}")
         if "sentinel" in (frm, to):
             under_test.context.attach_sentinel(under_test.facts)
@@ -280,11 +280,3 @@ class ScenarioBuilds:
         self.builds.clear()
         if failure is not None:
             raise failure
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

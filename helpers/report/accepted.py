@@ -4,12 +4,22 @@
 an accept file matches. An entry names the change as the diff prints it, so writing one is
 copying a line of the diff output::
 
-    - fact: interface lo addresses          # the fact, as printed before its ":"
-      from: "[127.0.0.1/8]"                 # optional: the value before, exactly as printed
-      to: "[127.0.0.1/8, ::1/128]"          # optional: the value after
+    - fact: daemon api_version              # the fact, as printed before its ":"
+      from: "1.41"                          # optional: the value before, exactly as printed
+      to: "1.45"                            # optional: the value after
       places: [bridge/alpha, "none/*"]      # optional: scenario/subject, glob patterns
       upgrade: "20.10 -> 26.1"              # optional: the daemon versions it applies to
-      reason: 26 adds ::1 on every loopback  # mandatory
+      reason: 26.1 speaks Engine API 1.45   # mandatory
+
+A set-like fact (addresses, routes, /etc/hosts, interfaces, a firewall chain's rules) changes by
+entries: the diff prints ``+ entry`` and ``- entry``, and an entry accepts them by ``added:`` and
+``removed:`` (a string or a list; each entry listed must be seen, or the entry is stale)::
+
+    - fact: interface lo addresses
+      added: "::1/128"
+      reason: 26 adds ::1 on every loopback
+
+An entry with neither from/to nor added/removed accepts any change of its fact.
 
 Entries whose ``upgrade`` does not match the two reports' daemon versions are ignored, so one
 file can hold a chain of upgrades. An applicable entry that matches no change is *stale*.
@@ -19,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -27,12 +37,15 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from netconform.errors import SpecError
+from netconform.report.normalize import BEHAVIOUR
 from netconform.spec.yamlsrc import LocatedList, LocatedMap, load_located
 
 KEYS = {
     "fact": "the fact as the diff prints it (`interface lo addresses`, `daemon version`)",
     "from": "the value before, as printed (a quoted string)",
     "to": "the value after, as printed (a quoted string)",
+    "added": "entries of a set-like fact that appeared, as printed after '+' (a string or a list)",
+    "removed": "entries of a set-like fact that disappeared, as printed after '-' (a string or a list)",
     "places": "scenario/subject places as printed, glob patterns allowed (`conflicts/*`)",
     "upgrade": 'the daemon versions "BEFORE -> AFTER": a version prefix ("20.10") or specifiers ("<25")',
     "reason": "a reason: why the change is expected (mandatory)",
@@ -47,16 +60,32 @@ class AcceptFileError(SpecError):
 
 @dataclass(frozen=True)
 class Change:
-    """One observed fact that changed, as the diff prints it (values on one line)."""
+    """One observed fact that changed, as the diff prints it (values on one line): a value
+    replaced, or one entry of a set-like fact added or removed, or its entries reordered."""
 
     place: str  # "scenario/subject", or "" for daemon, host and scenario-wide facts
     fact: str
-    was: str
-    now: str
+    was: str  # "changed"/"reordered": the value before; "removed": the entry; "added": ""
+    now: str  # "changed"/"reordered": the value after; "added": the entry; "removed": ""
+    kind: str = "changed"  # "changed", "added", "removed", "reordered"
+    section: str = BEHAVIOUR  # netconform.report.normalize.section_of
+
+    def shown(self) -> str:
+        """The change without place and fact: ``a -> b``, ``+ entry``, ``- entry``."""
+        if self.kind == "added":
+            return f"+ {self.now}"
+        if self.kind == "removed":
+            return f"- {self.was}"
+        return f"{'reordered ' if self.kind == 'reordered' else ''}{self.was} -> {self.now}"
+
+    @property
+    def entry(self) -> str:
+        """The entry added or removed ("" for a value changed)."""
+        return self.now if self.kind == "added" else self.was if self.kind == "removed" else ""
 
     def describe(self) -> str:
         where = f"{self.place}: " if self.place else ""
-        return f"{where}{self.fact}: {self.was} -> {self.now}"
+        return f"{where}{self.fact}: {self.shown()}"
 
 
 @dataclass(frozen=True)
@@ -87,16 +116,27 @@ class Entry:
     now: str | None = None
     places: tuple[str, ...] = ()
     upgrade: tuple[VersionPattern, VersionPattern] | None = None
+    added: tuple[str, ...] | None = None
+    removed: tuple[str, ...] | None = None
 
     def applies(self, before_version: str, after_version: str) -> bool:
         return self.upgrade is None or (self.upgrade[0].matches(before_version)
                                         and self.upgrade[1].matches(after_version))
 
+    @property
+    def by_entries(self) -> bool:
+        return self.added is not None or self.removed is not None
+
     def matches(self, change: Change) -> bool:
-        return (self.fact == change.fact
-                and (self.was is None or self.was == change.was)
-                and (self.now is None or self.now == change.now)
-                and (not self.places or any(fnmatchcase(change.place, place) for place in self.places)))
+        if self.fact != change.fact or (self.places and not any(fnmatchcase(change.place, place)
+                                                                 for place in self.places)):
+            return False
+        if change.kind in ("added", "removed"):
+            if not self.by_entries:
+                return self.was is None and self.now is None
+            return change.entry in ((self.added if change.kind == "added" else self.removed) or ())
+        return (not self.by_entries and (self.was is None or self.was == change.was)
+                and (self.now is None or self.now == change.now))
 
     def describe(self) -> str:
         text = self.fact
@@ -104,6 +144,9 @@ class Entry:
             was = "*" if self.was is None else self.was
             now = "*" if self.now is None else self.now
             text += f": {was} -> {now}"
+        if self.by_entries:
+            text += ": " + ", ".join([f"+ {item}" for item in self.added or ()]
+                                     + [f"- {item}" for item in self.removed or ()])
         if self.places:
             text += f"  (places: {', '.join(self.places)})"
         if self.upgrade:
@@ -127,14 +170,25 @@ def classify(changes: Iterable[Change], entries: list[Entry], before_version: st
     applicable = [entry for entry in entries if entry.applies(before_version, after_version)]
     result = Acceptance(other_upgrades=len(entries) - len(applicable))
     used: set[int] = set()
+    seen: set[tuple[int, str, str]] = set()  # (entry, kind, entry) of added/removed entries matched
     for change in changes:
         matching = [index for index, entry in enumerate(applicable) if entry.matches(change)]
         used.update(matching)
+        seen.update((index, change.kind, change.entry) for index in matching)
         if matching:
             result.accepted.append((change, applicable[matching[0]]))
         else:
             result.unaccepted.append(change)
-    result.stale = [entry for index, entry in enumerate(applicable) if index not in used]
+    for index, entry in enumerate(applicable):
+        if not entry.by_entries:
+            if index not in used:
+                result.stale.append(entry)
+            continue
+        # Each entry listed must have been seen; the stale entry names only those that were not.
+        added = tuple(item for item in entry.added or () if (index, "added", item) not in seen)
+        removed = tuple(item for item in entry.removed or () if (index, "removed", item) not in seen)
+        if added or removed:
+            result.stale.append(replace(entry, added=added or None, removed=removed or None))
     return result
 
 
@@ -178,6 +232,15 @@ def _entry(path: str, item: Any, line: int) -> Entry:
                 raise fail(key, f"must be a string as the diff prints it, not {_kind(item[key])} "
                                 f'(quote it: {key}: "{_printed(item[key])}")')
             values[key] = _one_line(item[key])
+    listed: dict[str, tuple[str, ...] | None] = {"added": None, "removed": None}
+    for key in listed:
+        if key in item:
+            if values["from"] is not None or values["to"] is not None:
+                raise fail(key, "from/to name a value, added/removed entries of a set: not both in one entry")
+            items = [item[key]] if isinstance(item[key], str) else item[key]
+            if not isinstance(items, list) or not items or not all(isinstance(one, str) for one in items):
+                raise fail(key, f"must be a string or a non-empty list of strings (quoted): {KEYS[key]}")
+            listed[key] = tuple(_one_line(one) for one in items)
     places = item.get("places", [])
     if isinstance(places, str):
         places = [places]
@@ -185,7 +248,8 @@ def _entry(path: str, item: Any, line: int) -> Entry:
                              or not all(isinstance(place, str) and place.strip() for place in places)):
         raise fail("places", f"must be a non-empty list of strings: {KEYS['places']}")
     return Entry(fact=_one_line(item["fact"]), reason=_one_line(item["reason"]), source=f"{path}:{item.line}",
-                 was=values["from"], now=values["to"], places=tuple(places),
+                 was=values["from"], now=values["to"], added=listed["added"], removed=listed["removed"],
+                 places=tuple(places),
                  upgrade=_upgrade(item["upgrade"], fail) if "upgrade" in item else None)
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from netconform.report.accepted import Acceptance, AcceptFileError, Change, Entry, classify, load_accepted
-from netconform.report.normalize import flatten_machine, flatten_report
+from netconform.report.changes import fact_changes
+from netconform.report.diff_text import by_section
 from netconform.report.records import SCHEMA, SCHEMA_VERSION
 from netconform.report.shape import shape_problem
 
@@ -47,7 +48,9 @@ class Diff:
     case_switched: list[str] = field(default_factory=list)
     cases_recorded: bool = False  # reports written before the check record's `case` have none
     facts_changed: list[tuple[str, str, str]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)  # facts_changed, as printed (place, fact)
+    changes: list[Change] = field(default_factory=list)  # facts_changed, as printed: per place and entry
+    subjects: dict[str, set[str]] = field(default_factory=dict)  # scenario -> its containers
+    not_compared: list[str] = field(default_factory=list)  # parts of the daemon one report does not record
     acceptance: Acceptance | None = None  # with --accept or --fail-on-change: changes accepted or not
 
     @property
@@ -116,19 +119,9 @@ def compare(before: dict[str, Any], after: dict[str, Any], accepted: list[Entry]
                 diff.cases_recorded = True
                 if old[key]["case"] != new[key]["case"]:
                     diff.case_switched.append(f"{key}: case switched {_case(old[key])} -> {_case(new[key])}")
-    flat_before, flat_after = flatten_report(before), flatten_report(after)
-    # A container created on one side only: its facts are all new or all gone, one line says it.
-    appeared = {key.rsplit(" created", 1)[0] for key, value in flat_before.items()
-                if key.endswith(" created") and flat_after.get(key, value) != value}
-    for key in sorted(flat_before.keys() | flat_after.keys()):
-        was, now = flat_before.get(key, "(absent)"), flat_after.get(key, "(absent)")
-        subject = next((prefix for prefix in appeared if key.startswith(prefix + " ")), None)
-        if was == now or (subject and not key.endswith((" created", " daemon error", " left behind"))):
-            continue
-        diff.facts_changed.append((key, was, now))
-    machine = flatten_machine(before).keys() | flatten_machine(after).keys()
-    diff.changes = [Change(*_place_and_fact(key, machine), _one_line(was), _one_line(now))
-                    for key, was, now in diff.facts_changed]
+    changed = fact_changes(before, after)
+    diff.facts_changed, diff.changes, diff.subjects = changed.facts_changed, changed.changes, changed.subjects
+    diff.not_compared = changed.not_compared
     if accepted is not None:
         diff.acceptance = classify(diff.changes, accepted, str(before["daemon"].get("version", "")),
                                  str(after["daemon"].get("version", "")))
@@ -137,15 +130,6 @@ def compare(before: dict[str, Any], after: dict[str, Any], accepted: list[Entry]
 
 def _case(check: dict[str, Any]) -> str:
     return f'"{check["case"]}"' if check["case"] else "(no case)"
-
-
-def _place_and_fact(key: str, machine: set[str]) -> tuple[str, str]:
-    """``"<scenario> <subject> <fact>"`` -> (``scenario/subject``, fact); daemon and host facts
-    and scenario-wide ones (``<scenario> build``) have no place."""
-    parts = key.split(" ", 2)
-    if key in machine or len(parts) < 3:
-        return "", key
-    return f"{parts[0]}/{parts[1]}", parts[2]
 
 
 def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False) -> list[str]:
@@ -172,9 +156,10 @@ def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False
     acceptance = diff.acceptance
     if acceptance is None:
         lines.append(f"Observed facts that changed: {len(diff.changes) or 'none'}")
-        lines.extend(_grouped([(change, None) for change in diff.changes]))
+        lines.extend(by_section([(change, None) for change in diff.changes], diff.subjects))
     else:
         lines.extend(_accepted_sections(diff, acceptance))
+    lines.extend(diff.not_compared)
     lines.append("")
     if diff.regressed:
         lines.append(f"REGRESSION: {len(diff.regressions)} check(s) went from pass to fail/error, "
@@ -186,8 +171,8 @@ def render(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False
             lines.append("No unaccepted change: every observed fact that changed is accepted.")
         elif fail_on_change:
             lines.append(f"CHANGED: {len(acceptance.unaccepted)} observed fact(s) changed that no accept entry "
-                         f"accepts; if the change is intended, add an entry (fact, from, to, reason) to an "
-                         f"--accept file")
+                         f"accepts; if the change is intended, add an entry (fact, from/to or added/removed, "
+                         f"reason) to an --accept file")
         else:
             lines.append(f"{len(acceptance.unaccepted)} observed fact(s) changed that no accept entry accepts "
                          f"(a failure with --fail-on-change)")
@@ -202,47 +187,24 @@ def _accepted_sections(diff: Diff, acceptance: Acceptance) -> list[str]:
     split = f" ({len(acceptance.unaccepted)} not accepted, {len(acceptance.accepted)} accepted)" if diff.changes else ""
     lines = [f"Observed facts that changed: {len(diff.changes) or 'none'}{split}",
              f"Changes not accepted: {len(acceptance.unaccepted) or 'none'}"]
-    lines.extend(_grouped([(change, None) for change in acceptance.unaccepted]))
+    lines.extend(by_section([(change, None) for change in acceptance.unaccepted], diff.subjects))
     lines.append(f"Changes accepted: {len(acceptance.accepted) or 'none'}")
-    lines.extend(_grouped(list(acceptance.accepted)))
+    lines.extend(by_section(list(acceptance.accepted), diff.subjects))
     others = (f" ({acceptance.other_upgrades} more are for other daemon versions)" if acceptance.other_upgrades else "")
     lines.append(f"Accept entries that matched no change (stale): {len(acceptance.stale) or 'none'}{others}")
-    lines.extend(f"  {entry.source}: {entry.describe()}" for entry in acceptance.stale)
-    return lines
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _grouped(items: list[tuple[Change, Entry | None]]) -> list[str]:
-    """The same change seen in many places is one line naming the places (``scenario/subject``);
-    an accepted one is followed by its entry's reason."""
-    groups: dict[tuple[str, str, str, Entry | None], list[str]] = {}
-    for change, entry in items:
-        groups.setdefault((change.fact, change.was, change.now, entry), []).append(change.place)
-
-    def order(item: tuple[tuple[str, str, str, Entry | None], list[str]]) -> tuple[int, str, str, str, str]:
-        (fact, was, now, entry), places = item
-        return -len(places), fact, was, now, entry.source if entry else ""
-
-    lines = []
-    for (fact, was, now, entry), places in sorted(groups.items(), key=order):
-        where = [place for place in places if place]
-        if not where:
-            lines.append(f"  {fact}: {was} -> {now}")
-        elif len(where) == 1:
-            lines.append(f"  {where[0]}: {fact}: {was} -> {now}")
-        else:
-            lines.append(f"  {fact}: {was} -> {now}  ({len(where)} places: {', '.join(where)})")
-        if entry is not None:
-            lines.append(f"    reason: {entry.reason}  ({entry.source})")
+    by_entries = {change.fact for change in diff.changes if change.kind in ("added", "removed")}
+    for entry in acceptance.stale:
+        # An accept file written when sets printed as "[old list] -> [new list]".
+        hint = ("  (this fact changes by entries: name them with added:/removed:)"
+                if entry.was is not None and entry.fact in by_entries else "")
+        lines.append(f"  {entry.source}: {entry.describe()}{hint}")
     return lines
 
 
 def as_dict(diff: Diff, fail_on_change: bool = False, strict_accept: bool = False) -> dict[str, Any]:
     def change(item: Change) -> dict[str, str]:
-        return {"place": item.place, "fact": item.fact, "before": item.was, "after": item.now}
+        return {"section": item.section, "place": item.place, "fact": item.fact, "kind": item.kind,
+                "before": item.was, "after": item.now}
 
     document: dict[str, Any] = {
         "regressed": diff.regressed,
@@ -253,6 +215,7 @@ def as_dict(diff: Diff, fail_on_change: bool = False, strict_accept: bool = Fals
         "only_after": diff.only_after,
         "case_switched": diff.case_switched,
         "facts_changed": [{"fact": key, "before": was, "after": now} for key, was, now in diff.facts_changed],
+        "changes": [change(item) for item in diff.changes],
     }
     if diff.acceptance is not None:
         document["unaccepted"] = [change(item) for item in diff.acceptance.unaccepted]

@@ -31,6 +31,7 @@ class ReportCollector:
         self.daemon: DaemonFacts | None = None
         self.docker_info: dict[str, Any] = {}
         self.settings: EffectiveSettings | None = None
+        self.firewall_layout: dict[str, Any] | None = None
         self.host: dict[str, Any] = {}
 
     def add(self, report: Any) -> None:
@@ -70,7 +71,8 @@ class ReportCollector:
                 "options": self.options,
             },
             "daemon": {**(as_json(self.daemon) if self.daemon else {}), "info": self.docker_info,
-                       "settings": as_json(self.settings) if self.settings else None},
+                       "settings": as_json(self.settings) if self.settings else None,
+                       "firewall_layout": self.firewall_layout},
             "host": self.host,
             "summary": self.summary(),
             "scenarios": [self.scenarios[name] for name in sorted(self.scenarios)],

@@ -12,9 +12,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
-Flat = dict[str, str]
+from netconform.report.fact_values import Fact, canonical, entries, ordered
+from netconform.report.firewall import flatten_firewall
+
+Flat = dict[str, Fact]
 # Host-side interfaces that come and go with other containers, scenarios and runs.
 _VOLATILE = re.compile(r"^(veth[0-9a-f]{7}|br-[0-9a-f]{12}|nc[0-9a-f]{8}s[0-9a-f]{1,4})$")
 
@@ -103,11 +107,11 @@ def _interfaces(prefix: str, net: dict[str, Any] | None, subs: Substitutions, ou
         out[f"{base} kind"] = str(iface.get("kind"))
         out[f"{base} mtu"] = str(iface.get("mtu"))
         out[f"{base} up"] = str(iface.get("up"))
-        out[f"{base} addresses"] = _list(_address(subs, address) for address in _stable_addresses(iface))
+        out[f"{base} addresses"] = entries(_address(subs, address) for address in _stable_addresses(iface))
         out[f"{base} mac"] = _mac(iface, subs)
-    out[f"{prefix} interfaces"] = _list(names)
+    out[f"{prefix} interfaces"] = entries(names)
     routes = [route for route in net.get("routes") or [] if subs.apply(str(route.get("dev"))) in names]
-    out[f"{prefix} routes"] = _list(
+    out[f"{prefix} routes"] = entries(
         subs.apply(f"{route['dst']} via {route.get('gateway')} dev {route.get('dev')}") for route in routes
     )
     for name, value in sorted((net.get("sysctls") or {}).items()):
@@ -140,8 +144,15 @@ def _mac(iface: dict[str, Any], subs: Substitutions) -> str:
     return "<mac>" if mac not in ("", "00:00:00:00:00:00") else mac
 
 
-def _list(items: Any) -> str:
+def _list(items: Iterable[object]) -> str:
+    """Several values that make one scalar fact (a lookup's answers): sorted, as the diff prints them."""
     return "[" + ", ".join(sorted(str(item) for item in items)) + "]"
+
+
+def _host_names(entry: str) -> list[str]:
+    """An /etc/hosts line -> one ``address name`` per name: a name moved to another line is no change."""
+    address, *names = entry.split()
+    return [f"{address} {name}" for name in names] or [address]
 
 
 def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
@@ -174,15 +185,17 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
             out[f"{prefix} interface {ifname} host bridge"] = subs.apply(str(peer.get("master")))
         out[f"{prefix} hostname"] = subs.apply(str(container.get("uts_hostname")))
         resolv = container.get("resolv") or {}
-        for directive in ("nameservers", "search", "options"):
-            out[f"{prefix} resolv.conf {directive}"] = _list(subs.apply(v) for v in resolv.get(directive) or [])
-        out[f"{prefix} /etc/hosts"] = _list(subs.apply(entry) for entry in container.get("hosts_entries") or [])
+        for directive in ("nameservers", "search"):  # in order: the first is asked first
+            out[f"{prefix} resolv.conf {directive}"] = ordered(subs.apply(v) for v in resolv.get(directive) or [])
+        out[f"{prefix} resolv.conf options"] = entries(subs.apply(v) for v in resolv.get("options") or [])
+        out[f"{prefix} /etc/hosts"] = entries(name for entry in container.get("hosts_entries") or []
+                                             for name in _host_names(subs.apply(canonical(entry))))
         for lookup in (container.get("lookups") or {}).values():
             answers = _list(subs.apply(answer) for answer in lookup.get("answers") or [])
             out[f"{prefix} lookup {lookup['qtype']} {subs.apply(lookup['name'])}"] = f"{lookup['rcode']} {answers}"
             if lookup.get("upstream_sources") is not None:
                 out[f"{prefix} lookup {lookup['qtype']} {subs.apply(lookup['name'])} reached sentinel from"] = \
-                    _list(subs.apply(source) for source in lookup["upstream_sources"])
+                    entries(subs.apply(source) for source in lookup["upstream_sources"])
     for result in observed.get("reach") or []:
         prefix = f"{name} reachability {subs.apply(result['probe'])}"
         reached = next((a for a in result.get("attempts") or [] if a.get("outcome") == "reach"), None)
@@ -206,11 +219,11 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
 
 
 def flatten_report(document: dict[str, Any]) -> Flat:
-    """Every scenario's facts plus the daemon's settings, normalised."""
+    """Every scenario's facts plus the daemon's settings, normalised; addresses in canonical form."""
     out = flatten_machine(document)
     for scenario in document.get("scenarios") or []:
         out.update(flatten_scenario(scenario, document["run"]["id"]))
-    return out
+    return {canonical(key): canonical(value) if isinstance(value, str) else value for key, value in out.items()}
 
 
 def flatten_machine(document: dict[str, Any]) -> Flat:
@@ -223,10 +236,11 @@ def flatten_machine(document: dict[str, Any]) -> Flat:
         out[f"daemon default bridge {key}"] = str(value)
     for key, value in sorted((daemon.get("info") or {}).items()):
         if key not in ("Name", "DockerRootDir", "ServerVersion"):
-            out[f"daemon info {key}"] = str(value)
+            out[f"daemon info {key}"] = entries(value) if isinstance(value, list) else str(value)
     for name, setting in sorted(((daemon.get("settings") or {}).get("settings") or {}).items()):
         unreadable = setting.get("unreadable")
         out[f"daemon setting {name}"] = f"<unreadable: {unreadable}>" if unreadable else json.dumps(setting["value"])
+    out.update(flatten_firewall(daemon.get("firewall_layout"), daemon.get("default_bridge") or {}))
     host = document.get("host") or {}
     for name, version in sorted((host.get("packages") or {}).items()):
         out[f"host package {name}"] = str(version)
@@ -234,3 +248,31 @@ def flatten_machine(document: dict[str, Any]) -> Flat:
         if key in host:
             out[f"host {key}"] = str(host[key])
     return out
+
+
+# Sections of a diff: what the daemon does, its firewall layout, and what it runs on.
+BEHAVIOUR, FIREWALL, HOST_CONTEXT = "daemon behaviour", "daemon firewall layout", "host context"
+_MACHINE_INFO = ("daemon info KernelVersion", "daemon info OperatingSystem")
+_NETNS_FACTS = ("interface ", "interfaces", "routes", "sysctl ")
+
+
+def section_of(key: str, machine: set[str], *sides: Flat) -> str:
+    """Which section a flat fact belongs to (``machine``: the keys of :func:`flatten_machine`;
+    ``sides``: the flat reports, to find host-mode containers).
+
+    Host context is what the daemon runs on, not what it does: the machine (``host …`` facts, the
+    kernel and OS the daemon reports) and the network namespace the daemon runs in, as seen by a
+    container that shares it (``network_mode: host``, or joined to such a container): its
+    interfaces, addresses, routes and sysctls are those of the host, or of a dedicated daemon's
+    namespace, whoever made them. The firewall layout is ``daemon firewall …``. Everything else
+    (scenario facts, the daemon's version, settings and engine info) is daemon behaviour.
+    """
+    if key.startswith("daemon firewall "):
+        return FIREWALL
+    if key in machine and (key.startswith("host ") or key in _MACHINE_INFO):
+        return HOST_CONTEXT
+    parts = key.split(" ", 2)
+    if len(parts) == 3 and parts[2].startswith(_NETNS_FACTS) and any(
+            side.get(f"{parts[0]} {parts[1]} namespace net") == "host" for side in sides):
+        return HOST_CONTEXT
+    return BEHAVIOUR

@@ -11,6 +11,7 @@ import pytest
 
 from netconform.report.accepted import Change, load_accepted
 from netconform.report.diff import EXIT_BAD_INPUT, EXIT_REGRESSION, EXIT_SAME, compare, main, render
+from netconform.report.normalize import HOST_CONTEXT
 from netconform.report.records import SCHEMA, SCHEMA_VERSION, chosen_case
 from netconform.spec.values import Matcher, Select
 
@@ -112,10 +113,10 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 UPGRADED = report("bbbbbbbb", "26.1.5+dfsg1", "2" * 64, "172.19.0.5", "172.19.0.0/16", ["127.0.0.1/8", "::1/128"])
+# Addresses are a set-like fact: an entry names the address added, not the lists before and after.
 LO_ENTRY = """
 - fact: interface lo addresses
-  from: "[127.0.0.1/8]"
-  to: "[127.0.0.1/8, ::1/128]"
+  added: "::1/128"
   places: [s/web]
   upgrade: "20.10 -> 26.1"
   reason: 26 adds ::1 on every container's loopback
@@ -149,7 +150,7 @@ def test_fail_on_change_fails_on_a_change_no_entry_accepts(reports: tuple[str, s
     accepted = accept_file(tmp_path, LO_ENTRY)
     assert main([*reports, "--fail-on-change", "--accept", accepted]) == EXIT_REGRESSION
     out = capsys.readouterr().out
-    assert "Changes not accepted: 1\n  daemon version: 20.10.24 -> 26.1.5+dfsg1\n" in out
+    assert "Changes not accepted: 1\n  daemon behaviour: 1\n    daemon version: 20.10.24 -> 26.1.5+dfsg1\n" in out
     assert "CHANGED: 1 observed fact(s) changed that no accept entry accepts" in out
     assert "No regression" in out  # the failure is the change, not a check
 
@@ -160,22 +161,23 @@ def test_fail_on_change_passes_when_every_change_is_accepted_and_shows_why(
     assert main([*reports, "--fail-on-change", "--accept", first, "--accept", second]) == EXIT_SAME
     out = capsys.readouterr().out
     assert ("Changes accepted: 2\n"
-            "  daemon version: 20.10.24 -> 26.1.5+dfsg1\n"
-            f"    reason: the upgrade itself  ({second}:1)\n"
-            "  s/web: interface lo addresses: [127.0.0.1/8] -> [127.0.0.1/8, ::1/128]\n"
-            f"    reason: 26 adds ::1 on every container's loopback  ({first}:1)\n") in out
+            "  daemon behaviour: 2\n"
+            "    daemon version: 20.10.24 -> 26.1.5+dfsg1\n"
+            f"      reason: the upgrade itself  ({second}:1)\n"
+            "    s/web: interface lo addresses: + ::1/128\n"
+            f"      reason: 26 adds ::1 on every container's loopback  ({first}:1)\n") in out
     assert "Changes not accepted: none" in out and "No unaccepted change" in out
     assert main([*reports, "--fail-on-change", "--accept", first, "--accept", second, "--json"]) == EXIT_SAME
     document = json.loads(capsys.readouterr().out)
     assert (document["failed"], document["unaccepted"]) == (False, [])
-    assert document["accepted"][1] == {"place": "s/web", "fact": "interface lo addresses",
-                                       "before": "[127.0.0.1/8]", "after": "[127.0.0.1/8, ::1/128]",
-                                       "reason": "26 adds ::1 on every container's loopback",
+    assert document["accepted"][1] == {"section": "daemon behaviour", "place": "s/web",
+                                       "fact": "interface lo addresses", "kind": "added", "before": "",
+                                       "after": "::1/128", "reason": "26 adds ::1 on every container's loopback",
                                        "entry": f"{first}:1"}
 
 
 @pytest.mark.parametrize("narrower", [
-    'to: "[127.0.0.1/8, ::1/128, ::2/128]"',  # another value after
+    'added: ["::2/128"]',  # another entry added
     "places: [other/*]",  # another place
     'upgrade: "26.1 -> 27"',  # another upgrade of the chain: not applicable, so not stale either
 ])
@@ -186,8 +188,7 @@ def test_an_entry_accepts_only_the_values_places_and_versions_it_names(
     entries = load_accepted(Path(accept_file(tmp_path, entry + f"\n  {narrower}\n" + VERSION_ENTRY)))
     acceptance = compare(BEFORE, UPGRADED, entries).acceptance
     assert acceptance is not None
-    assert acceptance.unaccepted == [Change("s/web", "interface lo addresses", "[127.0.0.1/8]",
-                                          "[127.0.0.1/8, ::1/128]")]
+    assert acceptance.unaccepted == [Change("s/web", "interface lo addresses", "", "::1/128", "added")]
     assert (len(acceptance.stale), acceptance.other_upgrades) == ((0, 1) if key == "upgrade" else (1, 0))
 
 
@@ -233,7 +234,7 @@ def test_an_entry_that_matches_nothing_is_stale_and_fails_only_when_strict(
     assert main([*reports, "--fail-on-change", "--accept", path]) == EXIT_SAME
     out = capsys.readouterr().out
     assert ("Accept entries that matched no change (stale): 1\n"
-            f"  {path}:11: routes  (places: reach-internal/*)  (upgrade 20.10 -> 26.1)\n") in out
+            f"  {path}:10: routes  (places: reach-internal/*)  (upgrade 20.10 -> 26.1)\n") in out
     assert "STALE" not in out
     assert main([*reports, "--fail-on-change", "--accept", path, "--strict-accept"]) == EXIT_REGRESSION
     assert "STALE: 1 accept entry matched no change (--strict-accept)" in capsys.readouterr().out
@@ -264,10 +265,11 @@ def test_the_check_record_names_the_case_the_note_says_applied() -> None:
     assert chosen_case(old, "") == ""
 
 
-def test_host_facts_have_no_place() -> None:
+def test_host_facts_have_no_place_and_are_host_context() -> None:
     before, after = copy.deepcopy(BEFORE), copy.deepcopy(BEFORE)
     before["host"], after["host"] = {"packages": {"docker.io": "20.10"}}, {"packages": {"docker.io": "26.1"}}
-    assert compare(before, after).changes == [Change("", "host package docker.io", "20.10", "26.1")]
+    assert compare(before, after).changes == [Change("", "host package docker.io", "20.10", "26.1",
+                                                     section=HOST_CONTEXT)]
 
 
 def test_the_shipped_upgrade_chain_file_is_valid_and_applies_to_20_10_to_26_1() -> None:
