@@ -75,7 +75,7 @@ def load_report(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise BadReport(f"{path}: cannot read ({err.strerror})") from err
     except ValueError as err:  # also: not UTF-8, an integer of more digits than Python converts
-        raise BadReport(f"{path}: not JSON ({_one_line(str(err))})") from err
+        raise BadReport(f"{path}: not JSON ({' '.join(str(err).split())})") from err
     except RecursionError as err:
         raise BadReport(f"{path}: not a netconform report (nested too deeply to read)") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
@@ -86,7 +86,8 @@ def load_report(path: Path) -> dict[str, Any]:
         raise BadReport(f"{path}: schema version {shown}, this netconform reads {SCHEMA_VERSION}")
     problem = shape_problem(document)
     if problem:
-        raise BadReport(f"{path}: not a netconform report of schema version {SCHEMA_VERSION} ({_one_line(problem)})")
+        problem = " ".join(problem.split())
+        raise BadReport(f"{path}: not a netconform report of schema version {SCHEMA_VERSION} ({problem})")
     return document
 
 
