@@ -50,7 +50,7 @@ _CONTAINER = {"type": "object", "properties": {
         "sysctls": _optional("object")}),
     "resolv": _optional("object", properties={
         name: _list_of(_TEXT) for name in ("nameservers", "search", "options")}),
-    "hosts_entries": _list_of(_TEXT),
+    "hosts_entries": _list_of({"type": "string", "pattern": r"\S"}),  # an /etc/hosts line: an address first
     "lookups": _map_of({"type": "object", "required": ["qtype", "name", "rcode"], "properties": {
         "name": _TEXT, "answers": _list_of(_TEXT), "upstream_sources": _list_of(_TEXT)}}),
 }}
@@ -63,6 +63,7 @@ _SCENARIO = {"type": "object", "required": ["name"], "properties": {
     }),
     "observed": _optional("object", properties={
         "host": _optional("object", properties={"namespaces": _map_of(_OBJECT)}),
+        "sentinel": _optional("object"),
         "networks": _map_of({"type": "object", "properties": {"bridge": _TEXT, "options": _optional("object")}}),
         "containers": _map_of(_CONTAINER),
         "reach": _list_of({"type": "object", "required": ["probe"], "properties": {
@@ -79,6 +80,9 @@ REPORT_SHAPE: dict[str, Any] = {
             "properties": {"passed": {"type": "integer"}, "total": {"type": "integer"}}}}},
         "daemon": {"type": "object", "properties": {
             "default_bridge": _optional("object"), "info": _optional("object"),
+            "firewall_layout": _optional("object", properties={"unreadable": _optional("object"), "tables": _list_of({
+                "type": "object", "required": ["tool", "family", "table"], "properties": {
+                    "chains": _map_of({"type": "object", "properties": {"rules": _list_of(_TEXT)}})}})}),
             "settings": _optional("object", properties={"settings": _map_of({
                 "type": "object", "anyOf": [{"required": ["value"]}, {"required": ["unreadable"]}]})}),
         }},
@@ -113,6 +117,8 @@ def shape_problem(document: Any) -> str:
         return f"{field}: {missing} is missing" if field != "(document)" else f"{missing} is missing"
     if error.validator == "format":
         return f"{field}: not an address with a prefix length such as 10.0.0.2/24"
+    if error.validator == "pattern":
+        return f"{field}: an empty entry"
     if error.validator == "anyOf":
         return f"{field}: neither value nor unreadable is given"
     return f"{field}: a list of 2 items expected, found {len(error.instance)}"  # ips' minItems, maxItems
