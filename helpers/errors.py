@@ -33,15 +33,24 @@ class SpecError(NetconformError):
         return f"{self.path}:{self.line}" if self.line else self.path
 
     def render(self) -> str:
-        text = f"{self.location}: {self.key}: {self.problem}"
+        key = self.key if self.key and self.key == self.key.strip() else repr(self.key)  # " 0", "" would hide
+        text = f"{self.location}: {key}: {self.problem}"
         if self.allowed:
             text += f" (allowed: {self.allowed})"
-        return text
+        return _one_line(text)
 
     @property
     def problems(self) -> tuple[SpecError, ...]:
         """Every problem this error reports, one per file:line (just itself; see SpecErrors)."""
         return (self,)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: a key or value read from the file may hold a line break or another
+    control character, which is shown escaped (``\\n``) so each problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 class SpecErrors(SpecError):

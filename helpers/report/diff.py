@@ -25,6 +25,7 @@ from netconform.report.accepted import Acceptance, AcceptFileError, Change, Entr
 from netconform.report.changes import fact_changes
 from netconform.report.diff_text import by_section
 from netconform.report.records import SCHEMA, SCHEMA_VERSION
+from netconform.report.shape import shape_problem
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXIT_SAME = 0
@@ -70,16 +71,23 @@ def load_report(path: Path) -> dict[str, Any]:
         BadReport: unreadable, not JSON, not a netconform report, or another schema version.
     """
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise BadReport(f"{path}: cannot read ({err.strerror})") from err
-    except ValueError as err:
-        raise BadReport(f"{path}: not JSON ({err})") from err
+    except ValueError as err:  # also: not UTF-8, an integer of more digits than Python converts
+        raise BadReport(f"{path}: not JSON ({' '.join(str(err).split())})") from err
+    except RecursionError as err:
+        raise BadReport(f"{path}: not a netconform report (nested too deeply to read)") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise BadReport(f"{path}: not a netconform report (no \"schema\": \"{SCHEMA}\")")
     if document.get("schema_version") != SCHEMA_VERSION:
-        raise BadReport(f"{path}: schema version {document.get('schema_version')}, this netconform reads "
-                        f"{SCHEMA_VERSION}")
+        version = document.get("schema_version")
+        shown = json.dumps(version)[:40] if not isinstance(version, int) else version
+        raise BadReport(f"{path}: schema version {shown}, this netconform reads {SCHEMA_VERSION}")
+    problem = shape_problem(document)
+    if problem:
+        problem = " ".join(problem.split())
+        raise BadReport(f"{path}: not a netconform report of schema version {SCHEMA_VERSION} ({problem})")
     return document
 
 

@@ -224,11 +224,13 @@ def _parse_select(raw: Mapping[str, Any], where: Where, names: Names) -> Select:
     if extra:
         raise where.error(f"unknown key {sorted(extra)[0]!r} in a selection", "by, cases")
     by = raw["by"]
-    if by in RENAMED_SELECT_FACTS:
+    if isinstance(by, str) and by in RENAMED_SELECT_FACTS:
         raise where.error(f"{by!r} is now the daemon setting {RENAMED_SELECT_FACTS[by]!r}",
                           f"by: {RENAMED_SELECT_FACTS[by]}")
-    if by not in SELECT_FACTS:
-        raise where.error(f"cannot select by {by!r}", ", ".join(SELECT_FACTS))
+    if not isinstance(by, str) or by not in SELECT_FACTS:  # a list or mapping is no fact (nor hashable)
+        named = [fact for fact in SELECT_FACTS if not fact.startswith("setting.")]
+        raise where.error(f"cannot select by {by!r}",
+                          ", ".join(named) + ", setting.<name> (netconform list --settings)")
     cases = raw.get("cases")
     if not isinstance(cases, Mapping) or not cases:
         raise where.error("a selection needs a non-empty 'cases' mapping", SELECT_FACTS[by])

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(("content", "line", "problem"), [
     (b"containers:\n  a: {}\n  b: {hostname: caf\xe9}\n", 3, "not UTF-8: byte 0xe9"),
     (b"\xff\xfecontainers: {}\n", 1, "not UTF-8: byte 0xff"),
-    (b"containers:\n  a: {hostname: x\x01y}\n", None, "not valid YAML"),
+    (b"containers:\n  a: {hostname: x\x01y}\n", 2, "not valid YAML: character 0x0001 is not allowed (column 18)"),
 ])
 def test_undecodable_or_unreadable_text_is_a_spec_error(tmp_path: Path, content: bytes, line: int | None,
                                                          problem: str) -> None:
