@@ -114,7 +114,7 @@ def test_setting_names_with_dots_resolve_as_one_name(tmp_path: Path) -> None:
          "now the daemon setting 'setting.userns_remapped'", "by: setting.userns_remapped"),
         ("namespaces: {user: {by: setting.icc, cases: {sometimes: host, 'false': private}}}", 4,
          "true or false, never 'sometimes'", "true, false, else"),
-        ("namespaces: {user: {by: setting.nope, cases: {'1': host}}}", 4, "cannot select by", "setting.icc"),
+        ("namespaces: {user: {by: setting.nope, cases: {'1': host}}}", 4, "cannot select by", "setting.<name>"),
     ],
 )
 def test_bad_setting_refs_and_selections_name_file_and_line(tmp_path: Path, expect: str, line: int,
