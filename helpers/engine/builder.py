@@ -208,6 +208,8 @@ class ScenarioEngine:
         # Set after the fact: docker-py refuses some combinations (host mode with ports) itself,
         # and what the daemon does with them is what the suite checks.
         host_config["NetworkMode"] = mode
+        if spec.userns:
+            host_config["UsernsMode"] = spec.userns
         first = spec.networks[0] if spec.networks else None
         networking = None
         if first and (first in aliases or first in ips):

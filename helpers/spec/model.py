@@ -52,6 +52,7 @@ class ContainerSpec:
     aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
     ips: tuple[tuple[str, str], ...] = ()
     hostname: str | None = None
+    userns: str | None = None
     mac_address: str | None = None
     dns: tuple[Value, ...] = ()
     dns_search: tuple[str, ...] = ()

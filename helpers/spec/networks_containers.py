@@ -112,7 +112,7 @@ class _ContainerBuilder:
         return ContainerSpec(
             key=self.key, mode=mode, target=target, networks=attached,
             aliases=tuple((net, _strings(value)) for net, value in self._per_network("aliases", attached)),
-            ips=ips, hostname=spec.get("hostname"), mac_address=spec.get("mac_address"),
+            ips=ips, hostname=spec.get("hostname"), userns=spec.get("userns"), mac_address=spec.get("mac_address"),
             dns=tuple(self._value(value, spec, "dns", "dns") for value in _strings(spec.get("dns", ()))),
             dns_search=_strings(spec.get("dns_search", ())), dns_options=_strings(spec.get("dns_options", ())),
             add_hosts=add_hosts, publish=tuple(_port(item) for item in _items(spec.get("publish", []))),

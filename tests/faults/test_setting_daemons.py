@@ -40,7 +40,8 @@ CASES = {
                           "default-bridge", "reach-custom", "reach-egress", "reach-published", "host-consistency")),
     "no-iptables": (("--iptables=false",), ("default-bridge", "dns-custom", "reach-custom", "reach-icc", "reach-egress",
                                              "reach-published", "reach-internal", "reach-churn", "host-consistency")),
-    "userns": (("--userns-remap=default",), ("bridge", "none", "container", "custom", "default-bridge")),
+    "userns": (("--userns-remap=default",), ("bridge", "none", "container", "custom", "default-bridge", "host",
+                                             "dns-host", "conflicts")),
 }
 # Cases where 25+ differs (internal networks have no default route there), on an unpacked 26.1.5.
 CASES_26 = {"noipt-26": (("--iptables=false",), ("reach-internal", "default-bridge", "reach-published"))}
