@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
+from netconform.engine import placement
 from netconform.engine.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
 from netconform.errors import EngineError
-from netconform.facts import DEFAULT_BRIDGE
+from netconform.facts import DEFAULT_BRIDGE, Relocation
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
 from netconform.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
@@ -65,12 +66,17 @@ class BuiltScenario:
     scenario: Scenario
     networks: dict[str, Network] = field(default_factory=dict)
     containers: dict[str, CreatedContainer] = field(default_factory=dict)
+    relocation: Relocation = field(default_factory=Relocation)
 
 
 def _literal(value: Value) -> str:
     if isinstance(value, str | int | float):
         return str(value)
     raise EngineError(f"{value} cannot be resolved when the scenario is built")
+
+
+class _Overlap(Exception):
+    """The daemon refused a subnet because one of its networks overlaps it."""
 
 
 class ScenarioEngine:
@@ -138,7 +144,7 @@ class ScenarioEngine:
         built = BuiltScenario(scenario)
         try:
             for network in scenario.networks.values():
-                built.networks[network.key] = self._create_network(scenario, network)
+                built.networks[network.key] = self._create_network(scenario, network, built.relocation)
             for container in scenario.containers.values():
                 built.containers[container.key] = self._create_container(scenario, container, built)
         except BaseException as err:
@@ -149,13 +155,47 @@ class ScenarioEngine:
             raise
         return built
 
-    def _create_network(self, scenario: Scenario, spec: NetworkSpec) -> Network:
+    def _create_network(self, scenario: Scenario, spec: NetworkSpec, relocation: Relocation) -> Network:
         if spec.existing is not None:
             return self._existing_network(scenario, spec.existing)
-        ipam = None
-        if spec.subnet:
-            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=spec.subnet, gateway=spec.gateway,
-                                                     iprange=spec.ip_range)])
+        if not spec.subnet:
+            return self._try_network(scenario, spec, None)
+        return self._network_with_subnet(scenario, spec, spec.subnet, relocation)
+
+    def _network_with_subnet(self, scenario: Scenario, spec: NetworkSpec, declared: str,
+                             relocation: Relocation) -> Network:
+        """The network on its declared subnet if free, else on the next free one (moved in
+        ``relocation``): another run or a user's network may hold the declared one."""
+        others = [net.subnet for net in scenario.networks.values() if net.subnet and net.key != spec.key]
+        others += list(relocation.subnets.values())
+        taken = placement.subnets_in_use(self.client)
+        why = ""
+        tried = 0
+        for candidate in placement.subnet_candidates(declared, others):
+            holder = placement.first_holder(candidate, taken)
+            if holder is not None:
+                why = why or f"network {holder} holds it"
+                continue
+            ipam = IPAMConfig(pool_configs=[IPAMPool(
+                subnet=str(candidate), gateway=placement.moved_within(spec.gateway, declared, candidate),
+                iprange=placement.moved_within(spec.ip_range, declared, candidate))])
+            try:
+                network = self._try_network(scenario, spec, ipam, overlap_is_error=False)
+            except _Overlap as err:
+                why = why or f"the daemon said: {err}"
+                tried += 1
+                if tried >= placement.MAX_SUBNET_TRIES:
+                    break
+                taken = placement.subnets_in_use(self.client)  # someone took it meanwhile: look again
+                continue
+            if str(candidate) != declared:
+                relocation.move_subnet(declared, str(candidate), why)
+            return network
+        raise EngineError(f"scenario {scenario.name}: no free subnet for network {spec.key!r}: {declared} "
+                          f"is taken ({why}) and so were the {tried} others tried near it")
+
+    def _try_network(self, scenario: Scenario, spec: NetworkSpec, ipam: IPAMConfig | None,
+                     overlap_is_error: bool = True) -> Network:
         name = self.name(scenario, spec.key)
         try:
             with _changing_networks(self.lock, f"creating network {name}"):
@@ -164,6 +204,8 @@ class ScenarioEngine:
                     options=dict(spec.options), labels=self.labels(scenario, spec.key), check_duplicate=True,
                 )
         except docker.errors.APIError as err:
+            if not overlap_is_error and placement.is_overlap(err):
+                raise _Overlap(str(err.explanation or err)) from err
             raise EngineError(
                 f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): "
                 f"{err.explanation or err}"
@@ -192,18 +234,47 @@ class ScenarioEngine:
         return spec.mode
 
     def _create_container(self, scenario: Scenario, spec: ContainerSpec, built: BuiltScenario) -> CreatedContainer:
+        """The container as declared; if a host port it publishes is taken (by another run, a
+        user's container or process), again with the daemon choosing those ports, recorded in
+        the scenario's relocation."""
+        created, refusal = self._container_attempt(scenario, spec, built, spec.publish)
+        fixed = [port for port in spec.publish if port.host_port]
+        if refusal is None or not fixed or not placement.is_port_taken(refusal):
+            return created
+        earlier = [port for other in built.containers.values() for port in other.spec.publish]
+        if any(placement.clashes_with_own(port, earlier) for port in fixed):
+            return created
+        if created.container is not None:
+            problems: list[str] = []
+            _remove(created.container.remove, problems, created.name, force=True, v=True)
+            if problems:
+                created.error = f"{created.error}; and removing it to retry failed: {'; '.join(problems)}"
+                return created
+        chosen = tuple(replace(port, host_port=None) if port.host_port else port for port in spec.publish)
+        retried, _ = self._container_attempt(scenario, spec, built, chosen)
+        if retried.running and retried.container is not None:
+            for port in fixed:
+                actual = placement.published_host_port(retried.container.attrs, port)
+                if actual is not None and port.host_port is not None:
+                    built.relocation.move_port(port.protocol, port.host_port, actual,
+                                               f"the daemon said: {created.error}")
+        return retried
+
+    def _container_attempt(self, scenario: Scenario, spec: ContainerSpec, built: BuiltScenario,
+                           publish: tuple[PortSpec, ...]) -> tuple[CreatedContainer, docker.errors.APIError | None]:
         created = CreatedContainer(spec, self.name(scenario, spec.key))
+        moved = built.relocation.address
         aliases = dict(spec.aliases)
-        ips = dict(spec.ips)
+        ips = {net: moved(ip) for net, ip in spec.ips}
         mode = self._network_mode(built, spec)
         api = self.client.api
         host_config = api.create_host_config(
             binds={str(self.pause): {"bind": PAUSE_IN_CONTAINER, "mode": "ro"}},
-            dns=[self.resolve(value) for value in spec.dns] or None,
+            dns=[moved(self.resolve(value)) for value in spec.dns] or None,
             dns_search=list(spec.dns_search) or None,
             dns_opt=list(spec.dns_options) or None,
-            extra_hosts={name: self.resolve(value) for name, value in spec.add_hosts} or None,
-            port_bindings=_port_bindings(spec.publish) or None,
+            extra_hosts={name: moved(self.resolve(value)) for name, value in spec.add_hosts} or None,
+            port_bindings=_port_bindings(publish) or None,
         )
         # Set after the fact: docker-py refuses some combinations (host mode with ports) itself,
         # and what the daemon does with them is what the suite checks.
@@ -219,7 +290,7 @@ class ScenarioEngine:
             response = api.create_container(
                 self.image, name=created.name, entrypoint=list(PAUSE_COMMAND), command=[],
                 labels=self.labels(scenario, spec.key), hostname=spec.hostname, mac_address=spec.mac_address,
-                ports=[(port.container_port, port.protocol) for port in spec.publish] or None,
+                ports=[(port.container_port, port.protocol) for port in publish] or None,
                 host_config=host_config, networking_config=networking,
             )
             created.container = self.client.containers.get(response["Id"])
@@ -232,7 +303,8 @@ class ScenarioEngine:
             created.error = str(err.explanation or err)
             if created.container is None:
                 created.container = self._leftover(created.name)
-        return created
+            return created, err
+        return created, None
 
     def _leftover(self, name: str) -> Container | None:
         """A container the daemon kept although it refused part of the request (removed later)."""

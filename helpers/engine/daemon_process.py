@@ -48,17 +48,24 @@ def find_daemon_pid(socket_path: str) -> int:
         DaemonUnavailable: no dockerd process on this machine holds that socket.
     """
     real = os.path.realpath(socket_path)
+    holders: dict[int, int] = {}  # pid -> parent pid
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             if (entry / "comm").read_text().strip() != "dockerd":
                 continue
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         pid = int(entry.name)
         inodes = _listening_inodes(pid, socket_path) | _listening_inodes(pid, real)
         if inodes and _holds_socket(pid, inodes):
+            holders[pid] = parent
+    # A child the daemon is forking (before it execs) holds the daemon's files for an instant,
+    # under the same name: the daemon is the holder whose parent is none of them.
+    for pid, parent in sorted(holders.items()):
+        if parent not in holders:
             return pid
     raise DaemonUnavailable(
         f"no dockerd process on this machine listens on {socket_path}; netconform observes "

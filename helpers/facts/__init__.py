@@ -7,6 +7,7 @@ dataclasses of strings, ints and lists (``dataclasses.asdict`` turns them into J
 from netconform.facts.files import ResolvConf
 from netconform.facts.netns import Interface, NamespaceId, NetnsView, Route
 from netconform.facts.outcomes import BROKEN_ATTEMPTS, NO_ROUTE, OUTCOMES, Attempt, LookupResult, ReachResult, Sighting
+from netconform.facts.relocation import Relocation
 from netconform.facts.scenario import (
     DEFAULT_BRIDGE,
     ContainerFacts,
@@ -34,6 +35,7 @@ __all__ = [
     "NetnsView",
     "NetworkFacts",
     "ReachResult",
+    "Relocation",
     "ResolvConf",
     "Route",
     "ScenarioFacts",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from netconform.facts.files import ResolvConf
 from netconform.facts.netns import Interface, NamespaceId, NetnsView
 from netconform.facts.outcomes import LookupResult, ReachResult
+from netconform.facts.relocation import Relocation
 
 # The daemon's default network: the key and the name are the same everywhere.
 DEFAULT_BRIDGE = "bridge"
@@ -116,3 +117,4 @@ class ScenarioFacts:
     containers: dict[str, ContainerFacts]
     sentinel: SentinelInfo | None = None
     reach: dict[str, ReachResult] = field(default_factory=dict)
+    relocation: Relocation = field(default_factory=Relocation)

@@ -173,6 +173,7 @@ class RunContext:
         except BaseException:
             self.teardown(built)
             raise
+        facts.relocation = built.relocation
         if scenario.uses_sentinel:
             self.attach_sentinel(facts)
         return built, facts

@@ -198,7 +198,7 @@ class Prober:
         return str(endpoint.ip)
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
-        result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", spec.port)
+        result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, spec.port))
         try:
             result.address = self._address_of(facts, spec, context)
             source_ns = self.netns(facts, spec.frm)
@@ -208,7 +208,9 @@ class Prober:
                 if result.error:
                     return result
             self._check_destination(facts, result.address, spec.frm, named=spec.address is not None)
-            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listen_port or spec.port)
+            # At the host the address probed is the one that arrives (no DNAT); elsewhere it may not be.
+            seen_as = result.address if spec.to == "host" else None
+            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listen_port or spec.port, seen_as)
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
                                               what=f"arrival witness in {spec.to}")

@@ -178,7 +178,7 @@ def ping_stream(ready: Callable[[], None], stop_fd: int, address: str, interval:
 def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark) -> ReachResult:
     """Fill ``result.attempts`` and ``result.sent`` by probing ``result.address``; call inside the
     prober's netns. Never raises: failures are attempts."""
-    departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port))
+    departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
             attempt = ping_once(result.address, timeout, number, mark)

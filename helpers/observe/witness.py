@@ -52,6 +52,10 @@ class ProbeMark:
     proto: str
     nonce: bytes
     port: int | None = None
+    # The destination address where the packets are watched, when it is known there (not behind
+    # a DNAT): a TCP SYN carries no nonce, and a namespace other runs probe too (the host's) may
+    # see their SYNs to the same port at the same moment.
+    address: str | None = None
 
     @property
     def icmp_ident(self) -> int:
@@ -68,6 +72,8 @@ def sighting(mark: ProbeMark, packet: bytes, answer: bool = False) -> str | None
     if proto != mark.proto or len(packet) < header + 8:
         return None
     src, dst = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
+    if mark.address is not None and (src if answer else dst) != mark.address:
+        return None
     body = packet[header:]
     if proto == "icmp":
         kind, _, _, ident, seq = struct.unpack("!BBHHH", body[:8])

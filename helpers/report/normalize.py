@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from netconform.facts import Relocation
 from netconform.report.fact_values import Fact, canonical, entries, ordered
 from netconform.report.firewall import flatten_firewall
 
@@ -29,14 +30,17 @@ class Substitutions:
     def __init__(self) -> None:
         self.table: dict[str, str] = {}
         self.dynamic_networks: set[str] = set()
+        # A declared subnet the run had to move (another run held it): compared as declared.
+        self.moved_back = Relocation()
 
     def add(self, value: Any, placeholder: str) -> None:
-        if value and isinstance(value, str) and value not in self.table:
-            self.table[value] = placeholder
+        if value and isinstance(value, str):
+            self.table.setdefault(self.moved_back.address(value), placeholder)
 
     def apply(self, text: str) -> str:
         if _VOLATILE.match(text):
             return "<volatile>"
+        text = self.moved_back.address(text)
         if text in self.table:
             return self.table[text]
         for value in sorted(self.table, key=len, reverse=True):
@@ -58,6 +62,8 @@ def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substituti
     subs.add(sentinel.get("address"), "<sentinel>")
     subs.add(sentinel.get("gateway_address"), "<sentinel-gateway>")
     subs.add(sentinel.get("netns"), "<sentinel-netns>")
+    for declared, actual in ((observed.get("relocation") or {}).get("subnets") or {}).items():
+        subs.moved_back.subnets[actual] = declared
     for key, network in (observed.get("networks") or {}).items():
         subs.add(network.get("id"), f"<id:{key}>")
         subs.add(network.get("name") if key != "bridge" else None, f"<net:{key}>")

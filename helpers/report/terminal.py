@@ -50,4 +50,11 @@ def render_summary(document: dict[str, Any]) -> list[str]:
     head = (f"netconform: {counts['total']} checks, {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['error']} errors, {counts['skipped']} skipped on dockerd "
             f"{document['daemon'].get('version', '?')}")
-    return [head, *render_table(document), *render_failures(document)]
+    return [head, *render_table(document), *render_failures(document), *render_moves(document)]
+
+
+def render_moves(document: dict[str, Any]) -> list[str]:
+    """Declared subnets and host ports this run had to move (someone else held them)."""
+    return [f"MOVED {scenario['name']}: {note}"
+            for scenario in document.get("scenarios") or []
+            for note in ((scenario.get("observed") or {}).get("relocation") or {}).get("notes") or []]

@@ -128,7 +128,8 @@ def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> A
 
 
 def resolve_value(value: Value, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any:
-    """Substitute references in a literal, reference, template or list."""
+    """Substitute references in a literal, reference, template or list (literal addresses
+    inside a subnet this run moved are moved with it)."""
     if isinstance(value, Ref):
         return resolve_ref(value, facts, context)
     if isinstance(value, Template):
@@ -137,4 +138,6 @@ def resolve_value(value: Value, facts: ScenarioFacts, context: Mapping[str, Any]
         )
     if isinstance(value, tuple):
         return [resolve_value(item, facts, context) for item in value]
+    if isinstance(value, str):
+        return facts.relocation.address(value)  # a declared subnet the run had to move
     return value
