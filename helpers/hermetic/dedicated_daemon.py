@@ -10,13 +10,14 @@ It never disturbs the host's daemon: its netns, data-root, exec-root and cgroup 
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -70,6 +71,9 @@ class DedicatedDaemon:
         name: short name such as ``"fault"`` or ``"v26"`` ([a-z0-9-], at most 16 characters).
         binaries: the engine to run; :meth:`DaemonBinaries.system` when None.
         flags: extra dockerd flags, e.g. ``["--icc=false", "--mtu=1400"]``.
+        bridges: Linux bridges to create in its netns before dockerd starts, name -> address as
+            CIDR, as an operator does for ``--bridge`` (dockerd takes only a bridge that exists and
+            gives containers its subnet); they go with the netns.
         start_timeout: bound in seconds for the daemon to answer a ping.
         stop_timeout: bound in seconds between SIGTERM and SIGKILL.
         keep: keep the data-root and the log after :meth:`stop`.
@@ -88,6 +92,7 @@ class DedicatedDaemon:
         binaries: DaemonBinaries | None = None,
         flags: Sequence[str] = (),
         *,
+        bridges: Mapping[str, str] | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 20.0,
         keep: bool = False,
@@ -102,6 +107,7 @@ class DedicatedDaemon:
         self.run = run
         self.binaries = binaries
         self.flags = tuple(flags)
+        self.bridges = dict(bridges or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.keep = keep
@@ -227,6 +233,9 @@ class DedicatedDaemon:
         name = self.paths.netns_name
         try:
             call_in_namespaces({}, _create_netns_here, name, timeout=_NETNS_BOUND, what=f"creating netns {name}")
+            for bridge, address in self.bridges.items():
+                call_in_namespaces({"net": str(self.netns_path)}, _create_bridge_here, bridge, address,
+                                   timeout=_NETNS_BOUND, what=f"creating bridge {bridge} ({address}) in netns {name}")
         except ProbeError as err:
             raise EnvironmentProblem(str(err)) from err
 
@@ -294,6 +303,7 @@ class DedicatedDaemon:
             "binaries": binaries.label,
             "version": self._version,
             "flags": list(self.flags),
+            "bridges": self.bridges,
             "detached": self.detached,
         }
 
@@ -340,6 +350,16 @@ def _create_netns_here(name: str) -> None:
     netns.attach(name, os.getpid())
     with IPRoute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+def _create_bridge_here(name: str, address: str) -> None:
+    """In a child in the daemon's netns: a Linux bridge ``name`` holding ``address`` (CIDR), up."""
+    interface = ipaddress.ip_interface(address)
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="bridge")
+        index = ipr.link_lookup(ifname=name)[0]
+        ipr.addr("add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen)
+        ipr.link("set", index=index, state="up")
 
 
 def _ask(docker_host: str) -> tuple[docker.DockerClient, str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from netconform.facts import ContainerFacts, ReachResult, ScenarioFacts
 from netconform.facts.files import hosts_addresses
+from netconform.spec.properties import INTERFACE
 
 # Lookup outcomes that say the prober failed, not what the server answered.
 LOOKUP_FAILURES = ("error",)
@@ -187,12 +188,12 @@ def _left_behind(facts: ScenarioFacts, container: ContainerFacts, param: str) ->
 OBSERVERS: dict[str, Observer] = {
     r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)": _namespace,
     r"interfaces": _interfaces,
-    r"interface\.([^.]+)\.ipv4": _iface_attr("ipv4"),
-    r"interface\.([^.]+)\.addresses": _iface_attr("addresses"),
-    r"interface\.([^.]+)\.mtu": _iface_attr("mtu"),
-    r"interface\.([^.]+)\.mac": _iface_attr("mac"),
-    r"interface\.([^.]+)\.kind": _iface_attr("kind"),
-    r"interface\.([^.]+)\.bridge": _bridge,
+    INTERFACE + r"\.ipv4": _iface_attr("ipv4"),
+    INTERFACE + r"\.addresses": _iface_attr("addresses"),
+    INTERFACE + r"\.mtu": _iface_attr("mtu"),
+    INTERFACE + r"\.mac": _iface_attr("mac"),
+    INTERFACE + r"\.kind": _iface_attr("kind"),
+    INTERFACE + r"\.bridge": _bridge,
     r"default_route\.via": _default_route("gateway"),
     r"default_route\.dev": _default_route("dev"),
     r"routes": _routes,

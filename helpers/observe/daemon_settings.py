@@ -160,6 +160,8 @@ def from_engine(info: Mapping[str, Any], bridge: Mapping[str, Any]) -> dict[str,
         values["bip"] = f"{config['Gateway']}/{config['Subnet'].split('/')[1]}"
     elif config.get("Subnet"):
         values["bip_subnet"] = config["Subnet"]
+    if config.get("IPRange"):
+        values["fixed_cidr"] = config["IPRange"]
     values["ipv6"] = bool(bridge.get("EnableIPv6"))
     security = [str(option) for option in info.get("SecurityOptions") or []]
     values["userns_remapped"] = any("name=userns" in option for option in security)

@@ -55,6 +55,9 @@ _SETTINGS = ("the daemon's settings as intended (the host profile's value where 
 _CONSISTENT = ("'consistent', or the contradiction between the daemon's own settings and the host that "
                "explains failing behaviour: ")
 
+# An interface name, or a reference to one (``interface.${setting.bridge}.kind``: the default bridge's).
+INTERFACE = r"interface\.(\$\{[^}]+\}|[^.]+)"
+
 PROPERTIES: tuple[Property, ...] = (
     Property(
         r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)", "namespaces.<kind>", "namespaces",
@@ -64,18 +67,20 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(r"interfaces", "interfaces", "addressing", "the set of interface names in the container's netns",
              how=_NETLINK + "; interfaces other scenarios created meanwhile are left out"),
-    Property(r"interface\.([^.]+)\.ipv4", "interface.<if>.ipv4", "addressing",
-             "the interface's IPv4 addresses (without prefix length)", how=_NETLINK),
-    Property(r"interface\.([^.]+)\.addresses", "interface.<if>.addresses", "addressing",
-             "every address of the interface as CIDR, IPv4 and IPv6", how=_NETLINK),
-    Property(r"interface\.([^.]+)\.mtu", "interface.<if>.mtu", "addressing", "the interface MTU", how=_NETLINK),
-    Property(r"interface\.([^.]+)\.mac", "interface.<if>.mac", "addressing", "the interface MAC address", how=_NETLINK),
-    Property(r"interface\.([^.]+)\.kind", "interface.<if>.kind", "addressing",
-             "the link kind netlink reports (veth, bridge, ...; 'device' when none)", how=_NETLINK),
-    Property(r"interface\.([^.]+)\.bridge", "interface.<if>.bridge", "addressing",
+    Property(INTERFACE + r"\.ipv4", "interface.<if>.ipv4", "addressing",
+             "the interface's IPv4 addresses (without prefix length)", how=_NETLINK, templated=True),
+    Property(INTERFACE + r"\.addresses", "interface.<if>.addresses", "addressing",
+             "every address of the interface as CIDR, IPv4 and IPv6", how=_NETLINK, templated=True),
+    Property(INTERFACE + r"\.mtu", "interface.<if>.mtu", "addressing", "the interface MTU", how=_NETLINK,
+             templated=True),
+    Property(INTERFACE + r"\.mac", "interface.<if>.mac", "addressing", "the interface MAC address", how=_NETLINK,
+             templated=True),
+    Property(INTERFACE + r"\.kind", "interface.<if>.kind", "addressing",
+             "the link kind netlink reports (veth, bridge, ...; 'device' when none)", how=_NETLINK, templated=True),
+    Property(INTERFACE + r"\.bridge", "interface.<if>.bridge", "addressing",
              "the bridge the host end of this veth is enslaved to ('none' when not enslaved)",
              how="the veth's peer index read in the container's namespace, then that link and its master "
-                 "read through rtnetlink in dockerd's network namespace"),
+                 "read through rtnetlink in dockerd's network namespace", templated=True),
     Property(r"default_route\.via", "default_route.via", "addressing",
              "the IPv4 default route's gateway, or 'none' when there is no default route", how=_NETLINK),
     Property(r"default_route\.dev", "default_route.dev", "addressing",

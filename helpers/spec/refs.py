@@ -71,6 +71,9 @@ def _setting(name: str, facts: ScenarioFacts, context: Mapping[str, Any]) -> Any
     if name in ("bip_subnet", "bip_address"):
         bip = ipaddress.ip_interface(str(_setting("bip", facts, context)))
         return str(bip.network) if name == "bip_subnet" else str(bip.ip)
+    if name == "bridge_address_range":
+        fixed = context.get("setting.fixed_cidr")
+        return str(ipaddress.ip_network(str(fixed), strict=False)) if fixed else _setting("bip_subnet", facts, context)
     if name.startswith("resolv."):
         directive = name.removeprefix("resolv.")
         daemon = {"nameservers": "dns", "host_nameservers": "dns", "search": "dns_search", "options": "dns_options"}

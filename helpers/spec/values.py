@@ -102,6 +102,8 @@ RENAMED_SELECT_FACTS = {"daemon.userns_remap": "setting.userns_remapped", "daemo
 DERIVED_SETTINGS: dict[str, str] = {
     "bip_subnet": "the default bridge's subnet: the network of bip (172.17.0.0/16 for 172.17.0.1/16)",
     "bip_address": "the default bridge's gateway: the address of bip without its prefix length",
+    "bridge_address_range": "where containers on the default bridge get their addresses: fixed_cidr when set, "
+                            "else bip_subnet",
     "pool_bases": "the base CIDRs of default_address_pools: where a new network without a subnet gets one",
     "resolv.nameservers": "the nameservers a container on the default bridge gets without its own --dns: "
                           "dns when set, else the host's without loopback ones (Docker's fallback "

@@ -183,9 +183,11 @@ def assert_fault_seen(result: SuiteRun, failing: Mapping[str, Sequence[str]]) ->
 
 
 @contextmanager
-def dedicated_daemon(run: RunIdentity, name: str, flags: Sequence[str] = ()) -> Iterator[DedicatedDaemon]:
-    """A 20.10 daemon of our own in its own netns, stopped (and checked gone) on the way out."""
-    daemon = DedicatedDaemon(run, name, DaemonBinaries.system(), flags)
+def dedicated_daemon(run: RunIdentity, name: str, flags: Sequence[str] = (),
+                     bridges: Mapping[str, str] | None = None) -> Iterator[DedicatedDaemon]:
+    """A 20.10 daemon of our own in its own netns (with ``bridges``, name -> CIDR, created there
+    before it starts), stopped (and checked gone) on the way out."""
+    daemon = DedicatedDaemon(run, name, DaemonBinaries.system(), flags, bridges=bridges)
     try:
         yield daemon.start()
     finally:

@@ -77,3 +77,10 @@ def test_bip_without_a_gateway_in_ipam_is_the_bridge_address_inside_the_subnet()
 
     assert _bridge_gateway("172.17.0.0/16", "10.0.0.1/8 172.17.0.1/16") == "172.17.0.1/16"
     assert _bridge_gateway("172.17.0.0/16", "10.0.0.1/8") is None
+
+
+def test_the_default_bridges_ip_range_is_the_fixed_cidr() -> None:
+    """--fixed-cidr shows in the engine API as the default bridge's IPAM IPRange."""
+    with_range = {**BRIDGE_20, "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "IPRange": "172.17.0.128/25"}]}}
+    assert from_engine({}, with_range)["fixed_cidr"] == "172.17.0.128/25"
+    assert "fixed_cidr" not in from_engine({}, BRIDGE_20)

@@ -195,3 +195,31 @@ def test_a_host_failure_story_says_it_is_about_the_host(tmp_path: Path) -> None:
     story = render_story(check, None, verdict)
     assert "\n  host:      the daemon's host" in story and "no DOCKER chain" in story
     assert "docker_nat_chain: False" in story
+
+
+@pytest.mark.parametrize(
+    ("fixed_cidr", "expected"),
+    [(None, "172.17.0.0/16"), ("172.17.0.128/25", "172.17.0.128/25"), ("172.17.0.129/25", "172.17.0.128/25")],
+)
+def test_bridge_address_range_is_fixed_cidr_else_the_bip_subnet(fixed_cidr: str | None, expected: str) -> None:
+    context = {**DEFAULTS, "setting.fixed_cidr": fixed_cidr}
+    assert resolve_value(Ref(("setting", "bridge_address_range")), make_facts(), context) == expected
+
+
+def test_interface_key_may_name_the_default_bridge_by_its_setting(tmp_path: Path) -> None:
+    """The container's eth0 stands in for the bridge: the key resolves when judged, per run."""
+    check = one(tmp_path, '  web:\n    interface: {"${setting.bridge}": {mtu: 1500}}\n')
+    assert check.prop == "interface.${setting.bridge}.mtu"
+    assert judge(check, make_facts(), {**DEFAULTS, "setting.bridge": "eth0"}).passed
+    other = judge(check, make_facts(), {**DEFAULTS, "setting.bridge": "ncbr0"})
+    assert other.status == "error" and "there is no interface 'ncbr0'" in other.unjudged
+
+
+def test_interface_key_with_an_unknown_setting_is_refused_at_load(tmp_path: Path) -> None:
+    error = load_error(tmp_path, """\
+        containers: {web: {}}
+        expect:
+          web:
+            interface: {"${setting.brige}": {mtu: 1500}}
+        """)
+    assert "${setting.brige}: no such daemon setting" in str(error)
