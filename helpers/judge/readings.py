@@ -227,13 +227,17 @@ def observe_reach(prop: str, result: ReachResult) -> Observation:
     """The outcome (``reach``, ``blocked``, ``one-way``), or the source address the target saw.
 
     Raises:
-        NotObservable: the probe was inconclusive, or (for the source) nothing answered.
+        NotObservable: the probe was inconclusive, or (for the source) the request arrived but
+            nothing answered. A blocked probe's source is ``none``: nothing arrived to have one.
     """
     outcome, reason = result.decide()
     if outcome == "inconclusive":
         raise NotObservable(f"the probe was inconclusive: {reason}")
     if prop == "reach":
         return Observation(outcome, ("probe",))
+    if outcome == "blocked":
+        # Judged from evidence (seen leaving, nothing arrived): no source, rather than an unknown one.
+        return Observation("none", ("probe",))
     if result.seen_source is None:
         raise NotObservable(f"no answer came back ({outcome}), so no source address was seen")
     return Observation(result.seen_source, ("probe",))

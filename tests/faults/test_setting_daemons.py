@@ -46,6 +46,8 @@ CASES = {
                           "default-bridge", "reach-custom", "reach-egress", "reach-published", "host-consistency")),
     "no-iptables": (("--iptables=false",), ("default-bridge", "dns-custom", "reach-custom", "reach-icc", "reach-egress",
                                              "reach-published", "reach-internal", "reach-churn", "host-consistency")),
+    # Nothing publishes: no NAT, no proxy (every published port blocked, no source seen).
+    "no-publish": (("--iptables=false", "--userland-proxy=false"), ("reach-published",)),
     "userns": (("--userns-remap=default",), ("bridge", "none", "container", "custom", "default-bridge", "host",
                                              "dns-host", "conflicts")),
     "own-bridge": (("--bridge=ncbr0",), ("bridge", "container", "host", "default-bridge", "reach-published")),

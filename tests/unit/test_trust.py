@@ -72,9 +72,16 @@ def test_lost_packets_make_the_witness_inconclusive() -> None:
 def test_inconclusive_probe_is_an_error_verdict_and_has_no_source() -> None:
     with pytest.raises(NotObservable, match="inconclusive: the probe itself failed"):
         observe_reach("reach", result(Attempt("error", detail="EPERM")))
+    with pytest.raises(NotObservable, match="inconclusive"):
+        observe_reach("source", result(Attempt("error", detail="EPERM")))
     with pytest.raises(NotObservable, match="no source address was seen"):
-        observe_reach("source", result(*TIMEOUTS))
+        observe_reach("source", result(*TIMEOUTS, arrived=3, answers=3))  # one-way: arrived, none back
     assert observe_reach("reach", result(*TIMEOUTS)).value == "blocked"
+
+
+def test_a_blocked_probe_has_no_source_rather_than_an_unknown_one() -> None:
+    # Blocked is judged from both ends (seen leaving, nothing arrived): there was no connection.
+    assert observe_reach("source", result(*TIMEOUTS)).value == "none"
 
 
 # -- ICMP: only our own echo and errors about it ------------------------------------------------
