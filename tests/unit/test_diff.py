@@ -272,7 +272,10 @@ def test_host_facts_have_no_place_and_are_host_context() -> None:
                                                      section=HOST_CONTEXT)]
 
 
-def test_the_shipped_upgrade_chain_file_is_valid_and_applies_to_20_10_to_26_1() -> None:
+def test_each_entry_of_the_shipped_upgrade_chain_file_applies_to_exactly_one_step() -> None:
     entries = load_accepted(Path(__file__).parents[2] / "ci" / "upgrade-accepted.yaml")
-    assert entries and all(entry.applies("20.10.24+dfsg1", "26.1.5+dfsg1") for entry in entries)
-    assert not any(entry.applies("26.1.5+dfsg1", "27.0.0") for entry in entries)
+    steps = [("20.10.24+dfsg1", "26.1.5+dfsg1"), ("26.1.5+dfsg1", "28.5.2+dfsg4")]  # ci/upgrade-check's chain
+    applicable = {entry.source: [step for step in steps if entry.applies(*step)] for entry in entries}
+    assert {source: found for source, found in applicable.items() if len(found) != 1} == {}
+    assert {step for found in applicable.values() for step in found} == set(steps)  # both steps have entries
+    assert not any(entry.applies("20.10.24+dfsg1", "28.5.2+dfsg4") for entry in entries)  # no skipping a step
