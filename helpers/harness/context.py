@@ -15,7 +15,14 @@ import docker
 
 from netconform.engine.builder import BuiltScenario, ScenarioEngine, sweep
 from netconform.engine.daemon_process import find_daemon_pid
-from netconform.engine.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
+from netconform.engine.dockerhost import (
+    connect,
+    daemon_facts,
+    networking_info,
+    read_daemon,
+    resolve_host,
+    socket_path,
+)
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
@@ -112,13 +119,14 @@ class RunContext:
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             lock = IsolationLock(f"/proc/{pid}/ns/net")
             engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
-            daemon = daemon_facts(client)
+            readout = read_daemon(client)
+            daemon = daemon_facts(readout)
             # Before the run creates anything: a new network makes the daemon re-apply its rules.
-            settings = read_effective_settings(daemon.version, client.info(),
-                                               client.networks.get("bridge").attrs, pid, timeout=options.probe_timeout)
+            settings = read_effective_settings(daemon.version, readout.info, readout.bridge, pid,
+                                               timeout=options.probe_timeout)
             # Only the controlling process's is reported; a worker may open after others built.
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
-            return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(client),
+            return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
                        lock=lock, settings=settings, firewall_layout=layout)
         except BaseException:
             client.close()
