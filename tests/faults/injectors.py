@@ -205,8 +205,32 @@ def rulesets(netns: str | None) -> dict[str, list[str]]:
     saved = {}
     for program in ("iptables-save", "ip6tables-save"):
         text = run(in_netns(netns, [program]), f"{program} in {netns or 'the host netns'}")
-        saved[program] = [_COUNTERS.sub("[0:0]", line) for line in text.splitlines() if not line.startswith("#")]
+        lines = [_COUNTERS.sub("[0:0]", line) for line in text.splitlines() if not line.startswith("#")]
+        saved[program] = _without_pristine_tables(lines)
     return saved
+
+
+def _without_pristine_tables(lines: list[str]) -> list[str]:
+    """The lines without tables that hold no rule and only built-in chains accepting everything:
+    such a table only shows that something once looked at it (28 loads the raw table for its
+    per-container rules and keeps it, empty, after the last container goes)."""
+    kept: list[str] = []
+    table: list[str] = []
+    for line in lines:
+        if line.startswith("*"):
+            table = [line]
+        elif table:
+            table.append(line)
+            if line == "COMMIT":
+                body = table[1:-1]
+                pristine = all(entry.startswith(":") and " ACCEPT " in entry and not entry.startswith(":DOCKER")
+                               for entry in body)
+                if not pristine:
+                    kept += table
+                table = []
+        else:
+            kept.append(line)
+    return kept
 
 
 def read_sysctls(netns: str | None, names: Sequence[str] = WATCHED_SYSCTLS) -> dict[str, str]:
