@@ -32,10 +32,18 @@ _CLONE_NEWNET = 0x40000000
 _PARENT = "ncprobe0"
 
 
-class FeatureProbe:
-    """What the kernel offers, probed on first request and kept for the life of the object."""
+Prober = Callable[[list[str]], dict[str, KernelFeature]]
 
-    def __init__(self) -> None:
+
+class FeatureProbe:
+    """What the kernel offers, probed on first request and kept for the life of the object.
+
+    Args:
+        probe: what asks the kernel (default :func:`probe_features`); given names, their answers.
+    """
+
+    def __init__(self, probe: Prober | None = None) -> None:
+        self._probe = probe or probe_features
         self._found: dict[str, KernelFeature] = {}
 
     def features(self, names: Iterable[str]) -> dict[str, KernelFeature]:
@@ -50,7 +58,7 @@ class FeatureProbe:
             raise ValueError(f"unknown kernel feature {unknown[0]!r} (known: {', '.join(KERNEL_FEATURES)})")
         missing = [name for name in wanted if name not in self._found]
         if missing:
-            self._found.update(probe_features(missing))
+            self._found.update(self._probe(missing))
         return {name: self._found[name] for name in wanted}
 
     def missing(self, names: Iterable[str]) -> list[KernelFeature]:
