@@ -129,3 +129,12 @@ def test_a_bad_requirement_or_segment_is_refused_with_its_line(tmp_path: Path, c
     err = scenario(tmp_path, textwrap.dedent(MACVLAN).replace(*change))
     assert err is not None
     assert (err.line, err.key) == (line, key) and problem in err.problem, err.render()
+
+
+def test_a_segment_parent_carries_the_run_id_and_is_swept_like_a_sentinel_veth() -> None:
+    from netconform.hermetic.segment import parent_name
+    from netconform.hermetic.sentinel_sweep import sentinel_run_id
+
+    name = parent_name("1a2b3c4d", 0xFFFF)
+    assert (name, len(name) <= 15, sentinel_run_id(name)) == ("nc1a2b3c4dpffff", True, "1a2b3c4d")
+    assert sentinel_run_id("nc1a2b3c4dq0") is None  # not a name netconform makes
