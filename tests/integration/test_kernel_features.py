@@ -96,7 +96,7 @@ def test_missing_means_skipped_with_the_reason_present_means_run(tmp_path: Path)
     assert {outcome for (scenario, _), outcome in outcomes.items() if scenario == "needs-present"} == {("passed", "")}
     assert report["summary"]["counts"]["skipped"] == 2 and report["summary"]["counts"]["passed"] == 2
     assert "netconform: 4 checks, 2 passed, 0 failed, 0 errors, 2 skipped" in output
-    assert re.search(rf"SKIPPED \[2\] \S*needs-missing.yaml(:\d+)?: {re.escape(reason)}", output), output[-3000:]
+    assert re.search(rf"SKIPPED \[2\] \S+: {re.escape(reason)}", output), output[-3000:]
     # Nothing was built for the skipped scenario (and the run cleaned up the other one).
     run_id = re.search(r"netconform: run ([0-9a-f]{8}),", output)
     assert run_id is not None
