@@ -62,6 +62,9 @@ def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substituti
     subs.add(sentinel.get("address"), "<sentinel>")
     subs.add(sentinel.get("gateway_address"), "<sentinel-gateway>")
     subs.add(sentinel.get("netns"), "<sentinel-netns>")
+    segment = observed.get("segment") or {}
+    subs.add(segment.get("parent"), "<segment-parent>")
+    subs.add(segment.get("parent_mac"), "<segment-parent-mac>")
     for declared, actual in ((observed.get("relocation") or {}).get("subnets") or {}).items():
         subs.moved_back.subnets[actual] = declared
     for key, network in (observed.get("networks") or {}).items():
@@ -238,7 +241,7 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
         out[f"{prefix} gateway"] = subs.apply(str(network.get("gateway")))
         out[f"{prefix} bridge"] = subs.apply(str(network.get("bridge")))
         for option, value in sorted((network.get("options") or {}).items()):
-            out[f"{prefix} option {option}"] = str(value)
+            out[f"{prefix} option {option}"] = subs.apply(str(value))
     return out
 
 
