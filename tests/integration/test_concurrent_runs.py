@@ -26,16 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the daemon's socket, namespaces)")
 
 
-@pytest.fixture(scope="module")
-def client() -> Any:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as err:
-        pytest.skip(f"no Docker daemon: {err}")
-    return client
-
-
 def _start(report: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
                              "--report-dir", str(report), *args],

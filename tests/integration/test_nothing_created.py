@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from netconform.hermetic.named_netns import NETNS_DIR
@@ -27,16 +26,6 @@ from netconform.hermetic.runs import LABEL_RUN
 ROOT = Path(__file__).resolve().parents[2]
 MALFORMED = ROOT / "tests" / "data" / "malformed"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the daemon's socket, /run/netns)")
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as err:
-        pytest.skip(f"no Docker daemon: {err}")
-    return client
 
 
 def _labelled(client: Any) -> set[str]:
