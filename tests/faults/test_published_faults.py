@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from faultrun import assert_fault_seen, assert_passes, run_specs
-from injectors import Plan, Rule
+from injectors import Plan, Rule, in_netns, run
 
 from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 
@@ -69,8 +69,13 @@ def test_routed_loopback_dropped_in_raw_prerouting(daemon: DedicatedDaemon, tmp_
     rule of the loopback binding matches them. Docker 28's own guard, a raw PREROUTING DROP of
     that address and port unless the packet came in on lo, added by hand: the routed probe is
     blocked (its source none); the port bound to the host's address still reaches."""
-    plan = Plan(rules=(Rule("raw", "PREROUTING", ("-d", "127.0.0.1/32", "!", "-i", "lo", "-p", "tcp",
-                                                  "--dport", "18090", "-j", "DROP")),))
+    guard = Rule("raw", "PREROUTING", ("-d", "127.0.0.1/32", "!", "-i", "lo", "-p", "tcp", "--dport", "18090",
+                                       "-j", "DROP"))
+    # 20.10 uses no raw table: make it exist (empty) before the run reads the netns's rulesets.
+    netns = str(daemon.netns_path)
+    run(in_netns(netns, guard.argv("-I")), "create the raw table")
+    run(in_netns(netns, guard.argv("-D")), "leave it empty")
+    plan = Plan(rules=(guard,))
     result = run_specs(tmp_path / "run", daemon, {"published_bound": RIGHT["published_bound"]}, plan)
     name = "published_bound.yaml::reachability::routed loopback"
     assert_fault_seen(result, {
