@@ -40,7 +40,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"netconform explain: unknown property {args.property!r}; {hint} "
               "(netconform list --properties lists every property)", file=sys.stderr)
         return USAGE_ERROR
-    print("\n".join(explanation(prop)))
+    # refused and left_behind are a container's and a network's: both are shown.
+    same = [other for other in PROPERTIES if other.shown == prop.shown and other.subject != prop.subject]
+    print("\n".join(line for each in (prop, *same) for line in explanation(each)))
     return 0
 
 

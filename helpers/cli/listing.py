@@ -81,6 +81,8 @@ def scenarios_text(scenarios: list[Scenario]) -> list[str]:
         lines.append(f"{scenario.name}  ({scenario.path}; {len(scenario.checks)} checks: {by_aspect})")
         lines += textwrap.wrap(" ".join(scenario.description.split()), WIDTH,
                                initial_indent="    ", subsequent_indent="    ")
+        if scenario.requires:  # skipped, saying why, on a kernel without one of them
+            lines.append(f"    requires: {', '.join(scenario.requires)}")
         for check in scenario.checks:
             lines.append(f"    {check.subject}::{check.name}  [{check.aspect}]")
         lines.append("")
@@ -93,6 +95,7 @@ def properties_text() -> list[str]:
     lines = []
     for prop in PROPERTIES:
         where = "" if prop.in_expect else "; per reachability probe"
+        where += "; of a network" if prop.subject == "network" else ""
         lines.append(f"{prop.shown}  [{prop.aspect}{where}]")
         lines += textwrap.wrap(prop.meaning, WIDTH, initial_indent="    ", subsequent_indent="    ")
     lines.append("")

@@ -16,7 +16,7 @@ import yaml
 
 from netconform.cli.usage import USAGE_ERROR
 from netconform.engine.daemon_process import find_daemon_pid
-from netconform.engine.dockerhost import connect, daemon_facts, resolve_host, socket_path
+from netconform.engine.dockerhost import connect, daemon_facts, read_daemon, resolve_host, socket_path
 from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.observe.daemon_settings import read_effective_settings
 
@@ -76,8 +76,9 @@ def main(args: argparse.Namespace) -> int:
     client = connect(host)
     try:
         pid = args.daemon_pid or find_daemon_pid(socket_path(host))
-        version = daemon_facts(client).version
-        settings = read_effective_settings(version, client.info(), client.networks.get("bridge").attrs, pid)
+        readout = read_daemon(client)
+        version = daemon_facts(readout).version
+        settings = read_effective_settings(version, readout.info, readout.bridge, pid)
     finally:
         client.close()
     text = render_profile(args.name, settings, version)

@@ -7,12 +7,10 @@ found by label, never touching anything unlabelled.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
@@ -20,17 +18,20 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
-from netconform.engine import placement, ports
+from netconform.engine import placement, ports, removal
 from netconform.engine.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
+from netconform.engine.removal import changing_networks, remove_quietly, sweep
 from netconform.errors import EngineError
-from netconform.facts import DEFAULT_BRIDGE, Relocation
+from netconform.facts import DEFAULT_BRIDGE, NetworkRefusal, Relocation
 from netconform.hermetic.isolation_lock import IsolationLock
-from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, LABEL_SCENARIO, RunIdentity, owner_alive
+from netconform.hermetic.runs import LABEL_SCENARIO, RunIdentity
 from netconform.spec.model import ContainerSpec, NetworkSpec, PortSpec, Scenario
 from netconform.spec.values import Value
 
+__all__ = ["BuiltScenario", "CreatedContainer", "NetworkRefused", "ScenarioEngine", "sweep"]
+
 LABEL_KEY = "io.netconform.key"
-LABEL_WORKER = "io.netconform.worker"
+LABEL_WORKER = removal.LABEL_WORKER
 
 ValueResolver = Callable[[Value], str]
 
@@ -67,6 +68,8 @@ class BuiltScenario:
     networks: dict[str, Network] = field(default_factory=dict)
     containers: dict[str, CreatedContainer] = field(default_factory=dict)
     relocation: Relocation = field(default_factory=Relocation)
+    # Networks the scenario expected to be refused and the daemon did refuse.
+    refused_networks: dict[str, NetworkRefusal] = field(default_factory=dict)
 
 
 def _literal(value: Value) -> str:
@@ -77,6 +80,14 @@ def _literal(value: Value) -> str:
 
 class _Overlap(Exception):
     """The daemon refused a subnet because one of its networks overlaps it."""
+
+
+class NetworkRefused(EngineError):
+    """The daemon refused to create a network; ``explanation`` is its own words."""
+
+    def __init__(self, message: str, explanation: str) -> None:
+        super().__init__(message)
+        self.explanation = explanation
 
 
 class ScenarioEngine:
@@ -117,7 +128,7 @@ class ScenarioEngine:
         Raises:
             EngineError: the daemon refused a network.
         """
-        with _changing_networks(self.lock, f"{cycles} network changes of {scenario}"):
+        with changing_networks(self.lock, f"{cycles} network changes of {scenario}"):
             for cycle in range(cycles):
                 key = f"churn{cycle}"
                 name = self.run.name(self.worker, scenario, key)
@@ -128,7 +139,7 @@ class ScenarioEngine:
                     raise EngineError(f"scenario {scenario}: the daemon refused churn network {name}: "
                                       f"{err.explanation or err}") from err
                 problems: list[str] = []
-                _remove(network.remove, problems, f"churn network {name}")
+                remove_quietly(network.remove, problems, f"churn network {name}")
                 if problems:
                     raise EngineError("; ".join(problems))
 
@@ -144,6 +155,9 @@ class ScenarioEngine:
         built = BuiltScenario(scenario)
         try:
             for network in scenario.networks.values():
+                if network.refusal_expected:
+                    self._network_or_refusal(scenario, network, built)
+                    continue
                 built.networks[network.key] = self._create_network(scenario, network, built.relocation)
             for container in scenario.containers.values():
                 built.containers[container.key] = self._create_container(scenario, container, built)
@@ -154,6 +168,22 @@ class ScenarioEngine:
                 err.add_note(f"and cleaning up after it failed: {cleanup}")
             raise
         return built
+
+    def _network_or_refusal(self, scenario: Scenario, spec: NetworkSpec, built: BuiltScenario) -> None:
+        """A network the scenario expects to be refused: the refusal is recorded (with whether a
+        network of its name exists all the same, which is then removed), and the build goes on."""
+        try:
+            built.networks[spec.key] = self._create_network(scenario, spec, built.relocation)
+            return
+        except NetworkRefused as err:
+            refusal = NetworkRefusal(err.explanation)
+        name = self.name(scenario, spec.key)
+        for leftover in self.client.networks.list(names=[name]):
+            if leftover.name == name:  # the filter matches substrings
+                refusal.left_behind = True
+                with changing_networks(self.lock, f"removing network {name}"):
+                    remove_quietly(leftover.remove, [], name)
+        built.refused_networks[spec.key] = refusal
 
     def _create_network(self, scenario: Scenario, spec: NetworkSpec, relocation: Relocation) -> Network:
         if spec.existing is not None:
@@ -198,18 +228,19 @@ class ScenarioEngine:
                      overlap_is_error: bool = True) -> Network:
         name = self.name(scenario, spec.key)
         try:
-            with _changing_networks(self.lock, f"creating network {name}"):
+            with changing_networks(self.lock, f"creating network {name}"):
                 return self.client.networks.create(
                     name, driver=spec.driver, internal=spec.internal, ipam=ipam,
-                    options=dict(spec.options), labels=self.labels(scenario, spec.key), check_duplicate=True,
+                    options={option: self.resolve(value) for option, value in spec.options},
+                    labels=self.labels(scenario, spec.key), check_duplicate=True,
                 )
         except docker.errors.APIError as err:
             if not overlap_is_error and placement.is_overlap(err):
                 raise _Overlap(str(err.explanation or err)) from err
-            raise EngineError(
-                f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): "
-                f"{err.explanation or err}"
-            ) from err
+            explanation = str(err.explanation or err)
+            raise NetworkRefused(
+                f"scenario {scenario.name}: the daemon refused network {spec.key!r} ({name}): {explanation}",
+                explanation) from err
 
     def _existing_network(self, scenario: Scenario, name: str) -> Network:
         """A network that was there before the run: looked up, never changed (only connected to
@@ -246,7 +277,7 @@ class ScenarioEngine:
             return created
         if created.container is not None:
             problems: list[str] = []
-            _remove(created.container.remove, problems, created.name, force=True, v=True)
+            remove_quietly(created.container.remove, problems, created.name, force=True, v=True)
             if problems:
                 created.error = f"{created.error}; and removing it to retry failed: {'; '.join(problems)}"
                 return created
@@ -339,60 +370,15 @@ class ScenarioEngine:
         problems: list[str] = []
         for created in reversed(list(built.containers.values())):
             if created.container is not None:
-                _remove(created.container.remove, problems, created.name, force=True, v=True)
+                remove_quietly(created.container.remove, problems, created.name, force=True, v=True)
         for key, network in reversed(list(built.networks.items())):
             if built.scenario.networks[key].existing is not None:
                 continue  # not ours: its endpoints went with our containers
-            with _changing_networks(self.lock, f"removing network {network.name}"):
-                _remove(network.remove, problems, f"network {key}")
+            with changing_networks(self.lock, f"removing network {network.name}"):
+                remove_quietly(network.remove, problems, f"network {key}")
         built.containers.clear()
         built.networks.clear()
         if problems:
             raise EngineError("teardown left resources behind: " + "; ".join(problems))
 
 
-def _remove(action: Callable[..., Any], problems: list[str], what: str, **kwargs: Any) -> None:
-    try:
-        action(**kwargs)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as err:
-        problems.append(f"{what}: {err.explanation or err}")
-
-
-def _changing_networks(lock: IsolationLock | None, what: str) -> contextlib.AbstractContextManager[None]:
-    return lock.network_change(what) if lock is not None else contextlib.nullcontext()
-
-
-def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None,
-          lock: IsolationLock | None = None, *, dry_run: bool = False) -> list[str]:
-    """Remove labelled containers and networks of dead runs (or of ``run_id``).
-
-    Only objects carrying netconform's run label are considered; of those, only the ones whose
-    owner process is gone, unless ``run_id`` names the run to remove (and ``worker`` one xdist
-    worker's share of it: a worker that finishes early must not remove its siblings' scenarios).
-    With ``dry_run`` nothing is removed, only listed.
-
-    Returns:
-        One line per removed (or removable) object: ``"container <name>"``, ``"network <name>"``.
-    """
-    removed: list[str] = []
-    label = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN]
-    if worker is not None:
-        label.append(f"{LABEL_WORKER}={worker}")
-
-    def doomed(labels: dict[str, str]) -> bool:
-        return run_id is not None or not owner_alive(labels.get(LABEL_OWNER, ""))
-
-    for container in client.containers.list(all=True, filters={"label": label}):
-        if doomed(container.labels):
-            if not dry_run:
-                _remove(container.remove, [], container.name, force=True, v=True)
-            removed.append(f"container {container.name}")
-    for network in client.networks.list(filters={"label": label}):
-        if doomed(network.attrs.get("Labels") or {}):
-            if not dry_run:
-                with _changing_networks(lock, f"removing network {network.name}"):
-                    _remove(network.remove, [], str(network.name))
-            removed.append(f"network {network.name}")
-    return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -79,12 +80,24 @@ def _is_errno(err: BaseException, code: int) -> bool:
     return False
 
 
-def daemon_facts(client: docker.DockerClient) -> DaemonFacts:
+@dataclass(frozen=True)
+class DaemonReadout:
+    """What the engine API says about the daemon, asked once per run (``version``, ``info``, and
+    the default bridge's inspect data): the facts, the settings and the report all read it."""
+
+    version: dict[str, Any]
+    info: dict[str, Any]
+    bridge: dict[str, Any]
+
+
+def read_daemon(client: docker.DockerClient) -> DaemonReadout:
+    return DaemonReadout(client.version(), client.info(), client.networks.get("bridge").attrs)
+
+
+def daemon_facts(readout: DaemonReadout) -> DaemonFacts:
     """Version, API version and the settings that shape networking."""
-    version: dict[str, Any] = client.version()
-    info: dict[str, Any] = client.info()
+    version, info, bridge = readout.version, readout.info, readout.bridge
     security = [str(option) for option in info.get("SecurityOptions") or []]
-    bridge = client.networks.get("bridge").attrs
     config = (bridge.get("IPAM") or {}).get("Config") or [{}]
     options = bridge.get("Options") or {}
     return DaemonFacts(
@@ -114,8 +127,7 @@ _INFO_KEYS = ("ServerVersion", "KernelVersion", "OperatingSystem", "Driver", "Cg
               "Runtimes", "Name", "DockerRootDir", "Swarm")
 
 
-def networking_info(client: docker.DockerClient) -> dict[str, Any]:
-    info: dict[str, Any] = client.info()
+def networking_info(info: dict[str, Any]) -> dict[str, Any]:
     excerpt: dict[str, Any] = {key: info[key] for key in _INFO_KEYS if key in info}
     runtimes, swarm = excerpt.get("Runtimes"), excerpt.get("Swarm")
     if isinstance(runtimes, dict):

@@ -15,7 +15,9 @@ from netconform.facts.scenario import (
     EndpointFacts,
     HostFacts,
     NetworkFacts,
+    NetworkRefusal,
     ScenarioFacts,
+    SegmentInfo,
     SentinelInfo,
 )
 
@@ -34,11 +36,13 @@ __all__ = [
     "NamespaceId",
     "NetnsView",
     "NetworkFacts",
+    "NetworkRefusal",
     "ReachResult",
     "Relocation",
     "ResolvConf",
     "Route",
     "ScenarioFacts",
+    "SegmentInfo",
     "SentinelInfo",
     "Sighting",
 ]

@@ -67,7 +67,8 @@ class Sighting:
 
 # Attempt outcomes that mean the prober itself failed, not the network.
 BROKEN_ATTEMPTS = ("error", "protocol")
-# The kernel of the prober's namespace had no way to the destination: nothing was sent.
+# The kernel of the prober's namespace had no way to the destination (no route, the route's device
+# down, no neighbour answering on the link): nothing was sent.
 NO_ROUTE = "no route"
 
 OUTCOMES = ("reach", "blocked", "one-way", "inconclusive")
@@ -135,7 +136,8 @@ class ReachResult:
                                "which sent no answer (dropped inside it)")
         sent = self.sent
         if all(a.outcome == "unreachable" and a.detail.startswith(NO_ROUTE) for a in self.attempts):
-            return "blocked", f"{self.frm}'s namespace has no route to {self.address}; nothing arrived"
+            why = self.attempts[-1].detail.removeprefix(NO_ROUTE).lstrip(": ")
+            return "blocked", f"{self.frm}'s namespace has no way to {self.address} ({why}); nothing arrived"
         if sent is None or sent.error or sent.dropped or not sent.count:
             why = sent.describe() if sent else "not watched"
             return "inconclusive", f"no packet of the probe was seen leaving {self.frm}'s namespace ({why})"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 # An IPv4 address, optionally with a prefix length, not part of a longer dotted number.
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(/\d{1,2})?(?![\d.])")
+# A MAC derived from an IPv4 address (Docker's 02:42:<the address's four bytes>, before 28).
+_DERIVED_MAC = re.compile(r"(?<![0-9A-Fa-f:])02:42((?::[0-9A-Fa-f]{2}){4})(?![0-9A-Fa-f:])")
 
 
 @dataclass
@@ -44,10 +46,18 @@ class Relocation:
         return self.ports.get(f"{proto}/{port}", port)
 
     def address(self, text: str) -> str:
-        """``text`` with every IPv4 address or network inside a moved subnet moved with it."""
+        """``text`` with every IPv4 address or network inside a moved subnet moved with it, and
+        every MAC derived from such an address (``02:42:<ipv4>``)."""
         if not self.subnets:
             return text
-        return _IPV4.sub(self._moved, text)
+        return _DERIVED_MAC.sub(self._moved_mac, _IPV4.sub(self._moved, text))
+
+    def _moved_mac(self, match: re.Match[str]) -> str:
+        address = ".".join(str(int(byte, 16)) for byte in match.group(1)[1:].split(":"))
+        moved = self.address(address)
+        if moved == address:
+            return match.group(0)
+        return "02:42:" + ":".join(f"{int(byte):02x}" for byte in moved.split("."))
 
     def _moved(self, match: re.Match[str]) -> str:
         try:

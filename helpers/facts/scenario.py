@@ -22,6 +22,27 @@ class SentinelInfo:
 
 
 @dataclass
+class SegmentInfo:
+    """The layer-2 segment the run made for a scenario: the parent in the daemon's namespace (name,
+    MAC, own address if any) and the sentinel's address on it, after any relocation of the subnet."""
+
+    parent: str
+    parent_mac: str
+    subnet: str
+    sentinel: str
+    host: str | None = None
+
+
+@dataclass
+class NetworkRefusal:
+    """A network the daemon refused to create: its error, and whether a network of that name exists
+    afterwards all the same."""
+
+    error: str
+    left_behind: bool = False
+
+
+@dataclass
 class EndpointFacts:
     """What the engine reports for one network attachment (inspect NetworkSettings.Networks)."""
 
@@ -120,3 +141,6 @@ class ScenarioFacts:
     sentinel: SentinelInfo | None = None
     reach: dict[str, ReachResult] = field(default_factory=dict)
     relocation: Relocation = field(default_factory=Relocation)
+    segment: SegmentInfo | None = None
+    # Networks the scenario expects to be refused, by key, when the daemon did refuse them.
+    refused_networks: dict[str, NetworkRefusal] = field(default_factory=dict)

@@ -15,15 +15,25 @@ import docker
 
 from netconform.engine.builder import BuiltScenario, ScenarioEngine, sweep
 from netconform.engine.daemon_process import find_daemon_pid
-from netconform.engine.dockerhost import connect, daemon_facts, networking_info, resolve_host, socket_path
+from netconform.engine.dockerhost import (
+    connect,
+    daemon_facts,
+    networking_info,
+    read_daemon,
+    resolve_host,
+    socket_path,
+)
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import EngineError, NetconformError
-from netconform.facts import DaemonFacts, ScenarioFacts, SentinelInfo
+from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelInfo
+from netconform.facts.kernel import KernelFeature
 from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.replay import keep_evidence
 from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.hermetic.kernel_features import FeatureProbe
 from netconform.hermetic.runs import RunIdentity
+from netconform.hermetic.segment import Segment
 from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
 from netconform.judge import Verdict
 from netconform.observe.daemon_settings import read_effective_settings
@@ -97,6 +107,12 @@ class RunContext:
     firewall_layout: dict[str, Any] | None = None
     # Values a host profile pins (setting name -> value); they win over the effective ones.
     profile_overrides: dict[str, Any] = field(default_factory=dict)
+    # What the kernel offers, probed once per process when a scenario first requires something.
+    features: FeatureProbe = field(default_factory=FeatureProbe)
+    # The segment of each built scenario that declares one (by id of its BuiltScenario).
+    segments: dict[int, Segment] = field(default_factory=dict)
+    # ${segment.…} of the scenario being built, for its network options.
+    _building: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -112,13 +128,14 @@ class RunContext:
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             lock = IsolationLock(f"/proc/{pid}/ns/net")
             engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
-            daemon = daemon_facts(client)
+            readout = read_daemon(client)
+            daemon = daemon_facts(readout)
             # Before the run creates anything: a new network makes the daemon re-apply its rules.
-            settings = read_effective_settings(daemon.version, client.info(),
-                                               client.networks.get("bridge").attrs, pid, timeout=options.probe_timeout)
+            settings = read_effective_settings(daemon.version, readout.info, readout.bridge, pid,
+                                               timeout=options.probe_timeout)
             # Only the controlling process's is reported; a worker may open after others built.
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
-            return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(client),
+            return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
                        lock=lock, settings=settings, firewall_layout=layout)
         except BaseException:
             client.close()
@@ -152,7 +169,13 @@ class RunContext:
                           "sentinel.zone": self.sentinel.zone})
         return facts
 
+    def missing_features(self, scenario: Scenario) -> list[KernelFeature]:
+        """The kernel features ``scenario`` requires that this kernel lacks (probed on first need)."""
+        return self.features.missing(scenario.requires) if scenario.requires else []
+
     def resolve_at_build(self, value: Value) -> str:
+        if isinstance(value, Ref) and ".".join(value.parts) in self._building:
+            return self._building[".".join(value.parts)]
         if isinstance(value, Ref) and ".".join(value.parts) in self.context:
             return str(self.context[".".join(value.parts)])
         if isinstance(value, str | int | float):
@@ -163,9 +186,20 @@ class RunContext:
         """Create the scenario and observe it once; its checks all judge these facts."""
         if scenario.uses_sentinel:
             self.start_sentinel()
-        built = self.engine.build(scenario)
-        self.built.append(built)
+        segment = self._make_segment(scenario)
         try:
+            built = self.engine.build(scenario)
+        except BaseException:
+            if segment is not None:
+                segment.remove()
+            raise
+        finally:
+            self._building = {}
+        self.built.append(built)
+        if segment is not None:
+            self.segments[id(built)] = segment
+        try:
+            on_segment = self._address_segment(scenario, segment, built)
             sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks
                        if check.prop.startswith("sysctl.")]
             facts = observe_scenario(built.scenario.name, built.networks, built.containers, self.client,
@@ -174,9 +208,30 @@ class RunContext:
             self.teardown(built)
             raise
         facts.relocation = built.relocation
+        facts.refused_networks = built.refused_networks
+        facts.segment = on_segment
         if scenario.uses_sentinel:
             self.attach_sentinel(facts)
         return built, facts
+
+    def _make_segment(self, scenario: Scenario) -> Segment | None:
+        """The scenario's segment, both ends up and unaddressed; its parent's name and MAC are what
+        ``${segment.parent}`` and ``${segment.parent_mac}`` stand for in network options."""
+        if scenario.segment is None:
+            return None
+        sentinel = self.start_sentinel()
+        segment = Segment(self.run.run_id, f"/proc/{self.daemon_pid}/ns/net", sentinel.netns_path).create()
+        self._building = {"segment.parent": segment.parent, "segment.parent_mac": segment.parent_mac}
+        return segment
+
+    def _address_segment(self, scenario: Scenario, segment: Segment | None, built: BuiltScenario) -> SegmentInfo | None:
+        """Address the segment's ends where the scenario declares, moved with a relocated subnet."""
+        if segment is None or scenario.segment is None:
+            return None
+        moved = built.relocation.address
+        declared = scenario.segment
+        return segment.address(moved(declared.subnet), moved(declared.sentinel),
+                               moved(declared.host) if declared.host else None)
 
     def attach_sentinel(self, facts: ScenarioFacts) -> None:
         """Start the sentinel if need be and record it in ``facts`` (a probe to it asked later)."""
@@ -223,7 +278,12 @@ class RunContext:
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:
             self.built.remove(built)
-        self.engine.teardown(built)
+        segment = self.segments.pop(id(built), None)
+        try:
+            self.engine.teardown(built)
+        finally:
+            if segment is not None:  # after the networks on it
+                segment.remove()
 
     def close(self) -> None:
         """Remove whatever this process still holds, then anything else labelled with the run."""

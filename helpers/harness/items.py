@@ -58,6 +58,7 @@ class ScenarioFile(pytest.File):
     built: BuiltScenario | None = None
     facts: ScenarioFacts | None = None
     build_error: str = ""
+    skipped: str = ""
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         root = self.config.rootpath
@@ -77,16 +78,23 @@ class ScenarioFile(pytest.File):
 
     def setup(self) -> None:
         try:
-            self.built, self.facts = run_context(self.config).build(self.scenario)
-            return
+            context = run_context(self.config)
+            missing = context.missing_features(self.scenario)
+            if not missing:
+                self.built, self.facts = context.build(self.scenario)
+                return
         except NetconformError as err:
             problem = str(err)
+        else:
+            # Every check of the scenario is reported skipped with this reason, none is built.
+            self.skipped = "; ".join(feature.skip_reason() for feature in missing)
+            pytest.skip(self.skipped)
         self.build_error = problem
         # Outside the except block, so the report is this one line and not a chained traceback.
         pytest.fail(f"scenario {self.scenario.name} could not be built: {problem}", pytrace=False)
 
     def teardown(self) -> None:
-        record = scenario_record(self.scenario, self.facts, self.build_error)
+        record = scenario_record(self.scenario, self.facts, self.build_error, self.skipped)
         self.config.stash.setdefault(finished_scenarios_key, []).append(record)
         if self.built is not None:
             built, self.built, self.facts = self.built, None, None

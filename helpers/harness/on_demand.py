@@ -72,6 +72,12 @@ class Prober:
             raise ProbeError(f"container {endpoint} was not created ({container.error})")
         return f"/proc/{container.pid}/ns/net"
 
+    def _in_daemon_netns(self, facts: ScenarioFacts, endpoint: str) -> bool:
+        if endpoint == "host":
+            return True
+        container = facts.containers.get(endpoint)
+        return container is not None and container.namespaces.get("net") == facts.host.namespaces.get("net")
+
     def _check_destination(self, facts: ScenarioFacts, address: str, frm: str, named: bool = False) -> None:
         """Refuse any destination that is not one of this run's own test hosts (see
         :func:`allowed_destinations`), before a packet is sent."""
@@ -212,8 +218,10 @@ class Prober:
                 if result.error:
                     return result
             self._check_destination(facts, result.address, spec.frm, named=spec.address is not None)
-            # At the host the address probed is the one that arrives (no DNAT); elsewhere it may not be.
-            seen_as = result.address if spec.to == "host" else None
+            # In the daemon's own netns (the host, a host-mode container) other runs probe too, and a
+            # TCP SYN carries no nonce: match the destination as well, which arrives unchanged there
+            # (Docker's DNAT only ever sends packets on to a container's namespace).
+            seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
             mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as)
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,

@@ -289,6 +289,11 @@ def pytest_runtest_makereport(
     """Attach the check's record (call) and finished scenarios' records (teardown) to the report,
     so they reach the controlling process also from xdist workers."""
     report = yield
+    if call.when == "setup" and report.skipped and isinstance(item, CheckItem):
+        # The scenario was not built (a kernel feature it needs is missing): the check is skipped, with why.
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        setattr(report, CHECK_ATTR, check_record(item.nodeid, item.check, None, "skipped", report.duration,
+                                                 reason.removeprefix("Skipped: ")))
     if call.when == "call" and isinstance(item, CheckItem):
         verdict = item.stash.get(verdict_key, None)
         if report.passed:

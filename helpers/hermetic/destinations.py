@@ -1,11 +1,12 @@
 """The network rule, enforced: which addresses a run may send probe traffic to.
 
-Only this run's own test hosts: the scenario's containers, its sentinel, the gateways of the
-networks its containers are on, and host addresses (the daemon namespace's own, or loopback) that
-the spec names for a probe. A loopback address is also allowed from a container with a network
-namespace of its own (it never leaves that namespace: the embedded DNS at 127.0.0.11, a joined
-container's services). Anything else — the machine's LAN neighbours, the host's upstream resolver,
-a typo — is refused before a packet is sent.
+Only this run's own test hosts: the scenario's containers, its sentinel (also its address on the
+scenario's segment, and the segment's parent), the gateways of the networks its containers are
+on, and host addresses (the daemon namespace's own, or loopback) that the spec names for a probe.
+A loopback address is also allowed from a container with a network namespace of its own (it never
+leaves that namespace: the embedded DNS at 127.0.0.11, a joined container's services). Anything
+else — the machine's LAN neighbours, the host's upstream resolver, a typo — is refused before a
+packet is sent.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def allowed_destinations(facts: ScenarioFacts, sentinel: SentinelAddresses | Non
     allowed |= _addresses(facts.networks[key].gateway for key in used if key in facts.networks)
     if sentinel is not None:
         allowed |= _addresses(iter((sentinel.address, sentinel.gateway_address)))
+    if facts.segment is not None:
+        allowed |= _addresses(iter((facts.segment.sentinel, facts.segment.host)))
     if named:
         allowed |= _addresses(address for iface in facts.host.net.interfaces for address in iface.addresses)
     try:

@@ -39,7 +39,8 @@ SENTINEL_IFNAME = "eth0"
 LOOPBACK_NET = "127.0.0.0/8"
 LOCK_PATH = REGISTRY.parent / "sentinel.lock"
 LOCK_TIMEOUT = 10.0
-VETH_NAME = re.compile(rf"^{NAME_PREFIX}([0-9a-f]{{8}})s([0-9a-f]{{1,4}})$")
+# A sentinel's veth (s) or a segment's parent (p, netconform.hermetic.segment): both swept alike.
+VETH_NAME = re.compile(rf"^{NAME_PREFIX}([0-9a-f]{{8}})[sp]([0-9a-f]{{1,4}})$")
 # ... and for eight hex digits of run id.
 HEX_RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 

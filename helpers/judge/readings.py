@@ -223,6 +223,21 @@ def observe(prop: str, facts: ScenarioFacts, container: ContainerFacts, param: s
     raise KeyError(f"no observer for property {prop!r}")
 
 
+def observe_network(prop: str, facts: ScenarioFacts, key: str) -> Observation:
+    """A network's ``refused`` (the daemon's error, 'none' when it created the network) or
+    ``left_behind`` (a network of that name exists although the daemon refused it).
+
+    Raises:
+        NotObservable: the network was neither created nor refused (the build stopped before it).
+    """
+    refusal = facts.refused_networks.get(key)
+    if refusal is None and key not in facts.networks:
+        raise NotObservable(f"network {key} was neither created nor refused")
+    if prop == "refused":
+        return Observation(refusal.error if refusal else "none", ("daemon error",))
+    return Observation(bool(refusal and refusal.left_behind), ("daemon error",))
+
+
 def observe_reach(prop: str, result: ReachResult) -> Observation:
     """The outcome (``reach``, ``blocked``, ``one-way``), or the source address the target saw.
 

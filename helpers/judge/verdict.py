@@ -10,7 +10,7 @@ from netconform.facts import ContainerFacts, ScenarioFacts
 from netconform.judge.consistency import observe_host
 from netconform.judge.evidence import render_evidence, render_probe_evidence
 from netconform.judge.matchers import describe, holds, show
-from netconform.judge.readings import NotObservable, Observation, observe, observe_reach
+from netconform.judge.readings import NotObservable, Observation, observe, observe_network, observe_reach
 from netconform.spec.model import Check
 from netconform.spec.refs import Unresolvable, resolve_value
 from netconform.spec.values import Matcher, Ref, Select, Template, Value, choose
@@ -71,7 +71,7 @@ def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None 
     try:
         observation, evidence = _observe(check, facts, context)
     except (NotObservable, Unresolvable) as err:
-        container = facts.containers.get(check.subject)
+        container = None if check.of_network else facts.containers.get(check.subject)
         probed = facts.reach.get(check.reach.id) if check.reach is not None else None
         if check.reach is not None and probed is not None:
             sections = render_probe_evidence(facts, check.reach, probed)
@@ -110,6 +110,10 @@ def _observe(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> 
         if result is None:
             raise NotObservable(f"probe {check.reach.id} was not made")
         return observe_reach(check.prop, result), render_probe_evidence(facts, check.reach, result)
+    if check.of_network:
+        observation = observe_network(check.prop, facts, check.subject)
+        refusal = facts.refused_networks.get(check.subject)
+        return observation, {"daemon error": refusal.error if refusal else "(the daemon created the network)"}
     if check.subject == "host":
         return observe_host(check.prop, context)
     container: ContainerFacts = facts.containers[check.subject]

@@ -25,6 +25,8 @@ from netconform.observe.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
 _IFF_UP = 0x1
+_NUD_INCOMPLETE = 0x01
+_NUD_FAILED = 0x20
 _ICMP_ECHO_REPLY = 0
 _ICMP_UNREACHABLE = 3
 _ICMP_TIME_EXCEEDED = 11
@@ -193,12 +195,33 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
             break
     result.sent = departures.result()
     if not result.sent.count and not result.reached:
-        down = _egress_down(result.address)
+        down = _egress_down(result.address) or _no_neighbour(result.address)
         if down:
-            # Silence because the way out is a device that is down: the network's state, not ours.
+            # Silence because the way out is a device that is down, or no one on the link answers
+            # for the next hop (the kernel held the packets, then said EHOSTUNREACH): the network's
+            # state, not ours.
             result.attempts = [Attempt("unreachable", None, a.elapsed, f"{NO_ROUTE}: {down}")
-                               if a.outcome == "timeout" else a for a in result.attempts]
+                               if a.outcome in ("timeout", "unreachable") else a for a in result.attempts]
     return result
+
+
+def _no_neighbour(address: str) -> str:
+    """Why nothing left toward ``address``: the next hop's neighbour entry is incomplete or failed
+    (nobody answered ARP on the link), else empty."""
+    try:
+        with IPRoute() as ipr:
+            route = ipr.route("get", dst=address)[0]
+            hop = route.get("gateway") or address
+            index = route.get("oif")
+            entries = [entry for entry in ipr.get_neighbours(dst=hop) if entry["ifindex"] == index]
+            device = ipr.get_links(index)[0].get("ifname")
+    except Exception:  # no route at all is reported by the socket itself
+        return ""
+    states = [entry["state"] for entry in entries]
+    if not states or not all(state & (_NUD_INCOMPLETE | _NUD_FAILED) for state in states):
+        return ""
+    state = "failed" if states[0] & _NUD_FAILED else "incomplete"
+    return f"nothing on {device} answered ARP for {hop} (neighbour {state})"
 
 
 def _egress_down(address: str) -> str:

@@ -84,6 +84,7 @@ class Scenario:
     path: str
     description: str
     build_error: str
+    skipped: str
     picture: Picture
     as_declared: bool
     refused: tuple[Refused, ...]
@@ -174,7 +175,8 @@ def scenario_of(scenario: dict[str, Any], checks: list[dict[str, Any]], anchors:
         name=name, anchor=scenario_anchor(name), slug=_slug(name),
         state="fail" if bad or scenario.get("build_error") else "ok", path=_text(scenario.get("path")),
         description=_text(scenario.get("description")), build_error=_text(scenario.get("build_error")),
-        picture=layout(topology, f"topology of {name}"), as_declared=topology.origin == "declared",
+        skipped=_text(scenario.get("skipped")), picture=layout(topology, f"topology of {name}"),
+        as_declared=topology.origin == "declared",
         # Containers the daemon refused, named with its answer.
         refused=tuple(Refused(node.key, node.notes[0] if node.notes else node.mode, node.error or "not created")
                       for node in topology.not_created),

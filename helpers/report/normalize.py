@@ -62,6 +62,9 @@ def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substituti
     subs.add(sentinel.get("address"), "<sentinel>")
     subs.add(sentinel.get("gateway_address"), "<sentinel-gateway>")
     subs.add(sentinel.get("netns"), "<sentinel-netns>")
+    segment = observed.get("segment") or {}
+    subs.add(segment.get("parent"), "<segment-parent>")
+    subs.add(segment.get("parent_mac"), "<segment-parent-mac>")
     for declared, actual in ((observed.get("relocation") or {}).get("subnets") or {}).items():
         subs.moved_back.subnets[actual] = declared
     for key, network in (observed.get("networks") or {}).items():
@@ -99,13 +102,26 @@ def _owner(kind: str, inode: Any, host: dict[str, Any], earlier: list[tuple[str,
     return "private"
 
 
+def _by_network(net: dict[str, Any], subs: Substitutions) -> dict[str, str]:
+    """A multi-network container's interfaces named after their network (``<if:appnet>``): the
+    order they join in, hence eth0/eth1, is not fixed on every daemon (28 names them as each
+    network attaches, in map order)."""
+    renames = {}
+    for iface in net.get("interfaces") or []:
+        match = re.fullmatch(r"<mac:[^@>]+@([^>]+)>", subs.apply(str(iface.get("mac") or "")))
+        if match:
+            renames[iface["name"]] = f"<if:{match.group(1)}>"
+    return renames
+
+
 def _interfaces(prefix: str, net: dict[str, Any] | None, subs: Substitutions, out: Flat,
-                skip_volatile: bool = False) -> None:
+                skip_volatile: bool = False, by_network: bool = False) -> None:
     if not net:
         return
+    renames = _by_network(net, subs) if by_network else {}
     names = []
     for iface in net.get("interfaces") or []:
-        name = subs.apply(iface["name"])
+        name = renames.get(iface["name"]) or subs.apply(iface["name"])
         if name == "<volatile>" or (skip_volatile and name.startswith("<")):
             continue
         names.append(name)
@@ -116,9 +132,12 @@ def _interfaces(prefix: str, net: dict[str, Any] | None, subs: Substitutions, ou
         out[f"{base} addresses"] = entries(_address(subs, address) for address in _stable_addresses(iface))
         out[f"{base} mac"] = _mac(iface, subs)
     out[f"{prefix} interfaces"] = entries(names)
-    routes = [route for route in net.get("routes") or [] if subs.apply(str(route.get("dev"))) in names]
+    def dev(route: dict[str, Any]) -> str:
+        return renames.get(str(route.get("dev"))) or subs.apply(str(route.get("dev")))
+
+    routes = [route for route in net.get("routes") or [] if dev(route) in names]
     out[f"{prefix} routes"] = entries(
-        subs.apply(f"{route['dst']} via {route.get('gateway')} dev {route.get('dev')}") for route in routes
+        subs.apply(f"{route['dst']} via {route.get('gateway')} dev ") + dev(route) for route in routes
     )
     for name, value in sorted((net.get("sysctls") or {}).items()):
         out[f"{prefix} sysctl {name}"] = str(value)
@@ -186,9 +205,11 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
             out[f"{prefix} namespace {kind}"] = _owner(kind, ident.get("inode"), host_ns, earlier)
         earlier.append((key, namespaces))
         shares_host_net = namespaces.get("net", {}).get("inode") == host_ns.get("net", {}).get("inode")
-        _interfaces(prefix, container.get("net"), subs, out, skip_volatile=shares_host_net)
+        several = len(container.get("endpoints") or {}) > 1
+        _interfaces(prefix, container.get("net"), subs, out, skip_volatile=shares_host_net, by_network=several)
+        renames = _by_network(container.get("net") or {}, subs) if several else {}
         for ifname, peer in (container.get("host_peers") or {}).items():
-            out[f"{prefix} interface {ifname} host bridge"] = subs.apply(str(peer.get("master")))
+            out[f"{prefix} interface {renames.get(ifname, ifname)} host bridge"] = subs.apply(str(peer.get("master")))
         out[f"{prefix} hostname"] = subs.apply(str(container.get("uts_hostname")))
         resolv = container.get("resolv") or {}
         for directive in ("nameservers", "search"):  # in order: the first is asked first
@@ -220,7 +241,7 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
         out[f"{prefix} gateway"] = subs.apply(str(network.get("gateway")))
         out[f"{prefix} bridge"] = subs.apply(str(network.get("bridge")))
         for option, value in sorted((network.get("options") or {}).items()):
-            out[f"{prefix} option {option}"] = str(value)
+            out[f"{prefix} option {option}"] = subs.apply(str(value))
     return out
 
 

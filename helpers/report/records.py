@@ -109,8 +109,10 @@ def chosen_case(expectation: Expectation, note: str) -> str:
     return "; ".join(keys)
 
 
-def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str = "") -> dict[str, Any]:
-    """A scenario as declared and as observed (every fact, lookup and probe)."""
+def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str = "",
+                    skipped: str = "") -> dict[str, Any]:
+    """A scenario as declared and as observed (every fact, lookup and probe); ``skipped`` says why it
+    was not built at all (a kernel feature it requires is missing)."""
     record: dict[str, Any] = {
         "name": scenario.name,
         "path": scenario.path,
@@ -121,7 +123,10 @@ def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str 
             "reachability": [as_json(check.reach) for check in scenario.checks
                              if check.reach is not None and check.prop == "reach"],
         },
+        "requires": list(scenario.requires),
+        "segment": as_json(scenario.segment),
         "build_error": error,
+        "skipped": skipped,
         "observed": None,
     }
     if facts is not None:

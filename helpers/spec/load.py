@@ -7,6 +7,7 @@ a spec that does not load: the plugin loads every spec at collection time.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,13 @@ from netconform.spec.model import ReachSpec, Scenario
 from netconform.spec.networks_containers import build_containers, build_networks
 from netconform.spec.property_checks import expect_checks
 from netconform.spec.reach_checks import reach_checks
-from netconform.spec.scenario_rules import require_declared_refusals, require_hermetic_dns
+from netconform.spec.scenario_rules import (
+    require_declared_refusals,
+    require_empty_refused_networks,
+    require_hermetic_dns,
+)
 from netconform.spec.schema import check_structure
+from netconform.spec.segment import build_segment, required_features
 from netconform.spec.values import Names, Ref
 from netconform.spec.yamlsrc import load_located
 
@@ -35,15 +41,20 @@ def load_scenario(path: Path, display: str | None = None, *, checked_elsewhere: 
     shown = display or str(path)
     top = load_located(path, shown)
     check_structure(top, shown)
-    networks = build_networks(top, shown)
+    segment = build_segment(top, shown)
+    names = Names(frozenset(top["containers"]), frozenset(top.get("networks") or {}) | {"bridge"}, segment is not None)
+    networks = build_networks(top, shown, names)
     containers = build_containers(top, networks, shown)
-    names = Names(frozenset(containers), frozenset(networks) | {"bridge"})
     checks = (expect_checks(top, containers, names, path.stem, shown, checked_elsewhere)
               + reach_checks(top, containers, names, path.stem, shown))
     require_declared_refusals(top, containers, checks, shown)
     require_hermetic_dns(containers, checks, shown)
+    refused = {check.subject for check in checks if check.of_network and check.prop == "refused"}
+    require_empty_refused_networks(top, refused, containers, shown)
+    networks = {key: dataclasses.replace(network, refusal_expected=key in refused) for key, network in networks.items()}
+    requires = required_features(top, [network.driver for network in networks.values()], segment)
     return Scenario(path.stem, shown, top.get("description", ""), networks, containers, checks,
-                    _mentions_sentinel((containers, checks)))
+                    segment is not None or _mentions_sentinel((containers, checks)), requires, segment)
 
 
 def _mentions_sentinel(value: Any) -> bool:

@@ -23,9 +23,22 @@ class NetworkSpec:
     subnet: str | None = None
     gateway: str | None = None
     ip_range: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, Value], ...] = ()
     line: int | None = None
     existing: str | None = None
+    # The scenario expects the daemon to refuse it (expect.<key>.refused): the build goes on without it.
+    refusal_expected: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A layer-2 segment the run provides: a veth pair, one end (the parent) in the daemon's network
+    namespace, the other the sentinel's at ``sentinel``; ``host`` is the parent's own address."""
+
+    subnet: str
+    sentinel: str
+    host: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,8 @@ class Check:
     line: int | None
     param: Value = None
     reach: ReachSpec | None = None
+    # The subject is a network key (expect.<network>.refused), not a container.
+    of_network: bool = False
 
     @property
     def name(self) -> str:
@@ -159,6 +174,9 @@ class Scenario:
     containers: dict[str, ContainerSpec]
     checks: tuple[Check, ...] = field(default=())
     uses_sentinel: bool = False
+    # Kernel features it needs (declared, or implied by its drivers and segment).
+    requires: tuple[str, ...] = ()
+    segment: SegmentSpec | None = None
 
     def markers_of(self, check: Check) -> set[str]:
         """Mode markers of the containers a check involves (both ends of a probe)."""

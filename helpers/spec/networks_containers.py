@@ -17,15 +17,17 @@ from netconform.spec.values import Names, Value, Where, parse_value
 from netconform.spec.yamlsrc import line_of, where
 
 
-def build_networks(top: Mapping[str, Any], path: str) -> dict[str, NetworkSpec]:
-    """The ``networks`` block as NetworkSpecs, by key.
+def build_networks(top: Mapping[str, Any], path: str, names: Names | None = None) -> dict[str, NetworkSpec]:
+    """The ``networks`` block as NetworkSpecs, by key; ``names`` are what an option's ${reference}
+    may name (none by default).
 
     Raises:
         SpecError: a gateway or ip_range outside its subnet; an existing network declared with
             more than its name, or twice.
     """
     declared = top.get("networks") or {}
-    networks = {key: _network(key, body or {}, path, f"networks.{key}", line_of(declared, key))
+    known = names or Names(frozenset(), frozenset())
+    networks = {key: _network(key, body or {}, path, f"networks.{key}", line_of(declared, key), known)
                 for key, body in declared.items()}
     named: dict[str, str] = {}
     for key, network in networks.items():
@@ -36,7 +38,8 @@ def build_networks(top: Mapping[str, Any], path: str) -> dict[str, NetworkSpec]:
     return networks
 
 
-def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
+def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None,
+             names: Names) -> NetworkSpec:
     if "existing" in spec:
         return _existing(key, spec, path, keypath, line)
     # The schema has checked the formats (IPv4) and that gateway and ip_range come with a subnet.
@@ -53,7 +56,9 @@ def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: i
             if outside[name]:
                 raise where(path, spec, name, f"{keypath}.{name}").error(
                     f"{spec[name]} is not inside subnet {subnet}", f"an address in {subnet}")
-    options = tuple((name, _option_text(value)) for name, value in (spec.get("options") or {}).items())
+    declared = spec.get("options") or {}
+    options = tuple((name, parse_value(_option_text(value), where(path, declared, name, f"{keypath}.options.{name}"),
+                                       names)) for name, value in declared.items())
     return NetworkSpec(key, spec.get("driver", "bridge"), bool(spec.get("internal", False)), subnet, gateway,
                        ip_range, options, line)
 
@@ -80,7 +85,7 @@ def build_containers(top: Mapping[str, Any], networks: dict[str, NetworkSpec], p
         SpecError: the first container whose mode, networks or addresses do not fit the scenario.
     """
     declared = top["containers"]
-    names = Names(frozenset(declared), frozenset(networks) | {"bridge"})
+    names = Names(frozenset(declared), frozenset(networks) | {"bridge"}, "segment" in top)
     result: dict[str, ContainerSpec] = {}
     for key, body in declared.items():
         builder = _ContainerBuilder(path, key, body or {}, networks, names)

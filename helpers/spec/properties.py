@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 NAMESPACE_KINDS = ("net", "uts", "ipc", "pid", "mnt", "user", "cgroup")
 ASPECTS = ("namespaces", "addressing", "hostname", "dns", "reachability", "options", "consistency")
-# What a property is expected of: a container (expect.<container>) or the daemon's host (expect.host).
-SUBJECTS = ("container", "host")
+# What a property is expected of: a container (expect.<container>), the daemon's host (expect.host)
+# or a network (expect.<network>).
+SUBJECTS = ("container", "host", "network")
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ PROPERTIES: tuple[Property, ...] = (
              "whether the daemon kept a container object although it refused to start it (removed by "
              "the suite either way)",
              how=_ENGINE + ", then a lookup of the container by its name"),
+    Property(r"refused", "refused", "options",
+             "the daemon's error when it refuses to create the network ('none' when accepted); the scenario's "
+             "build goes on without it, and a network expected to be refused carries no containers",
+             how="the daemon's answer to the suite's network create request through the Docker API",
+             subject="network"),
+    Property(r"left_behind", "left_behind", "options",
+             "whether a network of that name exists after the daemon refused it (removed by the suite either way)",
+             how="the daemon's answer to the create request, then a lookup of the network by its name",
+             subject="network"),
     Property(r"consistent\.bridge_netfilter", "consistent.bridge_netfilter", "consistency",
              _CONSISTENT + "Docker manages iptables (iptables: true) but bridged IPv4 traffic bypasses iptables "
              "(br_netfilter absent, or net.bridge.bridge-nf-call-iptables 0), so containers on one bridge reach "

@@ -48,11 +48,14 @@ def expect_checks(top: Mapping[str, Any], containers: dict[str, ContainerSpec], 
     body = top["expect"]
     reader = _ExpectReader(path, scenario, names)
     checks: list[Check] = []
+    networks = sorted(names.networks - {"bridge"})
     for subject, tree in body.items():
-        if subject not in containers and subject != "host":
+        # A container's key wins over a network's of the same name.
+        kind = "host" if subject == "host" else "container" if subject in containers else "network"
+        if kind == "network" and subject not in networks:
             raise where(path, body, subject, f"expect.{subject}").error(
-                f"container {subject!r} is not defined", ", ".join([*containers, "host"]))
-        checks.extend(reader.flatten(subject, tree, ""))
+                f"container {subject!r} is not defined", ", ".join([*containers, "host", *networks]))
+        checks.extend(reader.flatten(subject, tree, "", kind))
     if not checks and not checked_elsewhere:
         raise SpecError(path, line_of(top, "expect"), "expect", "no expectations declared")
     return tuple(checks)
@@ -64,13 +67,13 @@ class _ExpectReader:
     scenario: str
     names: Names
 
-    def flatten(self, subject: str, tree: Mapping[str, Any], prefix: str) -> list[Check]:
-        """The checks of a (nested) mapping of properties, ``prefix`` being the path to it."""
+    def flatten(self, subject: str, tree: Mapping[str, Any], prefix: str, kind: str = "container") -> list[Check]:
+        """The checks of a (nested) mapping of properties, ``prefix`` being the path to it; ``kind``
+        is what the subject is: container, host or network."""
         checks = []
         for key, value in tree.items():
             prop_path = f"{prefix}{key}"
             at = where(self.path, tree, key, f"expect.{subject}.{prop_path}")
-            kind = "host" if subject == "host" else "container"
             prop = find_property(prop_path, kind)
             if prop is not None and not prop.in_expect:
                 prop = None
@@ -85,11 +88,11 @@ class _ExpectReader:
                 if prop.templated and isinstance(param, str):
                     param = parse_value(param, at, self.names)
                 checks.append(Check(self.scenario, subject, prop_path, prop.aspect, expectation, self.path, at.line,
-                                    param))
+                                    param, of_network=kind == "network"))
             elif isinstance(value, LocatedMap) and value:
-                checks.extend(self.flatten(subject, value, f"{prop_path}."))
+                checks.extend(self.flatten(subject, value, f"{prop_path}.", kind))
             else:
-                raise at.error(f"unknown property {prop_path!r}" + (" of the host" if kind == "host" else ""),
+                raise at.error(f"unknown property {prop_path!r}" + ("" if kind == "container" else f" of the {kind}"),
                                allowed_properties(kind))
         return checks
 

@@ -134,6 +134,13 @@ def resolve_ref(ref: Ref, facts: ScenarioFacts, context: Mapping[str, Any]) -> A
         return getattr(facts.daemon, rest[0])
     if root == "setting":
         return _setting(rest[0], facts, context)
+    if root == "segment":
+        if facts.segment is None:
+            raise Unresolvable("the run made no segment for this scenario")
+        value = getattr(facts.segment, rest[0])
+        if value is None:
+            raise Unresolvable(f"the segment has no {rest[0]} (not declared)")
+        return value
     dotted = ".".join(ref.parts)
     if dotted in context:
         return context[dotted]

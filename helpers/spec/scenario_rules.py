@@ -47,6 +47,23 @@ def require_declared_refusals(top: Mapping[str, Any], containers: dict[str, Cont
         )
 
 
+def require_empty_refused_networks(top: Mapping[str, Any], refused: set[str],
+                                   containers: dict[str, ContainerSpec], path: str) -> None:
+    """A network the scenario expects the daemon to refuse carries no container: nothing could be
+    attached to it, and the containers' own checks would test the refusal twice.
+
+    Raises:
+        SpecError: at the first container attached to such a network.
+    """
+    body = top["containers"]
+    for key, spec in containers.items():
+        attached = [net for net in spec.networks if net in refused]
+        if attached:
+            raise SpecError(path, line_of(body, key), f"containers.{key}",
+                            f"{key} is attached to {attached[0]!r}, which the scenario expects the daemon to refuse",
+                            "no container on a network expected to be refused")
+
+
 def require_hermetic_dns(containers: dict[str, ContainerSpec], checks: tuple[Check, ...], path: str) -> None:
     """Lookups must never reach the host's upstream resolver (the network rule): a container
     that resolves names must use the sentinel as its --dns server.

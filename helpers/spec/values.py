@@ -129,6 +129,8 @@ REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
              "resolv.options", "resolv.external_nameservers", "hosts_entries", "bridge_gateway"),
     "daemon": ("version", "api_version"),
     "sentinel": ("address", "gateway_address", "zone"),
+    # The layer-2 segment a scenario declares (segment:), as the run made it.
+    "segment": ("parent", "parent_mac", "sentinel", "host", "subnet"),
     "setting": (*SETTINGS, *DERIVED_SETTINGS),
 }
 
@@ -138,10 +140,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 @dataclass(frozen=True)
 class Names:
-    """The container and network keys a reference may name."""
+    """The container and network keys a reference may name, and whether a segment is declared."""
 
     containers: frozenset[str]
     networks: frozenset[str]
+    segment: bool = False
 
 
 def _parse_ref(text: str, where: Where, names: Names) -> Ref:
@@ -150,6 +153,9 @@ def _parse_ref(text: str, where: Where, names: Names) -> Ref:
     if root not in REF_ATTRIBUTES:
         raise where.error(f"unknown reference ${{{text}}}", ", ".join(f"${{{r}.…}}" for r in REF_ATTRIBUTES))
     rest = parts[1:]
+    if root == "segment" and not names.segment:
+        raise where.error(f"${{{text}}} names the segment, but the scenario declares none",
+                          "declare segment: {subnet: <CIDR>, sentinel: <address>}")
     if root == "setting":
         # Setting names hold dots (net.bridge.bridge-nf-call-iptables): the rest is one name.
         if ".".join(rest) in REF_ATTRIBUTES[root]:

@@ -21,6 +21,7 @@ Every command is an argument list with a bound; nothing here uses a shell.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -92,6 +93,9 @@ class Plan:
         links_down: (container key, interface) to set down inside that container's netns.
         files: (container key, path, content) to write through the container's root; the facts
             read from the generated files are read again afterwards.
+        shims: container keys the daemon's netns is given a way to, the usual workaround for
+            macvlan: a macvlan interface of its own on the scenario's segment parent, with a /32
+            route to each container through it (it goes with the parent when the run removes it).
     """
 
     rules: tuple[Rule, ...] = ()
@@ -99,6 +103,7 @@ class Plan:
     sysctls: tuple[tuple[str, str], ...] = ()
     links_down: tuple[tuple[str, str], ...] = ()
     files: tuple[tuple[str, str, str], ...] = ()
+    shims: tuple[str, ...] = ()
 
     def dump(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -113,6 +118,7 @@ class Plan:
             sysctls=tuple((n, v) for n, v in raw["sysctls"]),
             links_down=tuple((c, i) for c, i in raw["links_down"]),
             files=tuple((c, p, t) for c, p, t in raw["files"]),
+            shims=tuple(raw.get("shims", ())),
         )
 
     @property
@@ -180,6 +186,14 @@ def apply(plan: Plan, facts: ScenarioFacts) -> None:
     for key, ifname in plan.links_down:
         call_in_namespaces({"net": netns(key)}, _link_down, ifname, timeout=COMMAND_BOUND,
                            what=f"fault: {ifname} down in {key}")
+    if plan.shims:
+        assert facts.segment is not None, "a shim needs the scenario's segment"
+        addresses = [str(facts.containers[key].endpoints[facts.containers[key].primary_network or ""].ip)
+                     for key in plan.shims]
+        assert facts.segment.host is not None, "a shim takes the address below the segment's host address"
+        own = str(ipaddress.ip_address(facts.segment.host) - 1)
+        call_in_namespaces({"net": daemon_netns}, _shim, facts.segment.parent, own, addresses, timeout=COMMAND_BOUND,
+                           what=f"fault: macvlan shim on {facts.segment.parent}")
     for key, path, text in plan.files:
         container = facts.containers[key]
         Path(f"/proc/{container.pid}/root{path}").write_text(text)
@@ -187,6 +201,19 @@ def apply(plan: Plan, facts: ScenarioFacts) -> None:
         container.files = read_generated_files(container.pid)
         container.resolv = parse_resolv_conf(container.files["/etc/resolv.conf"])
         container.hosts_entries = parse_hosts(container.files["/etc/hosts"])
+
+
+def _shim(parent: str, own: str, addresses: list[str]) -> None:
+    """A macvlan (bridge mode) on ``parent`` named after it, holding ``own``/32, up, with /32 routes
+    to ``addresses``."""
+    with IPRoute() as ipr:
+        name = f"{parent[:13]}sh"
+        ipr.link("add", ifname=name, kind="macvlan", link=ipr.link_lookup(ifname=parent)[0], macvlan_mode="bridge")
+        index = ipr.link_lookup(ifname=name)[0]
+        ipr.addr("add", index=index, address=own, prefixlen=32)
+        ipr.link("set", index=index, state="up")
+        for address in addresses:
+            ipr.route("add", dst=f"{address}/32", oif=index)
 
 
 def _link_down(ifname: str) -> None:
@@ -205,8 +232,32 @@ def rulesets(netns: str | None) -> dict[str, list[str]]:
     saved = {}
     for program in ("iptables-save", "ip6tables-save"):
         text = run(in_netns(netns, [program]), f"{program} in {netns or 'the host netns'}")
-        saved[program] = [_COUNTERS.sub("[0:0]", line) for line in text.splitlines() if not line.startswith("#")]
+        lines = [_COUNTERS.sub("[0:0]", line) for line in text.splitlines() if not line.startswith("#")]
+        saved[program] = _without_pristine_tables(lines)
     return saved
+
+
+def _without_pristine_tables(lines: list[str]) -> list[str]:
+    """The lines without tables that hold no rule and only built-in chains accepting everything:
+    such a table only shows that something once looked at it (28 loads the raw table for its
+    per-container rules and keeps it, empty, after the last container goes)."""
+    kept: list[str] = []
+    table: list[str] = []
+    for line in lines:
+        if line.startswith("*"):
+            table = [line]
+        elif table:
+            table.append(line)
+            if line == "COMMIT":
+                body = table[1:-1]
+                pristine = all(entry.startswith(":") and " ACCEPT " in entry and not entry.startswith(":DOCKER")
+                               for entry in body)
+                if not pristine:
+                    kept += table
+                table = []
+        else:
+            kept.append(line)
+    return kept
 
 
 def read_sysctls(netns: str | None, names: Sequence[str] = WATCHED_SYSCTLS) -> dict[str, str]:

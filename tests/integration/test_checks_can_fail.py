@@ -43,6 +43,9 @@ def context() -> Iterator[RunContext]:
 @pytest.fixture(scope="module", params=SUITES, ids=lambda path: path.stem)
 def observed(request: pytest.FixtureRequest, context: RunContext) -> Iterator[tuple[Scenario, ScenarioFacts]]:
     scenario = load_scenario(request.param)
+    missing = context.missing_features(scenario)
+    if missing:  # tests/integration/test_kernel_features.py shows such a scenario is skipped, with why
+        pytest.skip("; ".join(feature.skip_reason() for feature in missing))
     built, facts = context.build(scenario)
     try:
         yield scenario, facts

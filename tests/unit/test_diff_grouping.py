@@ -152,3 +152,29 @@ def test_an_interface_on_one_side_only_is_one_line_not_each_of_its_facts() -> No
     shown = {(change.place, change.fact, change.shown()) for change in compare(PASS, after).changes}
     assert ("container/base", "interfaces", "- eth0") in shown
     assert not any(fact.startswith("interface eth0 ") for place, fact, _ in shown if place == "container/base")
+
+
+def _two_network_container(first: str, second: str) -> dict[str, Any]:
+    """A scenario whose container is on front and back, with eth0/eth1 given as ``first``/``second``."""
+    def iface(name: str, mac: str, address: str) -> dict[str, Any]:
+        return {"name": name, "kind": "veth", "mtu": 1500, "up": True, "mac": mac, "addresses": [address]}
+    macs = {"front": "02:42:0a:01:00:02", "back": "02:42:0a:02:00:02"}
+    names = {"front": first, "back": second}
+    return {"name": "multi", "declared": {"networks": {"front": {}, "back": {}}, "containers": {}},
+            "observed": {"host": {"namespaces": {"net": {"inode": 1}}}, "networks": {}, "containers": {"both": {
+                "created": True, "namespaces": {"net": {"inode": 2}},
+                "endpoints": {net: {"ip": f"10.{i}.0.2", "mac": macs[net]} for i, net in ((1, "front"), (2, "back"))},
+                "net": {"interfaces": [iface("lo", "00:00:00:00:00:00", "127.0.0.1/8"),
+                                       iface(names["front"], macs["front"], "10.1.0.2/24"),
+                                       iface(names["back"], macs["back"], "10.2.0.2/24")],
+                        "routes": [{"dst": "default", "gateway": "10.1.0.1", "dev": names["front"]}]}}}}}
+
+
+def test_a_multi_network_containers_interfaces_compare_by_network_not_by_join_order() -> None:
+    from netconform.report.normalize import flatten_scenario
+
+    front_first = flatten_scenario(_two_network_container("eth0", "eth1"), "run1")
+    back_first = flatten_scenario(_two_network_container("eth1", "eth0"), "run2")
+    assert front_first == back_first
+    assert "multi both interface <if:front> mac" in front_first
+    assert "default via 10.1.0.1 dev <if:front>" in front_first["multi both routes"]

@@ -76,3 +76,11 @@ def test_the_bound_host_port_is_read_from_the_inspect_data() -> None:
                                                          {"HostIp": "::", "HostPort": "49153"}]}}}
     assert placement.published_host_port(attrs, PortSpec(8080, "tcp", 18080)) == 49153
     assert placement.published_host_port(attrs, PortSpec(8081, "udp", 18081)) is None
+
+
+def test_a_mac_derived_from_a_moved_address_moves_with_it() -> None:
+    relocation = Relocation()
+    relocation.move_subnet("10.234.0.0/24", "10.234.3.0/24", "")
+    assert relocation.address("02:42:0a:ea:00:05") == "02:42:0a:ea:03:05"
+    assert relocation.address("02:42:ac:11:00:99") == "02:42:ac:11:00:99"  # 172.17.0.153: not moved
+    assert relocation.address("^[0-9a-f][26ae]:") == "^[0-9a-f][26ae]:"

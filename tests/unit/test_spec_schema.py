@@ -68,7 +68,7 @@ def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
         colour: blue
     """)
     assert (err.line, err.key, err.problem) == (3, "colour", "unknown key")
-    assert err.allowed == "description, networks, containers, expect, reachability"
+    assert err.allowed == "description, networks, containers, expect, reachability, requires, segment"
 
 
 @pytest.mark.parametrize(("body", "line", "key", "problem", "allowed"), [
@@ -91,8 +91,10 @@ def test_a_wrong_type_names_what_was_expected_and_found(tmp_path: Path, body: st
 
 
 @pytest.mark.parametrize(("body", "key", "problem", "allowed"), [
-    ("networks: {n: {driver: macvlan}}\ncontainers: {a: {network: n}, b: {}}\n", "networks.n.driver",
-     "unknown driver 'macvlan'", "bridge"),
+    ("networks: {n: {driver: overlay}}\ncontainers: {a: {network: n}, b: {}}\n", "networks.n.driver",
+     "unknown driver 'overlay'", "bridge, macvlan, ipvlan"),
+    ("requires: [ipvlan, quantum]\ncontainers: {a: {}, b: {}}\n", "requires[1]",
+     "unknown kernel feature 'quantum'", "veth, dummy, macvlan, ipvlan, vxlan, ipvs, esp"),
     ("containers: {a: {}, b: {}}\nreachability:\n  - {from: a, to: b, proto: sctp, port: 1, expect: reach}\n",
      "reachability[0].proto", "unknown protocol 'sctp'", "icmp, tcp, udp"),
 ])

@@ -44,7 +44,7 @@ TIMEOUTS = (Attempt("timeout"), Attempt("timeout"), Attempt("timeout"))
     (result(Attempt("reach", "10.0.0.1"), arrived=1), "reach", "arrived"),
     (result(*TIMEOUTS), "blocked", "none arrived"),
     (result(Attempt("refused", detail="ECONNREFUSED")), "blocked", "none arrived"),
-    (result(Attempt("unreachable", detail=f"{NO_ROUTE}: ENETUNREACH"), sent=0), "blocked", "no route"),
+    (result(Attempt("unreachable", detail=f"{NO_ROUTE}: ENETUNREACH"), sent=0), "blocked", "no way to"),
     # Silence at the sender is not enough: the request arrived, nothing came back.
     (result(*TIMEOUTS, arrived=3), "one-way", "sent no answer"),
     (result(*TIMEOUTS, arrived=3, answers=3), "one-way", "one-way leak"),
