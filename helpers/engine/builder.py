@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
@@ -19,7 +18,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
-from netconform.engine import placement, removal
+from netconform.engine import placement, ports, removal
 from netconform.engine.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
 from netconform.engine.removal import changing_networks, remove_quietly, sweep
 from netconform.errors import EngineError
@@ -300,13 +299,14 @@ class ScenarioEngine:
         ips = {net: moved(ip) for net, ip in spec.ips}
         mode = self._network_mode(built, spec)
         api = self.client.api
+        publish = ports.resolved(publish, self.resolve, moved)
         host_config = api.create_host_config(
             binds={str(self.pause): {"bind": PAUSE_IN_CONTAINER, "mode": "ro"}},
             dns=[moved(self.resolve(value)) for value in spec.dns] or None,
             dns_search=list(spec.dns_search) or None,
             dns_opt=list(spec.dns_options) or None,
             extra_hosts={name: moved(self.resolve(value)) for name, value in spec.add_hosts} or None,
-            port_bindings=_port_bindings(publish) or None,
+            port_bindings=ports.bindings(publish) or None, publish_all_ports=spec.publish_all or None,
         )
         # Set after the fact: docker-py refuses some combinations (host mode with ports) itself,
         # and what the daemon does with them is what the suite checks.
@@ -322,7 +322,7 @@ class ScenarioEngine:
             response = api.create_container(
                 self.image, name=created.name, entrypoint=list(PAUSE_COMMAND), command=[],
                 labels=self.labels(scenario, spec.key), hostname=spec.hostname, mac_address=spec.mac_address,
-                ports=[(port.container_port, port.protocol) for port in publish] or None,
+                ports=ports.exposed(spec, publish),
                 host_config=host_config, networking_config=networking,
             )
             created.container = self.client.containers.get(response["Id"])
@@ -382,11 +382,3 @@ class ScenarioEngine:
             raise EngineError("teardown left resources behind: " + "; ".join(problems))
 
 
-def _port_bindings(ports: tuple[PortSpec, ...]) -> dict[str, Any]:
-    bindings: dict[str, Any] = {}
-    for port in ports:
-        host: Any = port.host_port
-        if port.host_ip:
-            host = (port.host_ip, port.host_port) if port.host_port else (port.host_ip,)
-        bindings[f"{port.container_port}/{port.protocol}"] = host
-    return bindings

@@ -92,6 +92,7 @@ def published_host_port(attrs: Mapping[str, Any], port: PortSpec) -> int | None:
     """The host port the daemon bound for ``port`` (from the container's inspect data)."""
     bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port.container_port}/{port.protocol}")
     for binding in bindings or []:
-        if binding.get("HostPort") and (port.host_ip is None or binding.get("HostIp") == port.host_ip):
+        # A host address given by reference matches any binding (its value is the build's).
+        if binding.get("HostPort") and (not isinstance(port.host_ip, str) or binding.get("HostIp") == port.host_ip):
             return int(binding["HostPort"])
     return None

@@ -75,6 +75,8 @@ class ContainerFacts:
     host_peers: dict[str, Interface] = field(default_factory=dict)
     resolv: ResolvConf | None = None
     hosts_entries: list[str] = field(default_factory=list)
+    # Container port/protocol -> the host address:port bindings the daemon made ("8080/tcp": ["0.0.0.0:18080"]).
+    published: dict[str, list[str]] = field(default_factory=dict)
     lookups: dict[str, LookupResult] = field(default_factory=dict)
 
     @property

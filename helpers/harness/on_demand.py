@@ -33,6 +33,7 @@ from netconform.hermetic.echo import serve_echo
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 from netconform.hermetic.sentinel import Sentinel
+from netconform.hermetic.sentinel_veth import SENTINEL_IFNAME
 from netconform.observe.dns import ask
 from netconform.observe.reach import ping_stream, probe
 from netconform.observe.witness import ProbeMark, watch_arrivals
@@ -141,7 +142,7 @@ class Prober:
         groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
         for spec in specs:
             if spec.id not in facts.reach and not spec.churn:
-                key = (spec.to, spec.listen_port or spec.port) if spec.proto != "icmp" else (spec.id, None)
+                key = (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
                 groups[key].append(spec)
         if not groups:
             return
@@ -204,8 +205,11 @@ class Prober:
         return str(endpoint.ip)
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
-        result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, spec.port))
+        declared = spec.port if isinstance(spec.port, int) or spec.port is None else None
+        result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, declared))
         try:
+            if declared is None and spec.port is not None:
+                result.port = int(resolve_value(spec.port, facts, context))  # a port the daemon chose
             result.address = self._address_of(facts, spec, context)
             source_ns = self.netns(facts, spec.frm)
             target_ns = self.netns(facts, spec.to)
@@ -218,7 +222,7 @@ class Prober:
             # TCP SYN carries no nonce: match the destination as well, which arrives unchanged there
             # (Docker's DNAT only ever sends packets on to a container's namespace).
             seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
-            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listen_port or spec.port, seen_as)
+            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as)
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
                                               what=f"arrival witness in {spec.to}")
@@ -227,7 +231,7 @@ class Prober:
                     listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
                     if listen is None:
                         listen = result.address if spec.to == "host" and is_address(result.address) else "0.0.0.0"
-                    port = spec.listen_port or spec.port
+                    port = spec.listener_port
                     result.listener = f"{listen}:{port} in {spec.to}"
                     listener = spawn_in_namespaces({"net": target_ns}, serve_echo, port, listen,
                                                    ready_timeout=5.0, what=f"echo listener {result.listener}")
@@ -236,8 +240,10 @@ class Prober:
                     self._churn_probe(facts, spec, result, source_ns, mark)
                 else:
                     budget = (self.timeout + 1) * self.attempts * 2 + 5
+                    # via host: out through the sentinel's own interface, past its loopback route.
+                    device = SENTINEL_IFNAME if spec.via == "host" else None
                     result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
-                                                mark, timeout=budget, what=f"probe {spec.id}")
+                                                mark, device, timeout=budget, what=f"probe {spec.id}")
                 try:
                     result.arrived = witness.finish(timeout=5.0)
                 except ProbeError as err:

@@ -53,7 +53,8 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
         ends = {end: prober.netns(facts, end) for end in dict.fromkeys((spec.frm, spec.to))}
         first = facts.reach.get(spec.id)
         address = first.address if first is not None else ""
-        match = _match(address, spec.proto, first.port if first is not None else spec.port)
+        declared = spec.port if isinstance(spec.port, int) else None  # a reference: known once probed
+        match = _match(address, spec.proto, first.port if first is not None else declared)
         with _captured(ends, directory, stem) as paths:
             if match is None:
                 replay = prober.make(facts, spec, context).describe()

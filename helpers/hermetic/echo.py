@@ -176,7 +176,13 @@ def _result(
     )
 
 
-def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "") -> EchoResult:
+def _bind_device(sock: socket.socket, device: str | None) -> None:
+    if device:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+
+
+def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "",
+             device: str | None = None) -> EchoResult:
     """One TCP echo exchange with ``host:port``, all of it within ``timeout`` seconds.
 
     Args:
@@ -184,6 +190,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
         port: the server's port.
         timeout: the bound for connecting, sending and reading the answer together.
         nonce: the request token; a random one when empty.
+        device: the interface to send through (SO_BINDTODEVICE), whatever the routes prefer.
 
     Returns:
         The observation; failures are reported in it, never raised.
@@ -196,6 +203,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
 
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            _bind_device(sock, device)
             sock.settimeout(timeout)
             sock.connect((host, port))
             name = sock.getsockname()
@@ -211,7 +219,8 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
 
 
 def echo_udp(
-    host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "", attempts: int = 3
+    host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "", attempts: int = 3,
+    device: str | None = None,
 ) -> EchoResult:
     """One UDP echo exchange with ``host:port`` within ``timeout`` seconds.
 
@@ -224,6 +233,7 @@ def echo_udp(
         timeout: the bound for the whole exchange.
         nonce: the request token; a random one when empty.
         attempts: how many times the request may be sent.
+        device: the interface to send through (SO_BINDTODEVICE), whatever the routes prefer.
 
     Returns:
         The observation; failures are reported in it, never raised.
@@ -238,6 +248,7 @@ def echo_udp(
 
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            _bind_device(sock, device)
             # connect() makes the kernel report ICMP errors for this peer on recv.
             sock.connect((host, port))
             name = sock.getsockname()

@@ -4,6 +4,7 @@
 
     attachment netns                         sentinel netns
     nc<run>s<slot>  198.18.0.1/30  <--veth-->  eth0  198.18.0.2/30, default via 198.18.0.1
+                                                     127.0.0.0/8 via 198.18.0.1 (sockets bound to eth0)
 
 The attachment-side name ``nc<run id>s<slot in hex>`` (at most 15 characters, the kernel's limit)
 carries the run id, so a sweep can tell a crashed run's veth from anything else. Slices are
@@ -22,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -34,6 +36,7 @@ SLICE_PREFIX = 30
 # The veth name has room for four hex digits of slot number.
 MAX_SLOTS = 0x10000
 SENTINEL_IFNAME = "eth0"
+LOOPBACK_NET = "127.0.0.0/8"
 LOCK_PATH = REGISTRY.parent / "sentinel.lock"
 LOCK_TIMEOUT = 10.0
 # A sentinel's veth (s) or a segment's parent (p, netconform.hermetic.segment): both swept alike.
@@ -207,6 +210,12 @@ def _configure_here(placement: Placement) -> None:
         ipr.addr("add", index=index, address=str(placement.address), prefixlen=SLICE_PREFIX)
         ipr.link("set", index=index, state="up")
         ipr.route("add", dst="0.0.0.0/0", gateway=str(placement.gateway))
+        # "via host" probes: a socket bound to eth0 skips the loopback route (its device is lo) and
+        # sends 127.0.0.x to the attachment side, as a neighbour routing toward the host's loopback
+        # would; the answer comes back from 127.0.0.x. Unbound sockets still take the loopback route.
+        ipr.route("add", dst=LOOPBACK_NET, gateway=str(placement.gateway), oif=index)
+        for name in ("route_localnet", "accept_local"):
+            Path(f"/proc/sys/net/ipv4/conf/{SENTINEL_IFNAME}/{name}").write_text("1\n")
 
 
 def _delete_link_here(name: str) -> None:

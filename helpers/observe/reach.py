@@ -113,11 +113,12 @@ def _local_failure(err: OSError, started: float) -> Attempt:
     return Attempt("error", None, elapsed, f"{name}: {err.strerror or err}")
 
 
-def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: ProbeMark) -> Attempt:
+def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: ProbeMark,
+                  device: str | None = None) -> Attempt:
     # One datagram per UDP attempt: the retry count is ours, recorded attempt by attempt.
     nonce = mark.nonce.decode("ascii")
-    result = (echo_tcp(address, port, timeout, nonce=nonce) if proto == "tcp"
-              else echo_udp(address, port, timeout, nonce=nonce, attempts=1))
+    result = (echo_tcp(address, port, timeout, nonce=nonce, device=device) if proto == "tcp"
+              else echo_udp(address, port, timeout, nonce=nonce, attempts=1, device=device))
     if result.ok:
         return Attempt("reach", result.seen_ip, result.elapsed)
     detail = result.detail
@@ -177,16 +178,18 @@ def ping_stream(ready: Callable[[], None], stop_fd: int, address: str, interval:
     return [*answered, rest], departures.result()
 
 
-def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark) -> ReachResult:
+def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
+          device: str | None = None) -> ReachResult:
     """Fill ``result.attempts`` and ``result.sent`` by probing ``result.address``; call inside the
-    prober's netns. Never raises: failures are attempts."""
+    prober's netns. ``device``: tcp/udp sockets are bound to that interface, so the route out of
+    it is taken even to an address the prober's loopback holds. Never raises: failures are attempts."""
     departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
             attempt = ping_once(result.address, timeout, number, mark)
         else:
             assert result.port is not None
-            attempt = _echo_attempt(result.proto, result.address, result.port, timeout, mark)
+            attempt = _echo_attempt(result.proto, result.address, result.port, timeout, mark, device)
         result.attempts.append(attempt)
         if attempt.outcome in _DEFINITE:
             break

@@ -128,6 +128,9 @@ def _container_facts(created: Subject, names_to_keys: dict[str, str], reader: _N
     facts.network_mode = str(attrs["HostConfig"].get("NetworkMode", ""))
     facts.config_hostname = str(attrs["Config"].get("Hostname", ""))
     facts.endpoints = _endpoints(attrs, names_to_keys)
+    facts.published = {port: [f"{bound.get('HostIp')}:{bound.get('HostPort')}" for bound in bindings]
+                       for port, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items()
+                       if bindings}
     facts.namespaces = namespace_ids(facts.pid)
     facts.net = reader.view(facts.pid, f"netlink dump of {created.name}")
     facts.uts_hostname = uts_hostname(facts.pid)

@@ -43,10 +43,12 @@ class SegmentSpec:
 
 @dataclass(frozen=True)
 class PortSpec:
+    """One published (or exposed) port; ``host_ip`` may be a ``${reference}`` resolved at build."""
+
     container_port: int
     protocol: str = "tcp"
     host_port: int | None = None
-    host_ip: str | None = None
+    host_ip: Value = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class ContainerSpec:
     dns_options: tuple[str, ...] = ()
     add_hosts: tuple[tuple[str, Value], ...] = ()
     publish: tuple[PortSpec, ...] = ()
+    expose: tuple[PortSpec, ...] = ()
+    publish_all: bool = False
     line: int | None = None
 
     @property
@@ -102,19 +106,27 @@ class ReachSpec:
     The prober connects to ``address`` (default: ``to``'s address) on ``port``; a listener is
     started in ``to``'s network namespace on ``listen``:``listen_port`` for tcp/udp. With ``churn``
     the probe is a stream of echo requests sent while that many bridge networks are created and
-    removed (how a daemon's isolation holds while it reconfigures its firewall).
+    removed (how a daemon's isolation holds while it reconfigures its firewall). ``port`` may be a
+    reference to a host port the daemon chose (``-P``); ``via: host`` sends the probe out through
+    the prober's gateway even to an address local to the prober (the sentinel toward 127.0.0.x).
     """
 
     frm: str
     to: str
     proto: str
-    port: int | None = None
+    port: int | Value = None
     address: Value = None
     network: str | None = None
     listen: Value = None
     listen_port: int | None = None
     label: str = ""
     churn: int = 0
+    via: str | None = None
+
+    @property
+    def listener_port(self) -> int | None:
+        """The port the target listens on (a port given by reference always names listen_port)."""
+        return self.listen_port or (self.port if isinstance(self.port, int) else None)
 
     @property
     def id(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from netconform.spec.model import RESERVED_MODES, ContainerSpec, NetworkSpec, PortSpec
@@ -120,9 +121,22 @@ class _ContainerBuilder:
             ips=ips, hostname=spec.get("hostname"), userns=spec.get("userns"), mac_address=spec.get("mac_address"),
             dns=tuple(self._value(value, spec, "dns", "dns") for value in _strings(spec.get("dns", ()))),
             dns_search=_strings(spec.get("dns_search", ())), dns_options=_strings(spec.get("dns_options", ())),
-            add_hosts=add_hosts, publish=tuple(_port(item) for item in _items(spec.get("publish", []))),
-            line=line,
+            add_hosts=add_hosts, publish=self._published(), publish_all=bool(spec.get("publish_all", False)),
+            expose=tuple(_port(item)[0] for item in _items(spec.get("expose", []))), line=line,
         )
+
+    def _published(self) -> tuple[PortSpec, ...]:
+        """``publish`` with ranges spread into one port each (as the docker CLI sends them)."""
+        ports: list[PortSpec] = []
+        for item in _items(self.spec.get("publish", [])):
+            text = str(item)
+            host = text.rsplit(":", 2)[0] if text.count(":") == 2 else None
+            host_ip = self._value(host, self.spec, "publish", "publish") if host else None
+            try:
+                ports.extend(replace(port, host_ip=host_ip) for port in _port(text))
+            except ValueError as err:
+                raise self._where("publish").error(f"{text!r}: {err}", '"18100-18102:8100-8102"') from None
+        return tuple(ports)
 
     def _where(self, key: str) -> Where:
         return where(self.path, self.spec, key, f"{self.keypath}.{key}")
@@ -186,13 +200,29 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _port(item: str | int) -> PortSpec:
-    """``80``, ``"8080:80"``, ``"127.0.0.1:8080:80/udp"`` (the schema has checked the form)."""
+def _port(item: str | int) -> list[PortSpec]:
+    """``80``, ``"8080:80"``, ``"127.0.0.1:8080:80/udp"``, ``"18100-18102:8100-8102"`` (the schema
+    has checked the form; the host address is left to the caller, it may be a reference).
+
+    Raises:
+        ValueError: a range that runs backwards, or host and container ranges of different lengths.
+    """
     text, _, protocol = str(item).partition("/")
     *host, port = text.split(":")
-    host_ip = host[0] if len(host) == 2 else None
-    host_port = int(host[-1]) if host and host[-1] else None
-    return PortSpec(int(port), protocol or "tcp", host_port, host_ip)
+    inside = _range(port)
+    outside = _range(host[-1]) if host and host[-1] else None
+    if outside is not None and len(outside) != len(inside):
+        raise ValueError(f"{len(outside)} host ports for {len(inside)} container ports")
+    return [PortSpec(number, protocol or "tcp", outside[index] if outside else None)
+            for index, number in enumerate(inside)]
+
+
+def _range(text: str) -> range:
+    first, _, last = text.partition("-")
+    span = range(int(first), int(last or first) + 1)
+    if not span:
+        raise ValueError(f"the range {text} runs backwards")
+    return span
 
 
 def _option_text(value: Any) -> str:

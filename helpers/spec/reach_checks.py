@@ -79,6 +79,14 @@ def _probe(spec: Mapping[str, Any], keypath: str, containers: dict[str, Containe
         port = ECHO_PORT
     if proto != "icmp" and port is None:
         raise port_at.error(f"a {proto} probe needs a port", "1-65535")
+    if isinstance(port, str):
+        port = parse_value(port, port_at, names)
+        if listen_port is None:
+            raise port_at.error("a port given by reference needs the listener's port", "listen_port")
+    via = spec.get("via")
+    if via is not None and (frm != "sentinel" or proto == "icmp"):
+        raise at("via").error("only the sentinel's tcp and udp probes go through the host this way",
+                              "from: sentinel with proto tcp or udp")
     network = spec.get("network")
     if network is not None:
         attached = containers[to].networks if to in containers else ()
@@ -91,4 +99,4 @@ def _probe(spec: Mapping[str, Any], keypath: str, containers: dict[str, Containe
     churn = spec.get("churn", 0)
     if churn and proto != "icmp":
         raise at("churn").error("a churn probe is a stream of echo requests", "proto: icmp")
-    return ReachSpec(frm, to, proto, port, address, network, listen, listen_port, spec.get("name", ""), churn)
+    return ReachSpec(frm, to, proto, port, address, network, listen, listen_port, spec.get("name", ""), churn, via)

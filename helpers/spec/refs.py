@@ -31,6 +31,8 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
     attribute = rest[0]
     if attribute == "resolv":
         return getattr(container.resolv, rest[1]) if container.resolv else []
+    if attribute == "published":
+        return _published_port(container, f"{rest[2]}/{rest[1]}")
     if attribute == "networks":
         endpoint = container.endpoints.get(rest[1])
         if endpoint is None:
@@ -48,6 +50,14 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
         "gateway": lambda: primary_endpoint(facts, container).gateway,
     }
     return simple[attribute]()
+
+
+def _published_port(container: ContainerFacts, port: str) -> int:
+    """The host port the daemon bound for ``port`` (``8080/tcp``), its IPv4 binding first."""
+    bound = sorted(container.published.get(port) or [], key=lambda binding: ":" in binding.rsplit(":", 1)[0])
+    if not bound:
+        raise Unresolvable(f"container {container.key} publishes no {port}")
+    return int(bound[0].rsplit(":", 1)[1])
 
 
 # What the daemon writes for containers on the default bridge when the host has only loopback

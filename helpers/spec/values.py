@@ -116,12 +116,13 @@ DERIVED_SETTINGS: dict[str, str] = {
                       "--dns-option: dns_options when set, else the host's",
 }
 
-# Which facts a reference may name: root -> attribute patterns ('*' is a name of that scenario).
+# Which facts a reference may name: root -> attribute patterns ('*' is a network of that scenario, '#' a number).
 REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "container": (
         "id", "short_id", "name", "hostname", "ip", "mac", "gateway", "interfaces",
         "networks.*.ip", "networks.*.mac", "networks.*.gateway",
         "resolv.nameservers", "resolv.search", "resolv.options", "hosts_entries",
+        "published.tcp.#", "published.udp.#",
     ),
     "network": ("id", "name", "subnet", "gateway", "bridge"),
     "host": ("interfaces", "hostname", "cgroup_version", "resolv.nameservers", "resolv.search",
@@ -173,7 +174,8 @@ def _parse_ref(text: str, where: Where, names: Names) -> Ref:
     for pattern in REF_ATTRIBUTES[root]:
         pattern_parts = pattern.split(".")
         if len(pattern_parts) == len(rest) and all(
-            (p == "*" and r in names.networks) or p == r for p, r in zip(pattern_parts, rest, strict=True)
+            (p == "*" and r in names.networks) or (p == "#" and r.isdigit()) or p == r
+            for p, r in zip(pattern_parts, rest, strict=True)
         ):
             return Ref(parts)
     allowed = ", ".join(REF_ATTRIBUTES[root])

@@ -57,7 +57,8 @@ def test_an_unknown_key_suggests_the_close_name_and_lists_the_allowed(tmp_path: 
     """)
     assert err.render() == (
         "scn.yaml:2: containers.web.hostnme: unknown key, did you mean 'hostname'? (allowed: network, networks, "
-        "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish)")
+        "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
+        "publish_all)")
 
 
 def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
@@ -79,7 +80,8 @@ def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
     ("networks: {n: {internal: 'yes'}}\ncontainers: {web: {network: n}}\n", 1, "networks.n.internal",
      "expected a boolean, found a string", "true or false"),
     ("containers: {web: {}}\nreachability:\n  - {from: web, to: host, proto: tcp, port: '80', expect: reach}\n",
-     3, "reachability[0].port", "expected an integer, found a string", "1-65535"),
+     3, "reachability[0].port", "invalid port '80'",
+     "a number, or a ${container.<key>.published.<proto>.<port>} reference"),
 ])
 def test_a_wrong_type_names_what_was_expected_and_found(tmp_path: Path, body: str, line: int, key: str,
                                                         problem: str, allowed: str) -> None:
