@@ -37,7 +37,9 @@ def _finish(process: subprocess.Popen[str], report: Path) -> tuple[dict[str, Any
     assert process.returncode == 0, output[-3000:]
     document = json.loads((report / "report.json").read_text())
     counts = document["summary"]["counts"]
-    assert counts["failed"] == counts["error"] == 0 and counts["passed"] == counts["total"] > 0, counts
+    # Skipped: only scenarios needing a kernel feature this machine lacks (each says which).
+    assert counts["failed"] == counts["error"] == 0 and counts["passed"] > 0, counts
+    assert counts["passed"] + counts["skipped"] == counts["total"], counts
     return document, output
 
 
