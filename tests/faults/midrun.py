@@ -73,9 +73,11 @@ def pause_env(folder: Path, scenario: str) -> dict[str, str]:
 
 
 @contextmanager
-def fault_when_paused(folder: Path, fault: Callable[[Mapping[str, Any]], None]) -> Iterator[dict[str, Any]]:
+def fault_when_paused(folder: Path, fault: Callable[[Mapping[str, Any]], None],
+                      resume_first: bool = False) -> Iterator[dict[str, Any]]:
     """Beside the body (which runs the child): once the child pauses, call ``fault`` with what it
-    built, then let the child go on. Yields a dict that holds ``built`` (what the child wrote) and
+    built, then let the child go on (``resume_first``: let it go on, then call ``fault``, which
+    waits for its own moment). Yields a dict that holds ``built`` (what the child wrote) and
     ``fault_seconds`` afterwards.
 
     Raises:
@@ -94,6 +96,8 @@ def fault_when_paused(folder: Path, fault: Callable[[Mapping[str, Any]], None]) 
                     return
                 time.sleep(0.05)
             seen["built"] = json.loads((folder / PAUSED).read_text())
+            if resume_first:
+                (folder / RESUME).write_text("go\n")
             began = time.monotonic()
             fault(seen["built"])
             seen["fault_seconds"] = time.monotonic() - began

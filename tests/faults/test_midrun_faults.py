@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from injectors import in_netns
 from midrun import fault_when_paused, pause_env
 
 from netconform.hermetic.dedicated_daemon import DedicatedDaemon
+from netconform.hermetic.hostclean import namespace_id, processes
 from netconform.hermetic.named_netns import NETNS_DIR
 from netconform.hermetic.runs import REGISTRY, RunIdentity
 from netconform.hermetic.sentinel import STATE_DIR
@@ -67,11 +69,14 @@ def leftovers(built: Mapping[str, Any], daemon: DedicatedDaemon) -> list[str]:
 
 
 def run_with_fault(tmp_path: Path, daemon: DedicatedDaemon, stems: Sequence[str],
-                   fault: Callable[[Mapping[str, Any]], None]) -> tuple[SuiteRun, dict[str, Any]]:
-    """Run ``stems`` on ``daemon``, make ``fault`` once the first one is built, and check that
-    nothing is left behind."""
-    with fault_when_paused(tmp_path / "pause", fault) as seen:
-        result = run_specs(tmp_path / "run", daemon, shipped(*stems), env_extra=pause_env(tmp_path / "pause", stems[0]))
+                   fault: Callable[[Mapping[str, Any]], None], specs: Mapping[str, str] | None = None,
+                   resume_first: bool = False, **options: Any) -> tuple[SuiteRun, dict[str, Any]]:
+    """Run ``stems`` (shipped, or from ``specs``) on ``daemon``, make ``fault`` once the first one
+    is built, and check that nothing is left behind."""
+    specs = specs or shipped(*stems)
+    with fault_when_paused(tmp_path / "pause", fault, resume_first) as seen:
+        result = run_specs(tmp_path / "run", daemon, {stem: specs[stem] for stem in stems},
+                           env_extra=pause_env(tmp_path / "pause", stems[0]), **options)
     print(f"\n{result.summary()[:result.summary().index('--- output')]}fault made in {seen['fault_seconds']:.1f}s")
     assert leftovers(seen["built"], daemon) == [], result.summary()
     return result, seen
@@ -153,3 +158,45 @@ def test_the_sentinel_namespace_removed_mid_run_makes_its_probes_errors(
                 if nodeid.startswith("reach-egress.yaml::") or "::lookup." in nodeid or "::reverse." in nodeid
                 or "::forwarded." in nodeid}
     assert_errors_naming(result, affected, words + (["no longer runs"] if how == "namespace" else []))
+
+
+ISOLATED = """\
+    networks: {alpha: {}, beta: {}}
+    containers:
+      a1: {network: alpha}
+      b1: {network: beta}
+    reachability:
+      - {from: a1, to: b1, proto: tcp, port: 8080, expect: blocked}
+"""
+# Two 3-second attempts: the probe is in flight for 6 s, the window the kill must land in.
+SLOW_PROBES = ("--attempts", "2", "--attempt-timeout", "3", "--probe-timeout", "10")
+
+
+def wait_for_a_visitor(pid: int, bound: float = 30.0) -> int:
+    """The pid of a process other than ``pid`` in ``pid``'s netns (a probe's witness or listener)."""
+    netns = namespace_id(f"/proc/{pid}/ns/net")
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        visitor = next((p.pid for p in processes() if p.netns == netns and p.pid != pid), None)
+        if visitor is not None:
+            return visitor
+        time.sleep(0.02)
+    raise AssertionError(f"no probe entered the netns of pid {pid} within {bound:g}s")
+
+
+def test_a_container_killed_while_its_probe_runs_is_an_error_not_blocked(daemon: DedicatedDaemon,
+                                                                         tmp_path: Path) -> None:
+    """The target of an isolation probe (expected ``blocked``) is killed once the probe's witness
+    runs in its netns: its packets then arrive nowhere, which alone would read as "blocked" and
+    pass. The check after the probe sees the target gone: an error, not a pass."""
+
+    def kill_in_flight(built: Mapping[str, Any]) -> None:
+        target = built["containers"]["b1"]
+        wait_for_a_visitor(target["pid"])
+        daemon.client().containers.get(target["id"]).kill()
+
+    result, _ = run_with_fault(tmp_path, daemon, ["isolated", "bridge"], kill_in_flight,
+                               specs={"isolated": ISOLATED, **shipped("bridge")}, resume_first=True,
+                               extra=SLOW_PROBES)
+    assert_errors_naming(result, {"isolated.yaml::reachability::a1->b1 tcp/8080"},
+                         ["container b1 is no longer running", "(while the probe ran)"])
