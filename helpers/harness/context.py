@@ -311,8 +311,10 @@ class RunContext:
             finally:
                 # The controller (or a lone process) sweeps the whole run once the workers are done.
                 controller = self.engine.worker == "main"
-                sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
-                self.client.close()
+                try:
+                    sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
+                finally:
+                    self.client.close()
 
 
 def _add_note(note: str, more: str) -> str:

@@ -118,6 +118,19 @@ def run_specs(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], 
     :func:`injectors.restored`), and nothing labelled may remain on the daemon.
     """
     __tracebackhide__ = True
+    with restored(str(daemon.netns_path), plan):
+        result = run_specs_unchecked(workdir, daemon, specs, plan, extra, env_extra)
+    client = daemon.client()
+    left = [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL_RUN})]
+    left += [str(n.name) for n in client.networks.list(filters={"label": LABEL_RUN})]
+    assert left == [], f"the run left labelled objects on the dedicated daemon: {left}\n{result.summary()}"
+    return result
+
+
+def run_specs_unchecked(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], plan: Plan | None = None,
+                        extra: Sequence[str] = QUICK, env_extra: Mapping[str, str] | None = None) -> SuiteRun:
+    """:func:`run_specs` without the checks afterwards (for a fault that takes the daemon away)."""
+    __tracebackhide__ = True
     workdir.mkdir(parents=True)
     for stem, text in specs.items():
         (workdir / f"{stem}.yaml").write_text(textwrap.dedent(text))
@@ -135,15 +148,9 @@ def run_specs(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], 
             "--rootdir", str(workdir), "--docker-host", daemon.docker_host, "--sentinel-cidr", SENTINEL_CIDR,
             *extra, "-rA", *(f"{stem}.yaml" for stem in specs)]
     started = time.monotonic()
-    with restored(str(daemon.netns_path), plan):
-        code, output = _run_bounded(argv, workdir, env)
+    code, output = _run_bounded(argv, workdir, env)
     outcomes, stories = _outcomes(log)
-    result = SuiteRun(code, outcomes, stories, output, time.monotonic() - started)
-    client = daemon.client()
-    left = [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL_RUN})]
-    left += [str(n.name) for n in client.networks.list(filters={"label": LABEL_RUN})]
-    assert left == [], f"the run left labelled objects on the dedicated daemon: {left}\n{result.summary()}"
-    return result
+    return SuiteRun(code, outcomes, stories, output, time.monotonic() - started)
 
 
 def _run_bounded(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:

@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultrun import SuiteRun, dedicated_daemon, run_specs
+from faultrun import SuiteRun, dedicated_daemon, run_specs, run_specs_unchecked
 from injectors import in_netns
 from midrun import fault_when_paused, pause_env
 
+from netconform.engine.builder import sweep
+from netconform.hermetic.daemon_teardown import stop_dockerd
 from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.hostclean import namespace_id, processes
 from netconform.hermetic.named_netns import NETNS_DIR
-from netconform.hermetic.runs import REGISTRY, RunIdentity
+from netconform.hermetic.runs import LABEL_RUN, REGISTRY, RunIdentity
 from netconform.hermetic.sentinel import STATE_DIR
 from netconform.spec.shipped import suites_dir
 
@@ -115,6 +117,35 @@ def test_a_daemon_restarted_mid_run_makes_its_checks_errors_that_say_so(run_iden
         assert "is no longer running" in result.stories[nodeid], result.stories[nodeid]
     for nodeid in unbuilt:
         assert f"scenario bridge {NOT_BUILT}" in result.stories[nodeid], result.stories[nodeid]
+
+
+def test_a_daemon_stopped_for_good_mid_run_ends_the_run_with_errors_and_one_line(run_identity: RunIdentity,
+                                                                                  tmp_path: Path) -> None:
+    """Stopped (not started again) between reach-custom's build and its probes: the probes and
+    the next build are errors that say so, the teardown that cannot reach the daemon is one line,
+    and what stays on the daemon is labelled: the next sweep (once it is back) removes it."""
+    with dedicated_daemon(run_identity, "midrun-stop") as daemon:
+        def stop(built: Mapping[str, Any]) -> None:
+            stop_dockerd(daemon.paths, daemon.pid, None, daemon.stop_timeout, kill_containers=False)
+
+        with fault_when_paused(tmp_path / "pause", stop) as seen:
+            result = run_specs_unchecked(tmp_path / "run", daemon, shipped("reach-custom", "bridge"),
+                                         env_extra=pause_env(tmp_path / "pause", "reach-custom"))
+        print("", *{line for line in result.output.splitlines()
+                    if line.startswith("netconform: the Docker") or "could not be removed" in line}, sep="\n")
+        daemon.restart()
+        swept = sweep(daemon.client())
+        labelled = daemon.client().containers.list(all=True, filters={"label": LABEL_RUN})
+        labelled += daemon.client().networks.list(filters={"label": LABEL_RUN})
+        left = leftovers(seen["built"], daemon)
+    print(f"swept once the daemon was back: {swept}")
+    assert labelled == [] and left == [], f"{labelled} {left}"
+    assert len(swept) == 6, swept  # reach-custom's 4 containers and 2 networks
+    stopped = f"the Docker daemon under test stopped during the run (pid {seen['built']['daemon_pid']} is gone"
+    assert_errors_naming(result, set(result.outcomes), [stopped])
+    run_id = seen["built"]["run_id"]
+    assert (f"netconform: the Docker daemon does not answer (ConnectionError), so run {run_id}'s containers and "
+            "networks stay with it, labelled") in result.output, result.summary()
 
 
 @pytest.mark.parametrize(("scenario", "victim", "touches"), [
