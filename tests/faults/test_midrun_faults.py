@@ -203,14 +203,15 @@ ISOLATED = """\
 SLOW_PROBES = ("--attempts", "2", "--attempt-timeout", "3", "--probe-timeout", "10")
 
 
-def wait_for_a_visitor(pid: int, bound: float = 30.0) -> int:
-    """The pid of a process other than ``pid`` in ``pid``'s netns (a probe's witness or listener)."""
+def wait_for_visitors(pid: int, count: int, bound: float = 30.0) -> list[int]:
+    """The pids of ``count`` processes other than ``pid`` in ``pid``'s netns (a probe's witness and
+    listener: both run there while the probe's attempts are made)."""
     netns = namespace_id(f"/proc/{pid}/ns/net")
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
-        visitor = next((p.pid for p in processes() if p.netns == netns and p.pid != pid), None)
-        if visitor is not None:
-            return visitor
+        visitors = [p.pid for p in processes() if p.netns == netns and p.pid != pid]
+        if len(visitors) >= count:
+            return visitors
         time.sleep(0.02)
     raise AssertionError(f"no probe entered the netns of pid {pid} within {bound:g}s")
 
@@ -218,12 +219,13 @@ def wait_for_a_visitor(pid: int, bound: float = 30.0) -> int:
 def test_a_container_killed_while_its_probe_runs_is_an_error_not_blocked(daemon: DedicatedDaemon,
                                                                          tmp_path: Path) -> None:
     """The target of an isolation probe (expected ``blocked``) is killed once the probe's witness
-    runs in its netns: its packets then arrive nowhere, which alone would read as "blocked" and
-    pass. The check after the probe sees the target gone: an error, not a pass."""
+    and listener run in its netns, i.e. while the attempts are made: its packets then arrive
+    nowhere, which alone would read as "blocked" and pass. The check after the probe sees the
+    target gone: an error, not a pass."""
 
     def kill_in_flight(built: Mapping[str, Any]) -> None:
         target = built["containers"]["b1"]
-        wait_for_a_visitor(target["pid"])
+        wait_for_visitors(target["pid"], 2)
         daemon.client().containers.get(target["id"]).kill()
 
     result, _ = run_with_fault(tmp_path, daemon, ["isolated", "bridge"], kill_in_flight,
