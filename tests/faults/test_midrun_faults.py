@@ -95,7 +95,7 @@ def assert_errors_naming(result: SuiteRun, affected: Collection[str], words: Seq
     assert set(result.outcomes) - result.ids("passed") == set(affected), result.summary()
     for nodeid in affected:
         story = result.stories[nodeid]
-        print(f"  {nodeid}: {story.splitlines()[0]}")
+        print(f"  {nodeid}: {next((line.strip() for line in story.splitlines() if 'observed:' in line), story)}")
         assert UNJUDGED in story or NOT_BUILT in story, story
         missing = [word for word in words if word not in story]
         assert missing == [], f"{nodeid}: the story lacks {missing}:\n{story}"
@@ -132,7 +132,7 @@ def test_a_daemon_stopped_for_good_mid_run_ends_the_run_with_errors_and_one_line
             result = run_specs_unchecked(tmp_path / "run", daemon, shipped("reach-custom", "bridge"),
                                          env_extra=pause_env(tmp_path / "pause", "reach-custom"))
         print("", *{line for line in result.output.splitlines()
-                    if line.startswith("netconform: the Docker") or "could not be removed" in line}, sep="\n")
+                    if "netconform: the Docker" in line or "could not be removed" in line}, sep="\n")
         daemon.restart()
         swept = sweep(daemon.client())
         labelled = daemon.client().containers.list(all=True, filters={"label": LABEL_RUN})
