@@ -145,7 +145,8 @@ def container_state(client: docker.DockerClient, container_id: str) -> str:
     except docker.errors.NotFound:
         return "the daemon no longer knows it (removed)"
     except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
-        return f"the daemon does not say what became of it: {_root_cause(err)}"
+        # Not _root_cause: asked while handling another error, the chain leads back to that one.
+        return f"the daemon does not answer ({type(err).__name__})"
     status = str(state.get("Status", "?"))
     if state.get("Running"):
         return f"the daemon reports it {status}, pid {state.get('Pid')}"
