@@ -7,9 +7,11 @@ A daemon started in its own network namespace (the dedicated test daemons) has a
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from netconform.errors import DaemonUnavailable
+from netconform.hermetic.runs import process_start_time
 
 
 def _listening_inodes(pid: int, socket_path: str) -> set[int]:
@@ -71,3 +73,34 @@ def find_daemon_pid(socket_path: str) -> int:
         f"no dockerd process on this machine listens on {socket_path}; netconform observes "
         "namespaces from the daemon's host, so the daemon must run here (or pass --daemon-pid)"
     )
+
+
+@dataclass(frozen=True)
+class DaemonProcess:
+    """The dockerd a run observes, by pid and start time, so that a restart mid-run is noticed.
+
+    Everything the run read of the daemon (its version, settings, firewall layout, its network
+    namespace by ``/proc/<pid>/ns/net``) belongs to this process; a new dockerd on the same socket
+    is another daemon as far as those facts go.
+    """
+
+    pid: int
+    start: str | None
+    socket: str | None
+
+    @classmethod
+    def of(cls, pid: int, socket: str | None) -> DaemonProcess:
+        return cls(pid, process_start_time(pid), socket)
+
+    def change(self) -> str:
+        """Empty while the same dockerd runs; else what became of it, in words for a story."""
+        if self.start is not None and process_start_time(self.pid) == self.start:
+            return ""
+        what = f"the Docker daemon under test stopped during the run (pid {self.pid} is gone"
+        if self.socket is None:
+            return what + ")"
+        try:
+            now = find_daemon_pid(self.socket)
+        except DaemonUnavailable:
+            return f"{what}, none listens on {self.socket})"
+        return f"{what.replace('stopped', 'restarted')}, pid {now} listens on {self.socket})"

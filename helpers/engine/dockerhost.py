@@ -135,3 +135,24 @@ def networking_info(info: dict[str, Any]) -> dict[str, Any]:
     if isinstance(swarm, dict):
         excerpt["Swarm"] = swarm.get("LocalNodeState")
     return excerpt
+
+
+def container_state(client: docker.DockerClient, container_id: str) -> str:
+    """What the daemon says of a container now, in words for a story: ``the daemon reports it
+    exited with code 137 at <time>``, or that it no longer knows it, or does not answer."""
+    try:
+        state: dict[str, Any] = client.api.inspect_container(container_id)["State"]
+    except docker.errors.NotFound:
+        return "the daemon no longer knows it (removed)"
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+        # Not _root_cause: asked while handling another error, the chain leads back to that one.
+        return f"the daemon does not answer ({type(err).__name__})"
+    status = str(state.get("Status", "?"))
+    if state.get("Running"):
+        return f"the daemon reports it {status}, pid {state.get('Pid')}"
+    text = f"the daemon reports it {status} with code {state.get('ExitCode')}"
+    if state.get("OOMKilled"):
+        text += ", killed for lack of memory"
+    finished = str(state.get("FinishedAt") or "")
+    # RFC 3339 with nanoseconds: seconds are enough to place it in the run.
+    return f"{text} at {finished[:19]}Z" if finished and not finished.startswith("0001-") else text

@@ -9,11 +9,15 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 
+from netconform.errors import DaemonUnavailable
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import LABEL_OWNER, LABEL_RUN, owner_alive
 
 LABEL_WORKER = "io.netconform.worker"
+# What a client raises when the daemon does not answer at all (stopped, socket gone).
+_NO_ANSWER = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 def remove_quietly(action: Callable[..., Any], problems: list[str], what: str, **kwargs: Any) -> None:
@@ -23,6 +27,8 @@ def remove_quietly(action: Callable[..., Any], problems: list[str], what: str, *
         pass
     except docker.errors.APIError as err:
         problems.append(f"{what}: {err.explanation or err}")
+    except _NO_ANSWER as err:
+        problems.append(f"{what}: the daemon does not answer ({type(err).__name__})")
 
 
 def changing_networks(lock: IsolationLock | None, what: str) -> contextlib.AbstractContextManager[None]:
@@ -40,7 +46,21 @@ def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | 
 
     Returns:
         One line per removed (or removable) object: ``"container <name>"``, ``"network <name>"``.
+
+    Raises:
+        DaemonUnavailable: the daemon does not answer (what it holds stays labelled for a later sweep).
     """
+    try:
+        return _sweep(client, run_id, worker, lock, dry_run)
+    except _NO_ANSWER as err:
+        which = f"run {run_id}'s" if run_id else "stale runs'"
+        raise DaemonUnavailable(f"the Docker daemon does not answer ({type(err).__name__}), so {which} containers "
+                                "and networks stay with it, labelled: the next run on it (or netconform sweep) "
+                                "removes them") from None
+
+
+def _sweep(client: docker.DockerClient, run_id: str | None, worker: str | None, lock: IsolationLock | None,
+           dry_run: bool) -> list[str]:
     removed: list[str] = []
     label = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN]
     if worker is not None:

@@ -14,9 +14,10 @@ from typing import Any
 import docker
 
 from netconform.engine.builder import BuiltScenario, ScenarioEngine, sweep
-from netconform.engine.daemon_process import find_daemon_pid
+from netconform.engine.daemon_process import DaemonProcess, find_daemon_pid
 from netconform.engine.dockerhost import (
     connect,
+    container_state,
     daemon_facts,
     networking_info,
     read_daemon,
@@ -24,7 +25,7 @@ from netconform.engine.dockerhost import (
     socket_path,
 )
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
-from netconform.errors import EngineError, NetconformError
+from netconform.errors import DaemonUnavailable, EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelInfo
 from netconform.facts.kernel import KernelFeature
 from netconform.facts.settings import SETTINGS, EffectiveSettings
@@ -113,6 +114,8 @@ class RunContext:
     segments: dict[int, Segment] = field(default_factory=dict)
     # ${segment.…} of the scenario being built, for its network options.
     _building: dict[str, str] = field(default_factory=dict)
+    # The dockerd everything above was read from, to notice when it restarts mid-run.
+    process: DaemonProcess | None = None
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -136,7 +139,8 @@ class RunContext:
             # Only the controlling process's is reported; a worker may open after others built.
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
             return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
-                       lock=lock, settings=settings, firewall_layout=layout)
+                       lock=lock, settings=settings, firewall_layout=layout,
+                       process=DaemonProcess.of(pid, host[len("unix://"):] if host.startswith("unix://") else None))
         except BaseException:
             client.close()
             raise
@@ -183,7 +187,15 @@ class RunContext:
         raise EngineError(f"{value} cannot be resolved when the scenario is built")
 
     def build(self, scenario: Scenario) -> tuple[BuiltScenario, ScenarioFacts]:
-        """Create the scenario and observe it once; its checks all judge these facts."""
+        """Create the scenario and observe it once; its checks all judge these facts.
+
+        Raises:
+            DaemonUnavailable: the daemon under test stopped or restarted since the run began.
+        """
+        changed = self.process.change() if self.process is not None else ""
+        if changed:
+            raise DaemonUnavailable(f"{changed}; what the run read of the daemon (version, settings, firewall "
+                                    "layout, namespaces) was the old process's, so nothing more is built")
         if scenario.uses_sentinel:
             self.start_sentinel()
         segment = self._make_segment(scenario)
@@ -244,6 +256,8 @@ class RunContext:
             self.prober = Prober(self.daemon_pid, self.sentinel, self.options.attempt_timeout, self.options.attempts,
                                  lock=self.lock)
             self.prober.churn = self.engine.churn_networks
+            self.prober.vanished.daemon = self.process
+            self.prober.vanished.describe = lambda container_id: container_state(self.client, container_id)
         self.prober.sentinel = self.sentinel
         return self.prober
 
@@ -297,8 +311,10 @@ class RunContext:
             finally:
                 # The controller (or a lone process) sweeps the whole run once the workers are done.
                 controller = self.engine.worker == "main"
-                sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
-                self.client.close()
+                try:
+                    sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
+                finally:
+                    self.client.close()
 
 
 def _add_note(note: str, more: str) -> str:

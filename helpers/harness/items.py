@@ -98,7 +98,12 @@ class ScenarioFile(pytest.File):
         self.config.stash.setdefault(finished_scenarios_key, []).append(record)
         if self.built is not None:
             built, self.built, self.facts = self.built, None, None
-            run_context(self.config).teardown(built)
+            try:
+                run_context(self.config).teardown(built)
+                return
+            except NetconformError as err:
+                problem = str(err)
+            pytest.fail(f"scenario {self.scenario.name} could not be removed: {problem}", pytrace=False)
 
 
 class SubjectGroup(pytest.Collector):

@@ -28,6 +28,7 @@ from typing import Any
 
 from netconform.errors import ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
+from netconform.harness.vanished import Vanished
 from netconform.hermetic.destinations import allowed_destinations
 from netconform.hermetic.echo import serve_echo
 from netconform.hermetic.isolation_lock import IsolationLock
@@ -57,20 +58,35 @@ class Prober:
         self.lock = lock
         # Creates and removes networks for churn probes (the engine's); None: no churn probes.
         self.churn: Callable[[str, int], None] | None = None
+        # Asked before and after each probe and lookup: is every end of it still there?
+        self.vanished = Vanished()
 
     # -- where things are ---------------------------------------------------------------------
 
     def netns(self, facts: ScenarioFacts, endpoint: str) -> str:
+        """The path of ``endpoint``'s network namespace.
+
+        Raises:
+            ProbeError: the endpoint was never there, or is gone (see :meth:`gone`).
+        """
+        if endpoint == "sentinel" and self.sentinel is None:
+            raise ProbeError("the scenario needs the sentinel, but none is running")
+        container = facts.containers.get(endpoint)
+        if container is not None and not container.created:
+            raise ProbeError(f"container {endpoint} was not created ({container.error})")
+        gone = self.gone(facts, endpoint)
+        if gone:
+            raise ProbeError(gone)
         if endpoint == "host":
             return f"/proc/{self.daemon_pid}/ns/net"
-        if endpoint == "sentinel":
-            if self.sentinel is None:
-                raise ProbeError("the scenario needs the sentinel, but none is running")
+        if self.sentinel is not None and endpoint == "sentinel":
             return self.sentinel.netns_path
-        container = facts.containers[endpoint]
-        if not container.created:
-            raise ProbeError(f"container {endpoint} was not created ({container.error})")
-        return f"/proc/{container.pid}/ns/net"
+        return f"/proc/{facts.containers[endpoint].pid}/ns/net"
+
+    def gone(self, facts: ScenarioFacts, *ends: str) -> str:
+        """Why one of ``ends`` vanished during the run (the daemon restarted, a container was
+        killed, the sentinel's namespace was removed); empty while all are there."""
+        return self.vanished.why(facts, ends, self.sentinel)
 
     def _in_daemon_netns(self, facts: ScenarioFacts, endpoint: str) -> bool:
         if endpoint == "host":
@@ -103,11 +119,22 @@ class Prober:
             return LookupResult(qtype, name, None, "no nameserver", detail="resolv.conf lists no nameserver")
         server = servers[0]
         self._check_destination(facts, server, container.key)
+        # Names the container's resolver does not know itself go on to the sentinel.
+        ends = (container.key, "sentinel") if facts.sentinel is not None else (container.key,)
+        gone = self.gone(facts, *ends)
+        if gone:
+            return LookupResult(qtype, name, server, "error", detail=gone)
         started = time.time()
-        result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
-                                    self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
-                                    what=f"DNS {qtype} {name} from {container.key}")
+        try:
+            result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
+                                        self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
+                                        what=f"DNS {qtype} {name} from {container.key}")
+        except ProbeError as err:
+            return LookupResult(qtype, name, server, "error", detail=self.gone(facts, *ends) or str(err))
         finished = time.time()
+        gone = self.gone(facts, *ends)
+        if gone:  # during the lookup: what it saw says nothing about Docker
+            return LookupResult(qtype, name, server, "error", detail=f"{gone} (while the lookup ran)")
         if self.sentinel is not None and qtype == "A":
             absolute = name if name.endswith(".") else name + "."
             # Only the queries made while this lookup ran: a peer's lookup of the same name a moment
@@ -248,9 +275,12 @@ class Prober:
                     result.arrived = witness.finish(timeout=5.0)
                 except ProbeError as err:
                     result.arrived = Sighting(error=str(err))
+            gone = self.gone(facts, spec.frm, spec.to)
+            if gone:  # during the probe: a vanished end reads as "blocked", which Docker did not do
+                result.error = f"{gone} (while the probe ran)"
             return result
         except (ProbeError, Unresolvable) as err:
-            result.error = str(err)
+            result.error = self.gone(facts, spec.frm, spec.to) or str(err)
             return result
 
 

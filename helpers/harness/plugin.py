@@ -273,8 +273,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     try:
         if context_key in config.stash:
-            config.stash[context_key].close()
+            context = config.stash[context_key]
             del config.stash[context_key]
+            context.close()
+    except NetconformError as err:  # the daemon went away mid-run: one line, not a traceback
+        sys.stderr.write(f"netconform: {err}\n")
+        if session.exitstatus == 0:
+            session.exitstatus = err.exit_code
     finally:
         if _is_controller(config):
             unregister(config.stash[identity_key])

@@ -73,7 +73,7 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
         name = str(resolve_value(check.param, facts, context))
         ends = {check.subject: prober.netns(facts, check.subject)}
         if prober.sentinel is not None:
-            ends["sentinel"] = prober.sentinel.netns_path
+            ends["sentinel"] = prober.netns(facts, "sentinel")
         with _captured(ends, directory, stem) as paths:
             replay = prober._ask(facts, container, "PTR" if family == "reverse" else "A", name).describe()
     if directory is not None:

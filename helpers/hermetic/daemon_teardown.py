@@ -30,8 +30,13 @@ KILL_BOUND = 10.0
 _SHIM_SOCKETS = Path("/run/containerd/s")
 
 
-def stop_dockerd(paths: DaemonPaths, pid: int | None, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """SIGTERM the dockerd at ``paths`` (its pidfile's when ``pid`` is None), SIGKILL after ``timeout``."""
+def stop_dockerd(paths: DaemonPaths, pid: int | None, proc: subprocess.Popen[bytes] | None, timeout: float,
+                 *, kill_containers: bool = True) -> None:
+    """SIGTERM the dockerd at ``paths`` (its pidfile's when ``pid`` is None), SIGKILL after ``timeout``.
+
+    With ``kill_containers`` its running containers are SIGKILLed first (a quick stop); without,
+    dockerd stops them itself, as on a service restart.
+    """
     if pid is None:
         try:
             pid = int(paths.pidfile.read_text().strip())
@@ -40,7 +45,8 @@ def stop_dockerd(paths: DaemonPaths, pid: int | None, proc: subprocess.Popen[byt
     found = hostclean.read_process(pid) if pid is not None else None
     # A recycled pid is not ours: dockerd names our exec-root on its command line.
     if found is not None and found.program == "dockerd" and found.mentions(paths.exec_root):
-        _kill_containers(paths)
+        if kill_containers:
+            _kill_containers(paths)
         hostclean.kill([found.pid], signal.SIGTERM)
         if hostclean.wait_gone([found.pid], timeout):
             hostclean.kill([found.pid])

@@ -239,7 +239,7 @@ class DedicatedDaemon:
         except ProbeError as err:
             raise EnvironmentProblem(str(err)) from err
 
-    def _launch(self, nsenter: str, binaries: DaemonBinaries) -> None:
+    def _launch(self, nsenter: str, binaries: DaemonBinaries, mode: str = "wb") -> None:
         p = self.paths
         # nsenter joins only the network namespace; `ip netns exec` would also remount /sys, and
         # dockerd then fails with "Devices cgroup isn't mounted".
@@ -256,7 +256,7 @@ class DedicatedDaemon:
             f"--cgroup-parent=/{p.cgroup_parent}",
             *self.flags,
         ]
-        with p.log.open("wb") as log:
+        with p.log.open(mode) as log:
             self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -306,6 +306,36 @@ class DedicatedDaemon:
             "bridges": self.bridges,
             "detached": self.detached,
         }
+
+    def restart(self) -> DedicatedDaemon:
+        """Restart dockerd as a service manager would: SIGTERM (it stops its containers; SIGKILL
+        after ``stop_timeout``), then start it again in the same netns with the same state, socket
+        and flags, and wait until it answers. Its containers and networks persist, stopped.
+
+        Raises:
+            NetconformError: the daemon is not running, or was started detached.
+            DaemonUnavailable: the new dockerd did not answer; everything is cleaned up.
+        """
+        if self._pid is None or self.detached:
+            raise NetconformError(f"dedicated daemon {self.paths.key!r} is not running here; cannot restart it")
+        binaries = self.binaries or DaemonBinaries.system()
+        nsenter = shutil.which("nsenter")
+        if nsenter is None:
+            raise ToolMissing("nsenter is missing; it is provided by: apt-get install util-linux")
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        began = time.monotonic()
+        try:
+            stop_dockerd(self.paths, self._pid, self._proc, self.stop_timeout, kill_containers=False)
+            self._proc = self._pid = self._version = None
+            self._launch(nsenter, binaries, mode="ab")
+            self._wait_ready(began, binaries)
+            self.paths.state_file.write_text(json.dumps(self._state(binaries)))
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     # -- stop -------------------------------------------------------------------------------
 

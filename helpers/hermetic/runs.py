@@ -23,7 +23,7 @@ NAME_PREFIX = "nc"
 REGISTRY = Path(os.environ.get("NETCONFORM_STATE_DIR", "/run/netconform")) / "runs"
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (field 22 of /proc/<pid>/stat), or None if gone.
 
     A zombie counts as gone: it has ended, only its exit status waits for a (maybe slow) reaper.
@@ -58,12 +58,12 @@ class RunIdentity:
     @classmethod
     def new(cls) -> RunIdentity:
         pid = os.getpid()
-        return cls(secrets.token_hex(4), pid, _start_time(pid) or "0")
+        return cls(secrets.token_hex(4), pid, process_start_time(pid) or "0")
 
     @classmethod
     def owned_by(cls, run_id: str, pid: int) -> RunIdentity:
         """The run ``run_id`` owned by another process (e.g. a daemon that outlives its starter)."""
-        return cls(run_id, pid, _start_time(pid) or "0")
+        return cls(run_id, pid, process_start_time(pid) or "0")
 
     @classmethod
     def parse(cls, run_id: str, owner: str) -> RunIdentity:
@@ -76,7 +76,7 @@ def owner_alive(owner: str) -> bool:
     pid, _, start = owner.partition(":")
     if not pid.isdigit():
         return False
-    return _start_time(int(pid)) == start
+    return process_start_time(int(pid)) == start
 
 
 def register(run: RunIdentity) -> Path:

@@ -32,6 +32,7 @@ from types import TracebackType
 
 from netconform.errors import EnvironmentProblem, NetconformError, PermissionProblem
 from netconform.hermetic import authdns, echo
+from netconform.hermetic.hostclean import namespace_id
 from netconform.hermetic.named_netns import NETNS_DIR, create_named_netns, remove_named_netns
 from netconform.hermetic.nsexec import NamespaceTask
 from netconform.hermetic.runs import REGISTRY, RunIdentity
@@ -44,6 +45,7 @@ from netconform.hermetic.sentinel_services import (
 )
 from netconform.hermetic.sentinel_veth import (
     HEX_RUN_ID,
+    SENTINEL_IFNAME,
     Placement,
     address_sentinel_end,
     attach_veth,
@@ -127,6 +129,7 @@ class Sentinel:
         self._records: dict[str, str] = {}
         self._children: list[NamespaceTask] = []
         self._netns_created = False
+        self._netns_id: tuple[int, int] | None = None
         self._veth_created = False
         self._state_created = False
         self._start_seconds = 0.0
@@ -177,6 +180,7 @@ class Sentinel:
         self._state_created = True
         create_named_netns(self._netns_name)
         self._netns_created = True
+        self._netns_id = namespace_id(self.netns_path)
         self._placement = attach_veth(self._attach, self._netns_name, self._cidr, self._run.run_id)
         self._veth_created = True
         address_sentinel_end(self._netns_name, self._placement)
@@ -197,21 +201,21 @@ class Sentinel:
 
     def _stop(self, raise_errors: bool) -> None:
         problems: list[str] = []
+        if self._veth_created and self._placement is not None:
+            # Deleting the veth here, not by deleting the netns, makes it gone when stop returns:
+            # netns teardown in the kernel is asynchronous. Before the services stop: while one
+            # runs, its /proc entry enters the sentinel's netns even if its name was removed.
+            try:
+                self._delete_veth()
+            except NetconformError as err:
+                problems.append(str(err))
+        self._veth_created = False
         while self._children:
             child = self._children.pop()
             try:
                 child.stop()
             except OSError as err:
                 problems.append(f"stopping {child.what}: {err}")
-        if self._veth_created and self._placement is not None:
-            # Deleting the veth here, not by deleting the netns, makes it gone when stop returns:
-            # netns teardown in the kernel is asynchronous.
-            name = veth_name(self._run.run_id, self._placement.slot)
-            try:
-                delete_veth(self._attach, name)
-            except NetconformError as err:
-                problems.append(str(err))
-        self._veth_created = False
         if self._netns_created:
             try:
                 remove_named_netns(self._netns_name)
@@ -229,9 +233,48 @@ class Sentinel:
         if problems and raise_errors:
             raise EnvironmentProblem(f"sentinel {self._netns_name} left: " + "; ".join(problems))
 
+    def _delete_veth(self) -> None:
+        """Delete the veth pair from the attachment side, or from the sentinel's end when the
+        attachment path is gone (``/proc/<dockerd pid>/ns/net`` of a daemon that restarted: its
+        netns, and the veth in it, may well outlive it)."""
+        assert self._placement is not None
+        if os.path.exists(self._attach):
+            delete_veth(self._attach, veth_name(self._run.run_id, self._placement.slot))
+            return
+        inside = self._inside()
+        if inside is not None:
+            delete_veth(inside, SENTINEL_IFNAME)
+
+    def _inside(self) -> str | None:
+        """A path that still enters this sentinel's netns (its name, else a service's), or None."""
+        if self._netns_id is not None and namespace_id(self.netns_path) == self._netns_id:
+            return self.netns_path
+        for child in self._children:
+            path = f"/proc/{child.pid}/ns/net"
+            if child.alive() and namespace_id(path) is not None:
+                return path
+        return None
+
     def alive(self) -> bool:
         """Whether every service of a started sentinel still runs."""
         return bool(self._children) and all(child.alive() for child in self._children)
+
+    def damage(self) -> str:
+        """What is missing from a started sentinel, in words for a story; empty while it is whole.
+
+        Whole means: its netns is still the one it created under its name, and every service runs.
+        A probe to a damaged sentinel says nothing about Docker.
+        """
+        if not self._netns_created:
+            return f"sentinel {self._netns_name} is not started"
+        problems = []
+        if namespace_id(self.netns_path) != self._netns_id:
+            problems.append(f"its network namespace {self.netns_path} was removed during the run")
+        problems += [f"its {child.what.removesuffix(f' in {self._netns_name}')} (pid {child.pid}) no longer runs"
+                     for child in self._children if not child.alive()]
+        if not self._children:
+            problems.append("its services were stopped")
+        return f"sentinel {self._netns_name} is gone: " + "; ".join(problems) if problems else ""
 
     @property
     def service_pids(self) -> dict[str, int]:

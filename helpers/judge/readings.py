@@ -168,6 +168,8 @@ def _lookup(qtype: str) -> Observer:
 def _forwarded(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
     _require_running(container)
     result = container.lookups.get(f"A {param}")
+    if result is not None and result.rcode in LOOKUP_FAILURES:
+        raise NotObservable(f"the A lookup of {param} failed in the prober: {result.describe()}")
     if result is None or result.upstream_sources is None:
         raise NotObservable(f"the lookup of {param} was not made with a sentinel to see it")
     return Observation(result.upstream_sources, ("lookup", "sentinel queries", "resolv.conf"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from pathlib import Path
 
+from netconform.errors import ProbeError
 from netconform.facts import NamespaceId
 from netconform.hermetic.nsexec import NAMESPACE_KINDS, call_in_namespaces
 
@@ -14,10 +16,18 @@ GENERATED_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 
 
 def namespace_ids(pid: int) -> dict[str, NamespaceId]:
-    """The identity of each of the 7 namespaces of ``pid`` (stat of /proc/<pid>/ns/<kind>)."""
+    """The identity of each of the 7 namespaces of ``pid`` (stat of /proc/<pid>/ns/<kind>).
+
+    Raises:
+        ProbeError: the process is gone (it ended since it was asked for), or /proc refused.
+    """
     ids = {}
     for kind in NAMESPACE_KINDS:
-        info = os.stat(f"/proc/{pid}/ns/{kind}")
+        try:
+            info = os.stat(f"/proc/{pid}/ns/{kind}")
+        except OSError as err:
+            gone = "the process is gone" if err.errno == errno.ENOENT else err.strerror
+            raise ProbeError(f"reading the namespaces of pid {pid}: {gone}") from err
         ids[kind] = NamespaceId(kind, info.st_dev, info.st_ino)
     return ids
 

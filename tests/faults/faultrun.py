@@ -35,18 +35,21 @@ STOP_BOUND = 60.0
 QUICK = ("--attempts", "2", "--attempt-timeout", "0.5", "--probe-timeout", "10")
 
 CHILD_CONFTEST = '''\
-"""Written by tests/faults: break the property once the scenario is built; log every report."""
+"""Written by tests/faults: break the property once the scenario is built (or pause there for a
+fault from outside); log every report."""
 
 import pytest
 
 import faultrun
 import injectors
+import midrun
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     outcome = yield
     injectors.inject_after_build(item)
+    midrun.pause_after_build(item)
     return outcome
 
 
@@ -107,12 +110,26 @@ def _outcomes(log: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def run_specs(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], plan: Plan | None = None,
-              extra: Sequence[str] = QUICK) -> SuiteRun:
-    """Run ``specs`` (file stem -> YAML) against ``daemon`` with ``plan`` injected after each build.
+              extra: Sequence[str] = QUICK, env_extra: Mapping[str, str] | None = None) -> SuiteRun:
+    """Run ``specs`` (file stem -> YAML) against ``daemon`` with ``plan`` injected after each build
+    (``env_extra``: more environment for the run, such as :func:`midrun.pause_env`).
 
     The daemon's netns is checked to read as before afterwards (rulesets and sysctls, see
     :func:`injectors.restored`), and nothing labelled may remain on the daemon.
     """
+    __tracebackhide__ = True
+    with restored(str(daemon.netns_path), plan):
+        result = run_specs_unchecked(workdir, daemon, specs, plan, extra, env_extra)
+    client = daemon.client()
+    left = [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL_RUN})]
+    left += [str(n.name) for n in client.networks.list(filters={"label": LABEL_RUN})]
+    assert left == [], f"the run left labelled objects on the dedicated daemon: {left}\n{result.summary()}"
+    return result
+
+
+def run_specs_unchecked(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], plan: Plan | None = None,
+                        extra: Sequence[str] = QUICK, env_extra: Mapping[str, str] | None = None) -> SuiteRun:
+    """:func:`run_specs` without the checks afterwards (for a fault that takes the daemon away)."""
     __tracebackhide__ = True
     workdir.mkdir(parents=True)
     for stem, text in specs.items():
@@ -124,21 +141,16 @@ def run_specs(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[str, str], 
     env[LOG_ENV] = str(log)
     # Failure evidence (packet captures) goes below the system temp dir unless --report-dir is given.
     env["TMPDIR"] = str(workdir)
+    env.update(env_extra or {})
     if plan is not None:
         env[PLAN_ENV] = str(plan.dump(workdir / "plan.json"))
     argv = [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "-p", "no:xdist",
             "--rootdir", str(workdir), "--docker-host", daemon.docker_host, "--sentinel-cidr", SENTINEL_CIDR,
             *extra, "-rA", *(f"{stem}.yaml" for stem in specs)]
     started = time.monotonic()
-    with restored(str(daemon.netns_path), plan):
-        code, output = _run_bounded(argv, workdir, env)
+    code, output = _run_bounded(argv, workdir, env)
     outcomes, stories = _outcomes(log)
-    result = SuiteRun(code, outcomes, stories, output, time.monotonic() - started)
-    client = daemon.client()
-    left = [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL_RUN})]
-    left += [str(n.name) for n in client.networks.list(filters={"label": LABEL_RUN})]
-    assert left == [], f"the run left labelled objects on the dedicated daemon: {left}\n{result.summary()}"
-    return result
+    return SuiteRun(code, outcomes, stories, output, time.monotonic() - started)
 
 
 def _run_bounded(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:
