@@ -9,7 +9,6 @@ It never disturbs the host's daemon: its netns, data-root, exec-root and cgroup 
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import json
 import os
@@ -23,20 +22,19 @@ from types import TracebackType
 
 import docker
 import requests
-from pyroute2 import IPRoute, netns
+from pyroute2 import IPRoute
 
 from netconform.errors import (
     DaemonUnavailable,
     EnvironmentProblem,
     NetconformError,
     PermissionProblem,
-    ProbeError,
     ToolMissing,
 )
 from netconform.hermetic.daemon_binaries import DaemonBinaries
 from netconform.hermetic.daemon_paths import DaemonPaths
 from netconform.hermetic.daemon_teardown import remove_leftovers, stop_dockerd
-from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.named_netns import create_named_netns, run_in_netns
 from netconform.hermetic.runs import RunIdentity, register
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
@@ -55,8 +53,6 @@ _OWNED_FLAGS = (
     "--containerd",
     "--cgroup-parent",
 )
-_NETNS_BOUND = 10.0
-_CLONE_NEWNET = 0x40000000
 
 
 class DedicatedDaemon:
@@ -231,13 +227,9 @@ class DedicatedDaemon:
         self.paths.data_root.mkdir(mode=0o710, parents=True)
         self.paths.config_file.write_text("{}\n")
         name = self.paths.netns_name
-        try:
-            call_in_namespaces({}, _create_netns_here, name, timeout=_NETNS_BOUND, what=f"creating netns {name}")
-            for bridge, address in self.bridges.items():
-                call_in_namespaces({"net": str(self.netns_path)}, _create_bridge_here, bridge, address,
-                                   timeout=_NETNS_BOUND, what=f"creating bridge {bridge} ({address}) in netns {name}")
-        except ProbeError as err:
-            raise EnvironmentProblem(str(err)) from err
+        create_named_netns(name)
+        run_in_netns(str(self.netns_path), _set_up_here, dict(self.bridges),
+                     what=f"bringing up lo and the bridges {sorted(self.bridges)} in netns {name}")
 
     def _launch(self, nsenter: str, binaries: DaemonBinaries, mode: str = "wb") -> None:
         p = self.paths
@@ -366,30 +358,17 @@ class DedicatedDaemon:
         self._created = False  # only once nothing is left: a failed cleanup can be retried
 
 
-def _create_netns_here(name: str) -> None:
-    """In a throwaway child: unshare a new netns, bind it to /run/netns/<name>, bring lo up.
-
-    pyroute2's ``netns.create`` and ``IPRoute(netns=...)`` fork helpers that they stop with
-    SIGTERM; a helper that inherited the plugin's SIGTERM handler raises instead of exiting and
-    runs on as a copy of the test process. nsexec's children never get SIGTERM.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"unshare(CLONE_NEWNET): {os.strerror(code)}")
-    netns.attach(name, os.getpid())
+def _set_up_here(bridges: Mapping[str, str]) -> None:
+    """In a child in the daemon's new netns: lo up, and each Linux bridge ``name`` holding its
+    ``address`` (CIDR), up (for ``--bridge``, which takes a bridge the operator made)."""
     with IPRoute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-
-
-def _create_bridge_here(name: str, address: str) -> None:
-    """In a child in the daemon's netns: a Linux bridge ``name`` holding ``address`` (CIDR), up."""
-    interface = ipaddress.ip_interface(address)
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=name, kind="bridge")
-        index = ipr.link_lookup(ifname=name)[0]
-        ipr.addr("add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen)
-        ipr.link("set", index=index, state="up")
+        for name, address in bridges.items():
+            interface = ipaddress.ip_interface(address)
+            ipr.link("add", ifname=name, kind="bridge")
+            index = ipr.link_lookup(ifname=name)[0]
+            ipr.addr("add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen)
+            ipr.link("set", index=index, state="up")
 
 
 def _ask(docker_host: str) -> tuple[docker.DockerClient, str]:
