@@ -37,7 +37,9 @@ SITE = "/opt/netconform/site"
 _STDLIB_SKIP = re.compile(r"^(site-packages|dist-packages|test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|"
                           r"pydoc_data|config-.*)$")
 # Host tools the suite reads settings, firewall layouts and packets with; each is optional there.
-_TOOLS = ("iptables", "ip6tables", "nft", "tcpdump")
+_TOOLS = ("iptables", "ip6tables", "iptables-save", "ip6tables-save", "nft", "tcpdump")
+# The commands testinfra runs to read the host (no package manager: it reports none).
+_APPLETS = ("uname", "cat", "ls", "readlink", "stat", "sysctl", "head", "grep", "id", "env", "test")
 _LDD_TIMEOUT = 20.0
 # ldd prints "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)".
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
@@ -66,7 +68,11 @@ def build_helper_image() -> HelperImage:
     if not BUSYBOX.is_file():
         raise ToolMissing(f"{BUSYBOX} is missing: install busybox-static (the suite's pause program)")
     files["/bin/busybox"] = BUSYBOX
-    links = {"/bin/sh": "busybox"}
+    # A plain sh for the commands testinfra runs: busybox's would offer its applets (rpm...) as
+    # commands, and testinfra would take the host for an RPM system.
+    shell = Path("/bin/sh").resolve()
+    files[str(shell)] = shell
+    links = {"/bin/sh": str(shell), **{f"/bin/{applet}": "busybox" for applet in _APPLETS}}
     for tool in _TOOLS:
         found = shutil.which(tool)
         if found:
@@ -161,7 +167,7 @@ def _tree(folder: Path) -> Iterator[Path]:
 
 
 def _is_elf(path: Path) -> bool:
-    if path.suffix not in ("", ".so") and ".so." not in path.name:
+    if path.suffix in (".py", ".pyc", ".pyi", ".txt", ".yaml", ".json", ".html", ".typed"):
         return False
     with path.open("rb") as handle:
         return handle.read(4) == b"\x7fELF"
