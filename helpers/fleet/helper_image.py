@@ -65,6 +65,12 @@ def build_helper_image() -> HelperImage:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files.update(_stdlib(stdlib))
     files.update(_site_packages())
+    own = metadata.distribution("netconform")
+    # Its metadata written anew (an editable install's, or a checkout's egg-info, lives elsewhere):
+    # the pytest11 entry point is how `pytest -p netconform` finds the plugin.
+    info = f"{SITE}/netconform-{own.version}.dist-info"
+    generated = {f"{info}/METADATA": f"Metadata-Version: 2.1\nName: netconform\nVersion: {own.version}\n".encode(),
+                 f"{info}/entry_points.txt": (own.read_text("entry_points.txt") or "").encode()}
     if not BUSYBOX.is_file():
         raise ToolMissing(f"{BUSYBOX} is missing: install busybox-static (the suite's pause program)")
     files["/bin/busybox"] = BUSYBOX
@@ -83,7 +89,7 @@ def build_helper_image() -> HelperImage:
     for modules in Path("/usr/lib").glob("*/xtables"):  # iptables' match and target modules
         files.update({str(module): module for module in modules.glob("*.so")})
     files.update(_shared_libraries([path for path in files.values() if _is_elf(path)]))
-    tar = _tar(files, links)
+    tar = _tar(files, links, generated)
     return HelperImage(f"{HELPER_REPOSITORY}:{hashlib.sha256(tar).hexdigest()[:16]}", tar, str(python))
 
 
@@ -112,19 +118,16 @@ def _stdlib(stdlib: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _site_packages() -> dict[str, Path]:
-    """netconform (its package folder, shipped scenarios and profiles, its metadata for the pytest
-    entry point) and every distribution it requires, at :data:`SITE`."""
+    """netconform (its package folder, shipped scenarios and profiles) and every distribution it
+    requires, at :data:`SITE`."""
     import netconform
 
     package = Path(netconform.__file__).parent
     files = {f"{SITE}/netconform/{path.relative_to(package)}": path for path in _tree(package)}
     for folder, name in ((suites_dir(), "suites"), (profiles_dir(), "profiles")):
         files.update({f"{SITE}/netconform/{name}/{path.name}": path for path in folder.glob("*.yaml")})
-    own = metadata.distribution("netconform")
-    # An editable install also lists its import hook; only the metadata is wanted.
-    files.update(_dist_files(own, only_metadata=True))
-    for dist in _requirements(own):
-        files.update(_dist_files(dist, only_metadata=False))
+    for dist in _requirements(metadata.distribution("netconform")):
+        files.update(_dist_files(dist))
     return files
 
 
@@ -149,11 +152,9 @@ def _requirements(root: metadata.Distribution) -> list[metadata.Distribution]:
     return list(found.values())
 
 
-def _dist_files(dist: metadata.Distribution, *, only_metadata: bool) -> Iterator[tuple[str, Path]]:
+def _dist_files(dist: metadata.Distribution) -> Iterator[tuple[str, Path]]:
     for entry in dist.files or []:
         if entry.parts[0] == ".." or "__pycache__" in entry.parts:  # scripts in bin/, caches
-            continue
-        if only_metadata and not entry.parts[0].endswith(".dist-info"):
             continue
         path = Path(str(dist.locate_file(entry)))
         if path.is_file():
@@ -187,7 +188,7 @@ def _shared_libraries(binaries: list[Path]) -> dict[str, Path]:
     return found
 
 
-def _tar(files: dict[str, Path], links: dict[str, str]) -> bytes:
+def _tar(files: dict[str, Path], links: dict[str, str], generated: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for directory, mode in (("tmp", 0o1777), ("proc", 0o555), ("sys", 0o555), ("dev", 0o755),
@@ -208,6 +209,10 @@ def _tar(files: dict[str, Path], links: dict[str, str]) -> bytes:
             info.uname = info.gname = ""
             with source.open("rb") as handle:
                 tar.addfile(info, handle)
+        for name, data in sorted(generated.items()):
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
         for name, target in sorted(links.items()):
             link = tarfile.TarInfo(name.lstrip("/"))
             link.type, link.linkname = tarfile.SYMTYPE, target

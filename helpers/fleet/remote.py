@@ -37,6 +37,7 @@ from netconform.report.diff import BadReport, load_report
 
 LABEL_FLEET_RUN = "io.netconform.fleet.run"
 API_TIMEOUT = 120.0  # one API call; importing the helper image is the longest
+API_VERSION = "1.41"  # Docker 20.10, the oldest engine netconform runs on; newer ones speak it too
 UNWIND_BOUND = 120  # seconds the suite may take to tear its scenarios down when stopped
 LOG_LINES = 12  # of the helper's output in an error row
 INPUT_DIR = "/in"
@@ -80,11 +81,16 @@ class HostRun:
 
 def connect(host: FleetHost) -> docker.DockerClient:
     """A client for ``host``'s API (TLS-verified when it names TLS material)."""
-    tls = None
-    if host.tls is not None:
-        tls = docker.tls.TLSConfig(client_cert=(str(host.tls.cert), str(host.tls.key)), ca_cert=str(host.tls.ca),
-                                   verify=True)
-    return docker.DockerClient(base_url=host.docker_host, tls=tls, timeout=int(API_TIMEOUT))
+    if host.tls is None:
+        return docker.DockerClient(base_url=host.docker_host, timeout=int(API_TIMEOUT))
+    tls = docker.tls.TLSConfig(client_cert=(str(host.tls.cert), str(host.tls.key)), ca_cert=str(host.tls.ca),
+                               verify=True)
+    # requests lets $REQUESTS_CA_BUNDLE override the CA a session verifies with (psf/requests#3829):
+    # the client must not read the environment. The API version is then named, as asking the daemon
+    # for it would already read it.
+    client = docker.DockerClient(base_url=host.docker_host, tls=tls, timeout=int(API_TIMEOUT), version=API_VERSION)
+    client.api.trust_env = False
+    return client
 
 
 def run_on_host(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: Path, run_id: str) -> HostRun:
