@@ -70,6 +70,8 @@ class DedicatedDaemon:
         bridges: Linux bridges to create in its netns before dockerd starts, name -> address as
             CIDR, as an operator does for ``--bridge`` (dockerd takes only a bridge that exists and
             gives containers its subnet); they go with the netns.
+        listen: more addresses it serves its API on besides its socket, e.g. ``tcp://0.0.0.0:2376``
+            in its netns (with ``--tlsverify`` and the certificate flags in ``flags``).
         start_timeout: bound in seconds for the daemon to answer a ping.
         stop_timeout: bound in seconds between SIGTERM and SIGKILL.
         keep: keep the data-root and the log after :meth:`stop`.
@@ -89,6 +91,7 @@ class DedicatedDaemon:
         flags: Sequence[str] = (),
         *,
         bridges: Mapping[str, str] | None = None,
+        listen: Sequence[str] = (),
         start_timeout: float = 30.0,
         stop_timeout: float = 20.0,
         keep: bool = False,
@@ -104,6 +107,7 @@ class DedicatedDaemon:
         self.binaries = binaries
         self.flags = tuple(flags)
         self.bridges = dict(bridges or {})
+        self.listen = tuple(listen)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.keep = keep
@@ -244,6 +248,7 @@ class DedicatedDaemon:
             f"--exec-root={p.exec_root}",
             f"--pidfile={p.pidfile}",
             f"--host=unix://{p.socket}",
+            *(f"--host={address}" for address in self.listen),
             f"--config-file={p.config_file}",
             f"--cgroup-parent=/{p.cgroup_parent}",
             *self.flags,

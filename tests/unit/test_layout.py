@@ -24,8 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "observe": {"errors", "facts", "hermetic"},
     "judge": {"errors", "facts", "spec"},
     "report": {"errors", "facts", "spec", "judge"},
+    # Runs across hosts: each host's suite in a helper container (engine's probe image, hermetic's
+    # run identity), the reports merged with report's normalisation.
+    "fleet": {"errors", "facts", "spec", "hermetic", "engine", "report"},
     "harness": {"errors", "facts", "spec", "hermetic", "engine", "observe", "judge", "report"},
-    "cli": {"errors", "facts", "spec", "hermetic", "engine", "observe", "judge", "report", "harness"},
+    "cli": {"errors", "facts", "spec", "hermetic", "engine", "observe", "judge", "report", "harness", "fleet"},
     # The public surface for users' own Python tests: types of what the fixtures give, re-exported
     # from where they live; nothing in the package imports it.
     "testing": {"errors", "facts", "harness"},
