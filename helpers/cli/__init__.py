@@ -1,6 +1,6 @@
 """The ``netconform`` command: one module per subcommand, wired together here.
 
-    netconform run | diff | upgrade | list | explain | profile | sweep | daemon ...     (netconform --help)
+    netconform run | diff | upgrade | list | explain | profile | sweep | daemon | swarm ...     (netconform --help)
 
 Bad usage ends with exit code 2 and one line. A :class:`~netconform.errors.NetconformError` ends
 the command with its message on one line and its exit code, never with a traceback. Otherwise the
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from netconform.cli import daemon, diff, explain, listing, profile, run, sweep, upgrade
+from netconform.cli import daemon, diff, explain, listing, profile, run, swarm, sweep, upgrade
 from netconform.cli.usage import Parser
 from netconform.errors import NetconformError
 
-COMMANDS = (run, diff, upgrade, listing, explain, profile, sweep, daemon)
+COMMANDS = (run, diff, upgrade, listing, explain, profile, sweep, daemon, swarm)
 
 
 def build_parser() -> Parser:
