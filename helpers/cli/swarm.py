@@ -24,16 +24,16 @@ from netconform.hermetic.daemon_versions import describe_versions, find_version
 from netconform.hermetic.runs import RunIdentity, unregister
 from netconform.hermetic.swarm_lab import SwarmLab, describe, sweep_stale_labs
 from netconform.judge.swarm_verdicts import ERROR, FAILED, PASSED, SKIPPED
+from netconform.spec.shipped import swarm_suites_dir
 from netconform.spec.swarm import SwarmScenario, load_swarm_scenario
 
 if TYPE_CHECKING:
     from netconform.cli.usage import Commands
 
 HELP = "run the Swarm overlay scenarios on a lab swarm of three dedicated daemons"
-DEFAULT_SCENARIOS = Path("suites/swarm")
 EPILOG = """\
 example:
-  netconform swarm run suites/swarm --version 28 --json reports/swarm.json
+  netconform swarm run --version 28 --json reports/swarm.json
 versions (short or full form):
 """ + "\n".join(f"  {line}" for line in describe_versions())
 
@@ -44,7 +44,7 @@ def register(commands: Commands) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="start the lab, run the scenarios, remove the lab")
     run.add_argument("scenarios", nargs="*", type=Path, metavar="PATH",
-                     help=f"scenario files or folders (default {DEFAULT_SCENARIOS})")
+                     help="scenario files or folders (default: the shipped ones, swarm/ of a checkout)")
     run.add_argument("--version", type=docker_version, default=find_version("28"), metavar="VERSION",
                      help="engine every node runs (default 28)")
     run.add_argument("-k", dest="keyword", default="", help="only scenarios whose name contains this")
@@ -58,10 +58,10 @@ def main(args: argparse.Namespace) -> int:
         labs, daemons = sweep_stale_labs(), sweep_stale_daemons()
         print(f"swept {', '.join(labs + daemons) or 'nothing'}", file=sys.stderr)
         return 0
-    scenarios = [scenario for scenario in load_all(args.scenarios or [DEFAULT_SCENARIOS])
+    scenarios = [scenario for scenario in load_all(args.scenarios or [swarm_suites_dir()])
                  if args.keyword in scenario.name]
     if not scenarios:
-        where = " ".join(map(str, args.scenarios)) or str(DEFAULT_SCENARIOS)
+        where = " ".join(map(str, args.scenarios)) or str(swarm_suites_dir())
         raise SpecError(where, None, "-k", f"no Swarm scenario matches {args.keyword!r}")
     run = RunIdentity.new()
     began = time.monotonic()

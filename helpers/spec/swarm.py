@@ -1,6 +1,6 @@
 """Swarm scenarios: overlay networks, containers placed on nodes, services, and what to expect.
 
-A Swarm scenario (``suites/swarm/*.yaml``) runs on a lab of three daemons in one swarm
+A Swarm scenario (``swarm/*.yaml`` of a checkout) runs on a lab of three daemons in one swarm
 (:mod:`netconform.hermetic.swarm_lab`), never on the daemon ``./ci/conform`` tests. Pure data and
 validation: no docker, no pyroute2. The shape::
 
