@@ -6,7 +6,7 @@ the kernel's reason. A build that fails makes each check an error with the daemo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from netconform.engine.swarm_build import Endpoint, SwarmBuild
 from netconform.errors import NetconformError
@@ -46,12 +46,21 @@ def run_scenarios(lab: SwarmLab, run: RunIdentity, scenarios: Iterable[SwarmScen
     return verdicts
 
 
-def run_scenario(lab: SwarmLab, run: RunIdentity, scenario: SwarmScenario) -> list[SwarmVerdict]:
+def run_scenario(lab: SwarmLab, run: RunIdentity, scenario: SwarmScenario,
+                 before_checks: Callable[[SwarmBuild], None] | None = None) -> list[SwarmVerdict]:
+    """Build ``scenario``, observe and judge it, and remove it again (in a ``finally``).
+
+    Args:
+        before_checks: called with the build once it stands, before anything is observed (the
+            fault tests break a property there).
+    """
     build = SwarmBuild(scenario, lab, run)
     try:
         build.create()
         if scenario.rejoin:
             _rejoin(build, scenario.rejoin)
+        if before_checks is not None:
+            before_checks(build)
         verdicts = _judge(build)
     except NetconformError as err:
         verdicts = [SwarmVerdict(scenario.name, check, ERROR, observed="the build failed", evidence=str(err))
