@@ -21,6 +21,7 @@ from netconform.judge.swarm_verdicts import (
     judge_addressing,
     judge_lookup,
     judge_reach,
+    judge_underlay,
     skipped,
 )
 from netconform.observe import swarm_probe
@@ -91,7 +92,7 @@ def _judge(build: SwarmBuild) -> list[SwarmVerdict]:
         verdicts.append(judge_addressing(scenario.name, address, Addressing(
             ip, seen.prefixlen if seen else None, seen.mtu if seen else None, seen.ifname if seen else None)))
     for check in scenario.reachability:
-        verdicts.append(_reach(build, check))
+        verdicts.extend(_reach(build, check))
     containers = {key: endpoint.addresses for key, endpoint in build.containers.items()}
     vips = {key: service.vips for key, service in build.services.items()}
     tasks = {key: _task_addresses(service.tasks) for key, service in build.services.items()}
@@ -110,7 +111,7 @@ def _task_addresses(tasks: list[Endpoint]) -> dict[str, list[str]]:
     return found
 
 
-def _reach(build: SwarmBuild, check: ReachCheck) -> SwarmVerdict:
+def _reach(build: SwarmBuild, check: ReachCheck) -> list[SwarmVerdict]:
     scenario = build.scenario
     prober = (build.lab.lab_netns_path if check.frm == UNDERLAY_TARGET
               else swarm_probe.netns_of(build.containers[check.frm].pid))
@@ -130,11 +131,16 @@ def _reach(build: SwarmBuild, check: ReachCheck) -> SwarmVerdict:
         address = target.addresses.get(check.network or "", "")
         listeners = [swarm_probe.netns_of(target.pid)]
     if not address:
-        return SwarmVerdict(scenario.name, check.id, ERROR, check.expect, "no address",
-                            f"{check.to} has no address on {check.network}")
+        return [SwarmVerdict(scenario.name, check.id, ERROR, check.expect, "no address",
+                             f"{check.to} has no address on {check.network}")]
+    lab = build.lab
+    watch = (lab.lab_netns_path, [node.address for node in lab.nodes.values()]) if check.underlay else None
     try:
-        facts = swarm_probe.reach(prober, address, check.proto, None if check.proto == "icmp" else check.port,
-                                  listeners)
+        facts, crossed = swarm_probe.reach(prober, address, check.proto,
+                                           None if check.proto == "icmp" else check.port, listeners, watch)
     except NetconformError as err:
-        return SwarmVerdict(scenario.name, check.id, ERROR, check.expect, "the probe did not run", str(err))
-    return judge_reach(scenario.name, check, facts.outcome, facts.describe())
+        return [SwarmVerdict(scenario.name, check.id, ERROR, check.expect, "the probe did not run", str(err))]
+    verdicts = [judge_reach(scenario.name, check, facts.outcome, facts.describe())]
+    if check.underlay and crossed is not None:
+        verdicts.append(judge_underlay(scenario.name, check, crossed.carried_as, crossed.describe()))
+    return verdicts

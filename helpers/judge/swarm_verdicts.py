@@ -78,6 +78,12 @@ def judge_reach(scenario: str, check: ReachCheck, outcome: str, story: str) -> S
                         f"{observed} ({outcome})", story)
 
 
+def judge_underlay(scenario: str, check: ReachCheck, carried_as: str, story: str) -> SwarmVerdict:
+    """How the probe crossed the underlay (``esp``, ``vxlan``, or what was seen instead)."""
+    return SwarmVerdict(scenario, f"{check.id} [underlay]", PASSED if carried_as == check.underlay else FAILED,
+                        str(check.underlay), carried_as, story)
+
+
 def expected_answers(check: LookupCheck, containers: Mapping[str, Mapping[str, str]],
                      vips: Mapping[str, Mapping[str, str]],
                      tasks: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:

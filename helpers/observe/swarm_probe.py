@@ -17,9 +17,10 @@ from pyroute2 import IPRoute
 from netconform.errors import ProbeError
 from netconform.facts import LookupResult
 from netconform.hermetic.echo import echo_tcp, echo_udp, serve_echo
-from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces
+from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces, start_in_namespaces
 from netconform.observe.dns import ask
 from netconform.observe.reach import ping_once
+from netconform.observe.swarm_underlay import UnderlayFacts, watch_underlay
 from netconform.observe.witness import ProbeMark
 
 PROBE_TIMEOUT = 3.0
@@ -70,18 +71,28 @@ def interface_of(netns: str, address: str) -> InterfaceFacts:
     return found
 
 
-def reach(netns: str, address: str, proto: str, port: int | None, listeners: Sequence[str] = ()) -> ReachFacts:
+def reach(netns: str, address: str, proto: str, port: int | None, listeners: Sequence[str] = (),
+          underlay: tuple[str, list[str]] | None = None) -> tuple[ReachFacts, UnderlayFacts | None]:
     """Probe ``address`` from ``netns``; for tcp/udp an echo listener runs on ``port`` in each of
-    ``listeners`` (namespaces) meanwhile.
+    ``listeners`` (namespaces) meanwhile. With ``underlay`` (the lab's netns and the node
+    addresses), what crossed the underlay during the probe is counted too.
 
     Raises:
-        ProbeError: a listener or the prober could not run (not a network outcome).
+        ProbeError: a listener, the watcher or the prober could not run (not a network outcome).
     """
+    nonce = secrets.token_hex(8)
     with _listening(listeners if proto != "icmp" else (), port):
-        found: ReachFacts = call_in_namespaces(
-            {"net": netns}, _reach_here, address, proto, port, timeout=PROBE_TIMEOUT * ATTEMPTS + 10.0,
-            what=f"probing {proto} {address}")
-    return found
+        watcher = None
+        if underlay is not None:
+            watcher = start_in_namespaces({"net": underlay[0]}, watch_underlay, underlay[1], nonce.encode(),
+                                          ready_timeout=10.0, what="watching the underlay")
+        try:
+            found: ReachFacts = call_in_namespaces(
+                {"net": netns}, _reach_here, address, proto, port, nonce, timeout=PROBE_TIMEOUT * ATTEMPTS + 10.0,
+                what=f"probing {proto} {address}")
+        finally:
+            crossed: UnderlayFacts | None = watcher.finish(10.0) if watcher is not None else None
+    return found, crossed
 
 
 def lookup(netns: str, name: str) -> LookupResult:
@@ -115,8 +126,7 @@ def _interface_here(address: str) -> InterfaceFacts:
     return InterfaceFacts(address, None, None, None)
 
 
-def _reach_here(address: str, proto: str, port: int | None) -> ReachFacts:
-    nonce = secrets.token_hex(8)
+def _reach_here(address: str, proto: str, port: int | None, nonce: str) -> ReachFacts:
     last = ReachFacts(address, proto, port, "error", detail="no attempt made")
     for number in range(1, ATTEMPTS + 1):
         if proto == "icmp":

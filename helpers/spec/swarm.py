@@ -16,12 +16,15 @@ validation: no docker, no pyroute2. The shape::
       - {container: a, network: red, subnet: 10.251.1.0/24, mtu: 1450}
     reachability:                    # from a container (or "underlay", the lab's gateway)
       - {from: a, to: b, network: red, proto: icmp, expect: reach}
+      - {from: a, to: b, network: red, proto: tcp, expect: reach, underlay: vxlan}   # or esp
     lookups:                         # asked of the embedded DNS server (127.0.0.11) from a container
       - {from: a, name: tasks.web, expect: "${web.tasks.red}"}
 
 A reachability target is a container (its address on ``network``), a service's VIP
 (``web.vip``), ``underlay`` (the lab gateway: egress), or ``node:<name>`` (a node's underlay
-address: the ingress routing mesh, with ``port`` published). Expected lookups are lists of
+address: the ingress routing mesh, with ``port`` published). ``underlay`` also judges how the
+probe's packets crossed the underlay: ``esp`` (IPsec only, the payload never readable) or
+``vxlan`` (plaintext VXLAN). Expected lookups are lists of
 addresses or references (``${a.red}``, ``${web.vip.red}``, ``${web.tasks.red}``), or ``NXDOMAIN``.
 """
 
@@ -42,6 +45,8 @@ NODES = ("manager", "worker1", "worker2")
 UNDERLAY_TARGET = "underlay"
 ENDPOINT_MODES = ("vip", "dnsrr")
 OUTCOMES = ("reach", "blocked")
+# How a probe between containers crosses the underlay: ESP only, or plaintext VXLAN.
+CARRIERS = ("esp", "vxlan")
 _REF = re.compile(r"^\$\{([a-z0-9_-]+)\.(vip\.|tasks\.)?([a-z0-9_-]+)\}$")
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 _TOP = {"description", "requires", "networks", "containers", "services", "addressing", "reachability",
@@ -92,6 +97,7 @@ class ReachCheck:
     expect: str
     network: str | None = None
     port: int = 8080
+    underlay: str | None = None  # one of CARRIERS: how the probe's packets cross the underlay
 
     @property
     def id(self) -> str:
@@ -258,15 +264,19 @@ def _address(item: Any, where: str) -> AddressCheck:
 
 def _reach(item: Any, where: str) -> ReachCheck:
     spec = _mapping(item, f"{where}: reachability")
-    _only(spec, {"from", "to", "proto", "expect", "network", "port"}, f"{where}: reachability")
+    _only(spec, {"from", "to", "proto", "expect", "network", "port", "underlay"}, f"{where}: reachability")
     proto, expect = str(spec.get("proto")), str(spec.get("expect"))
     if proto not in ("icmp", "tcp", "udp"):
         raise _error(f"{where}: reachability: proto {proto!r} (allowed: icmp, tcp, udp)")
     if expect not in OUTCOMES:
         raise _error(f"{where}: reachability: expect {expect!r} (allowed: {', '.join(OUTCOMES)})")
-    network = spec.get("network")
+    network, underlay = spec.get("network"), spec.get("underlay")
+    if underlay is not None and (underlay not in CARRIERS or expect != "reach"):
+        raise _error(f"{where}: reachability: underlay {underlay!r} needs expect reach "
+                     f"(allowed: {', '.join(CARRIERS)})")
     return ReachCheck(str(spec.get("from")), str(spec.get("to")), proto, expect,
-                      None if network is None else str(network), int(spec.get("port", 8080)))
+                      None if network is None else str(network), int(spec.get("port", 8080)),
+                      None if underlay is None else str(underlay))
 
 
 def _lookup(item: Any, where: str) -> LookupCheck:

@@ -63,6 +63,8 @@ def test_a_valid_scenario_resolves_its_checks() -> None:
      "proto 'sctp'"),
     ({"lookups": [{"from": "a", "name": "b", "expect": "${b.blue}"}]}, "unknown container or network"),
     ({"rejoin": "manager"}, "is not a worker"),
+    ({"reachability": [{"from": "a", "to": "b", "network": "red", "proto": "tcp", "expect": "blocked",
+                        "underlay": "esp"}]}, "underlay 'esp' needs expect reach"),
 ])
 def test_each_mistake_is_one_error_naming_the_key(changes: dict[str, Any], words: str) -> None:
     with pytest.raises(SpecError) as caught:

@@ -11,7 +11,9 @@ from netconform.judge.swarm_verdicts import (
     judge_addressing,
     judge_lookup,
     judge_reach,
+    judge_underlay,
 )
+from netconform.observe.swarm_underlay import UnderlayFacts
 from netconform.spec.swarm import AddressCheck, LookupCheck, ReachCheck
 
 
@@ -42,6 +44,16 @@ def test_lookup_expectations_resolve_references_against_the_build() -> None:
     assert judge_lookup("s", check, expected, "NOERROR", ["10.0.0.9", "10.0.0.3", "10.0.0.2"], "").status == PASSED
     assert judge_lookup("s", check, expected, "NOERROR", ["10.0.0.9"], "").status == FAILED
     assert judge_lookup("s", check, expected, "SERVFAIL", [], "").status == FAILED
+
+
+def test_the_underlay_carrier_is_esp_only_when_no_payload_was_readable() -> None:
+    check = ReachCheck("a", "b", "tcp", "reach", "red", underlay="esp")
+    assert UnderlayFacts(esp=6).carried_as == "esp"
+    assert UnderlayFacts(vxlan=6, plaintext=2).carried_as == "vxlan"
+    assert UnderlayFacts(esp=6, plaintext=1).carried_as.startswith("mixed")
+    assert judge_underlay("s", check, "esp", "").status == PASSED
+    failed = judge_underlay("s", check, UnderlayFacts(vxlan=4, plaintext=2).carried_as, "")
+    assert (failed.check, failed.status, failed.observed) == ("a->b on red tcp/8080 [underlay]", FAILED, "vxlan")
 
 
 def test_nxdomain_is_expected_by_name() -> None:
