@@ -29,7 +29,11 @@ from netconform.spec.swarm import UNDERLAY_TARGET, ReachCheck, SwarmScenario
 
 
 def check_ids(scenario: SwarmScenario) -> list[str]:
-    return [check.id for group in (scenario.addressing, scenario.reachability, scenario.lookups) for check in group]
+    """The ids of every verdict the scenario gives (a reach check with ``underlay`` gives two)."""
+    ids = [check.id for check in scenario.addressing]
+    for reach in scenario.reachability:
+        ids += [reach.id, f"{reach.id} [underlay]"] if reach.underlay else [reach.id]
+    return ids + [check.id for check in scenario.lookups]
 
 
 def run_scenarios(lab: SwarmLab, run: RunIdentity, scenarios: Iterable[SwarmScenario],
