@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from netconform.cli.usage import USAGE_ERROR
-from netconform.engine.daemon_process import find_daemon_pid
-from netconform.engine.dockerhost import connect, daemon_facts, read_daemon, resolve_host, socket_path
+from netconform.engine.attach import attached
+from netconform.engine.dockerhost import daemon_facts, read_daemon
 from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.observe.daemon_settings import read_effective_settings
 
@@ -72,15 +72,10 @@ def _quote_key(key: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    host = resolve_host(args.docker_host)
-    client = connect(host)
-    try:
-        pid = args.daemon_pid or find_daemon_pid(socket_path(host))
-        readout = read_daemon(client)
+    with attached(args.docker_host, args.daemon_pid) as daemon:
+        readout = read_daemon(daemon.client)
         version = daemon_facts(readout).version
-        settings = read_effective_settings(version, readout.info, readout.bridge, pid)
-    finally:
-        client.close()
+        settings = read_effective_settings(version, readout.info, readout.bridge, daemon.pid)
     text = render_profile(args.name, settings, version)
     if not args.output:
         sys.stdout.write(text)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from netconform.engine.daemon_process import find_daemon_pid
-from netconform.engine.dockerhost import connect, resolve_host, socket_path
+from netconform.engine.attach import attached
 from netconform.harness.sweep import sweep_stale
 
 if TYPE_CHECKING:
@@ -33,13 +32,8 @@ def register(commands: Commands) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    host = resolve_host(args.docker_host)
-    client = connect(host)
-    try:
-        pid = args.daemon_pid or find_daemon_pid(socket_path(host))
-        found = sweep_stale(client, f"/proc/{pid}/ns/net", dry_run=not args.yes)
-    finally:
-        client.close()
+    with attached(args.docker_host, args.daemon_pid) as daemon:
+        found = sweep_stale(daemon.client, daemon.netns, dry_run=not args.yes)
     if not found:
         print("nothing to sweep: no leftovers of dead runs")
     elif args.yes:

@@ -27,8 +27,12 @@ class LookupResult:
         return self.rcode
 
     def describe(self) -> str:
-        return (f"{self.qtype} {self.name} @{self.server}: {self.rcode} {self.answers or ''} "
-                f"({self.attempts} attempt(s), {self.elapsed:.2f}s){' ' + self.detail if self.detail else ''}")
+        # A question never asked (no server, namespace gone) has no attempts worth counting.
+        asked = f" ({self.attempts} attempt(s), {self.elapsed:.2f}s)" if self.attempts else ""
+        answers = f" {self.answers}" if self.answers else ""
+        detail = f" {self.detail}" if self.detail else ""
+        return f"{self.qtype} {self.name} @{self.server}: {self.rcode}{answers}{asked}{detail}"
+
 
 
 @dataclass

@@ -13,16 +13,14 @@ from typing import Any
 
 import docker
 
+from netconform.engine.attach import attach, attached
 from netconform.engine.builder import BuiltScenario, ScenarioEngine, sweep
-from netconform.engine.daemon_process import DaemonProcess, find_daemon_pid
+from netconform.engine.daemon_process import DaemonProcess
 from netconform.engine.dockerhost import (
-    connect,
     container_state,
     daemon_facts,
     networking_info,
     read_daemon,
-    resolve_host,
-    socket_path,
 )
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
 from netconform.errors import DaemonUnavailable, EngineError, NetconformError
@@ -76,18 +74,12 @@ def check_environment(options: RunOptions) -> None:
     Raises:
         EnvironmentProblem: no daemon, no permission, no image, no busybox.
     """
-    host = resolve_host(options.docker_host)
-    client = connect(host)
-    try:
-        if options.daemon_pid is None:
-            find_daemon_pid(socket_path(host))
+    with attached(options.docker_host, options.daemon_pid) as daemon:
         if options.image:
-            require_image(client, options.image)
+            require_image(daemon.client, options.image)
         else:
-            ensure_probe_image(client)
+            ensure_probe_image(daemon.client)
         pause_binary()
-    finally:
-        client.close()
 
 
 @dataclass
@@ -124,10 +116,9 @@ class RunContext:
         Raises:
             EnvironmentProblem: no daemon, no permission, no image, no busybox.
         """
-        host = resolve_host(options.docker_host)
-        client = connect(host)
+        attached_daemon = attach(options.docker_host, options.daemon_pid)
+        client, pid = attached_daemon.client, attached_daemon.pid
         try:
-            pid = options.daemon_pid or find_daemon_pid(socket_path(host))
             image = require_image(client, options.image) if options.image else ensure_probe_image(client)
             lock = IsolationLock(f"/proc/{pid}/ns/net")
             engine = ScenarioEngine(client, run, worker, image, pause_binary(), lock=lock)
@@ -140,7 +131,7 @@ class RunContext:
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
             return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
                        lock=lock, settings=settings, firewall_layout=layout,
-                       process=DaemonProcess.of(pid, host[len("unix://"):] if host.startswith("unix://") else None))
+                       process=DaemonProcess.of(pid, attached_daemon.socket))
         except BaseException:
             client.close()
             raise

@@ -116,10 +116,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "netconform-fixtures")
     config.pluginmanager.register(profile_items, "netconform-profile")
     config.addinivalue_line("markers", "settings: netconform checks of the daemon's settings against a host profile")
-    if config.getoption("profile"):
+    # The controller's preflight (pytest_cmdline_main, which runs first) loaded it already.
+    if config.getoption("profile") and profile_key not in config.stash:
         try:
             config.stash[profile_key] = _load_profile(config)
-        except NetconformError as err:  # the controller's preflight reported it already
+        except NetconformError as err:
             raise pytest.UsageError(str(err)) from err
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "netconform_run" in workerinput:
@@ -218,7 +219,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     errors = []
     if config.getoption("profile"):
         try:
-            config.stash[profile_key] = _load_profile(config)  # pytest_configure, later, loads it again
+            config.stash[profile_key] = _load_profile(config)
         except SpecError as err:
             errors.append(err)
         except NetconformError as err:

@@ -223,7 +223,7 @@ def test_names_and_aliases_need_the_embedded_server(daemon: DedicatedDaemon, tmp
     UDP socket is not told of the ICMP error); ``worker`` still resolves."""
     plan = Plan(flush=(("web", "nat", "DOCKER_OUTPUT"),))
     result = run_specs(tmp_path / "run", daemon, one("dns_embedded_names"), plan)
-    words = ["property:  lookup.", "observed:  timeout", "@127.0.0.11: timeout  (2 attempt(s)"]
+    words = ["property:  lookup.", "observed:  timeout", "@127.0.0.11: timeout (2 attempt(s)"]
     assert_fault_seen(result, {
         "dns_embedded_names.yaml::web::lookup.${container.db.name}": [*words, "(from [${container.db.ip}])"],
         "dns_embedded_names.yaml::web::lookup.db-alias": [*words, "A db-alias @127.0.0.11"],

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import netconform.cli.sweep
+import netconform.engine.attach
 import netconform.harness.plugin
 import netconform.harness.sweep
 import netconform.hermetic.runs
@@ -72,7 +73,7 @@ def test_a_netconform_error_is_one_line_with_its_exit_code(
     def no_daemon(host: str) -> Any:
         raise DaemonUnavailable(f"no Docker daemon socket at {host}:\n  start it")
 
-    monkeypatch.setattr(netconform.cli.sweep, "connect", no_daemon)
+    monkeypatch.setattr(netconform.engine.attach, "connect", no_daemon)
     assert main(["sweep", "--docker-host", "unix:///nowhere.sock"]) == DaemonUnavailable.exit_code
     err = capsys.readouterr().err
     assert err == "netconform sweep: no Docker daemon socket at unix:///nowhere.sock: start it\n"
@@ -217,12 +218,12 @@ def no_dead_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An empty run registry: no host-side leftovers to look for (and none touched)."""
     monkeypatch.setattr(netconform.hermetic.runs, "REGISTRY", tmp_path / "runs")
     monkeypatch.setattr(netconform.harness.sweep, "REGISTRY", tmp_path / "runs")
-    monkeypatch.setattr(netconform.cli.sweep, "find_daemon_pid", lambda socket: os.getpid())
+    monkeypatch.setattr(netconform.engine.attach, "find_daemon_pid", lambda socket: os.getpid())
 
 
 @pytest.mark.usefixtures("no_dead_runs")
 def test_sweep_with_nothing_to_sweep(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(netconform.cli.sweep, "connect", lambda host: FakeClient([]))
+    monkeypatch.setattr(netconform.engine.attach, "connect", lambda host: FakeClient([]))
     assert main(["sweep"]) == 0
     assert capsys.readouterr().out == "nothing to sweep: no leftovers of dead runs\n"
 
@@ -234,7 +235,7 @@ def test_sweep_shows_what_it_would_remove_and_removes_nothing(
     dead = FakeContainer("nc-0badc0de-main-s-web", owner="999999999:1")  # no such pid
     this_process = netconform.hermetic.runs.RunIdentity.new().owner
     alive = FakeContainer("nc-0badc0de-main-s-db", owner=this_process)
-    monkeypatch.setattr(netconform.cli.sweep, "connect", lambda host: FakeClient([dead, alive]))
+    monkeypatch.setattr(netconform.engine.attach, "connect", lambda host: FakeClient([dead, alive]))
     assert main(["sweep"]) == 0
     assert capsys.readouterr().out == (
         "would remove 1 leftover(s) of dead runs:\n"
