@@ -68,8 +68,8 @@ def run_scenario(lab: SwarmLab, run: RunIdentity, scenario: SwarmScenario,
             before_checks(build)
         verdicts = _judge(build)
     except NetconformError as err:
-        verdicts = [SwarmVerdict(scenario.name, check, ERROR, observed="the build failed", evidence=str(err))
-                    for check in check_ids(scenario)]
+        verdicts = [SwarmVerdict(scenario.name, check, ERROR, observed="stopped before its checks",
+                                 evidence=str(err)) for check in check_ids(scenario)]
     finally:
         problems = build.remove()
     if problems:
