@@ -1,6 +1,10 @@
 """The ``netconform`` command: one module per subcommand, wired together here.
 
-    netconform run | diff | upgrade | fleet | list | explain | profile | sweep | daemon ...     (netconform --help)
+from netconform.cli import daemon, diff, explain, fleet, listing, profile, run, swarm, sweep, upgrade
+from netconform.cli.usage import Parser
+from netconform.errors import NetconformError
+
+COMMANDS = (run, diff, upgrade, fleet, swarm, listing, explain, profile, sweep, daemon)
 
 Bad usage ends with exit code 2 and one line. A :class:`~netconform.errors.NetconformError` ends
 the command with its message on one line and its exit code, never with a traceback. Otherwise the
@@ -14,11 +18,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from netconform.cli import daemon, diff, explain, fleet, listing, profile, run, sweep, upgrade
+from netconform.cli import daemon, diff, explain, fleet, listing, profile, run, swarm, sweep, upgrade
 from netconform.cli.usage import Parser
 from netconform.errors import NetconformError
 
-COMMANDS = (run, diff, upgrade, fleet, listing, explain, profile, sweep, daemon)
+COMMANDS = (run, diff, upgrade, fleet, swarm, listing, explain, profile, sweep, daemon)
 
 
 def build_parser() -> Parser:

@@ -14,6 +14,7 @@ from netconform.hermetic.daemon_sweep import sweep_stale_daemons
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import REGISTRY, stale_runs
 from netconform.hermetic.sentinel_sweep import sweep_stale_sentinels
+from netconform.hermetic.swarm_lab import sweep_stale_labs
 from netconform.observe.nftrace import sweep_stale_traces
 
 
@@ -36,6 +37,7 @@ def sweep_stale(client: docker.DockerClient, daemon_netns: str, *, dry_run: bool
     stale = set(stale_runs())
     try:
         removed.extend(f"daemon {key}" for key in sweep_stale_daemons(dry_run=dry_run))
+        removed.extend(f"swarm lab underlay {name}" for name in sweep_stale_labs(dry_run=dry_run))
         removed.extend(sweep_stale_sentinels([daemon_netns], dry_run=dry_run))
         removed.extend(sweep_stale_traces(daemon_netns, dry_run=dry_run))
     except NetconformError as err:

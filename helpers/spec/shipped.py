@@ -34,6 +34,22 @@ def shipped_scenarios() -> list[Path]:
     return sorted(suites_dir().glob("*.yaml"))
 
 
+def swarm_suites_dir() -> Path:
+    """The directory of the shipped Swarm scenarios (``swarm/`` of a checkout when not installed).
+
+    They run on a lab swarm (``netconform swarm run``), never on the daemon ``pytest suites`` tests,
+    so they live apart from ``suites/``.
+
+    Raises:
+        NetconformError: neither the packaged copy nor a checkout's ``swarm/`` exists.
+    """
+    for candidate in (_PACKAGE / "swarm_suites", _PACKAGE.parent / "swarm"):
+        if candidate.is_dir():
+            return candidate
+    raise NetconformError(f"the shipped Swarm scenarios are missing: neither {_PACKAGE / 'swarm_suites'} nor "
+                          f"{_PACKAGE.parent / 'swarm'} exists; reinstall netconform")
+
+
 def profiles_dir() -> Path:
     """The directory of the shipped host profiles (``profiles/`` of a checkout when not installed)."""
     for candidate in (_PACKAGE / "profiles", _PACKAGE.parent / "profiles"):

@@ -253,9 +253,10 @@ def test_pyproject_lists_every_package_of_helpers() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {"netconform" + "".join(f".{part}" for part in init.parent.relative_to(ROOT / "helpers").parts)
              for init in (ROOT / "helpers").rglob("__init__.py")}
-    assert set(setuptools["packages"]) == found | {"netconform.suites", "netconform.profiles"}
+    assert set(setuptools["packages"]) == found | {"netconform.suites", "netconform.swarm_suites",
+                                                   "netconform.profiles"}
     assert setuptools["package-dir"] == {"netconform": "helpers", "netconform.suites": "suites",
-                                         "netconform.profiles": "profiles"}
+                                         "netconform.swarm_suites": "swarm", "netconform.profiles": "profiles"}
 
 
 def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
