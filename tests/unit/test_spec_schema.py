@@ -68,7 +68,7 @@ def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
         colour: blue
     """)
     assert (err.line, err.key, err.problem) == (3, "colour", "unknown key")
-    assert err.allowed == "description, networks, containers, expect, reachability, requires, segment"
+    assert err.allowed == "description, networks, containers, expect, reachability, steps, requires, segment"
 
 
 @pytest.mark.parametrize(("body", "line", "key", "problem", "allowed"), [
