@@ -19,7 +19,7 @@ from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext, RunOptions, worker_id
-from netconform.harness.stepping import Stepper
+from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
 from netconform.judge.failure import ConformanceFailure, render_story
@@ -103,7 +103,7 @@ class ScenarioFile(pytest.File):
         """The scenario's facts after ``step`` ("": as built), performing the steps up to it.
 
         Raises:
-            EngineError: a step failed, or the scenario is past that state already.
+            StepUnavailable: a step failed, or the scenario is past that state already.
         """
         assert self.built is not None and self.stepper is not None, "scenario was not built"
         built = self.built
@@ -180,6 +180,8 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, ConformanceFailure):
             failure = excinfo.value
             return render_story(failure.check, failure.container, failure.verdict)
+        if isinstance(excinfo.value, StepUnavailable):
+            return str(excinfo.value)  # its own words say it all: no traceback
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

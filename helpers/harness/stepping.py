@@ -16,6 +16,10 @@ from netconform.errors import EngineError, NetconformError
 from netconform.facts import ScenarioFacts
 from netconform.spec.model import StepSpec
 
+class StepUnavailable(EngineError):
+    """The state a check is about cannot be observed: a step up to it failed, or it was left."""
+
+
 # Performs a step on the running scenario and returns it as observed after (RunContext.step).
 Perform = Callable[[StepSpec, ScenarioFacts], ScenarioFacts]
 
@@ -37,11 +41,11 @@ class Stepper:
         """The facts of the state after ``step`` ("" for as built), performing the steps up to it.
 
         Raises:
-            EngineError: the scenario has left that state already, or a step up to it failed.
+            StepUnavailable: the scenario has left that state already, or a step up to it failed.
         """
         index = self._index(step)
         if index < self.reached:
-            raise EngineError(f"the scenario is past {_state(step)} (step {self.steps[self.reached - 1].name} was "
+            raise StepUnavailable(f"the scenario is past {_state(step)} (step {self.steps[self.reached - 1].name} was "
                               "performed): a check runs after the checks of the steps before it")
         while self.reached < index and self.failed is None:
             current = self.steps[self.reached]
@@ -53,7 +57,7 @@ class Stepper:
                 self.failed = (current.name, str(err))
         if self.failed is not None:
             name, why = self.failed
-            raise EngineError(f"step {name} failed, so {_state(step)} cannot be judged: {why}")
+            raise StepUnavailable(f"step {name} failed, so {_state(step)} cannot be judged: {why}")
         return self.built if index == 0 else self.after[step]
 
     def observed(self) -> list[tuple[str, ScenarioFacts | None, str]]:
