@@ -16,6 +16,7 @@ from netconform.errors import EngineError, NetconformError
 from netconform.facts import ScenarioFacts
 from netconform.spec.model import StepSpec
 
+
 class StepUnavailable(EngineError):
     """The state a check is about cannot be observed: a step up to it failed, or it was left."""
 

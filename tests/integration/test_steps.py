@@ -86,7 +86,8 @@ def test_step_checks_judge_the_state_after_their_step_and_a_refused_step_is_an_e
     client = docker.from_env()
     try:
         label = f"{LABEL_RUN}={run_id.group(1)}"
-        left = [*client.containers.list(all=True, filters={"label": label}), *client.networks.list(filters={"label": label})]
+        left = [*client.containers.list(all=True, filters={"label": label}),
+                *client.networks.list(filters={"label": label})]
         assert left == []
     finally:
         client.close()
