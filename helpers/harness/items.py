@@ -22,6 +22,7 @@ from netconform.harness.context import RunContext, RunOptions, worker_id
 from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
+from netconform.judge.applicability import not_applicable
 from netconform.judge.failure import ConformanceFailure, render_story
 from netconform.report.records import scenario_record
 from netconform.spec import Check, Scenario, load_scenario
@@ -169,6 +170,9 @@ class CheckItem(pytest.Item):
             ConformanceFailure: the check's expectation does not hold.
         """
         context = run_context(self.config)
+        reason = not_applicable(self.check, siblings, facts, context.context)
+        if reason:
+            pytest.skip(reason)
         context.prepare(self.check, facts, siblings)
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict

@@ -77,6 +77,10 @@ class ContainerSpec:
     expose: tuple[PortSpec, ...] = ()
     publish_all: bool = False
     line: int | None = None
+    # Every network in the create request (API 1.44+), not the first alone then connect.
+    at_create: bool = False
+    # Endpoint gateway priorities by network (API 1.48+; the highest gives the default route).
+    gw_priorities: tuple[tuple[str, int], ...] = ()
 
     @property
     def mode_marker(self) -> str:
