@@ -23,6 +23,7 @@ from netconform.harness.context import RunContext, RunOptions
 from netconform.harness.stepping import Stepper
 from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.judge import judge, observed_value
+from netconform.judge.applicability import not_applicable
 from netconform.spec import Check, Scenario, load_scenario
 from netconform.spec.properties import PROPERTIES
 from netconform.spec.values import Matcher
@@ -91,7 +92,10 @@ def test_every_check_passes_as_declared_and_fails_on_a_near_miss(
     states = Stepper(scenario.steps, built_facts)
     for check in scenario.checks:
         facts = states.facts_at(check.step, lambda step, before: context.step(built, step, before))
-        context.prepare(check, facts, [other for other in scenario.checks if other.step == check.step])
+        siblings = [other for other in scenario.checks if other.step == check.step]
+        if not_applicable(check, siblings, facts, context.context):
+            continue  # a container refused as declared on this daemon: its refusal is the check
+        context.prepare(check, facts, siblings)
         verdict = judge(check, facts, context.context)
         if not verdict.passed:
             problems.append(f"{check.subject}{'@' + check.step if check.step else ''} {check.name}: "

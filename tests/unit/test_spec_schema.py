@@ -57,7 +57,8 @@ def test_an_unknown_key_suggests_the_close_name_and_lists_the_allowed(tmp_path: 
     """)
     assert err.render() == (
         "scn.yaml:2: containers.web.hostnme: unknown key, did you mean 'hostname'? (allowed: network, networks, "
-        "aliases, ip, networks_at_create, gw_priority, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
+        "aliases, ip, networks_at_create, gw_priority, "
+        "hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
         "publish_all)")
 
 
