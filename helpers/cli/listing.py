@@ -84,7 +84,8 @@ def scenarios_text(scenarios: list[Scenario]) -> list[str]:
         if scenario.requires:  # skipped, saying why, on a kernel without one of them
             lines.append(f"    requires: {', '.join(scenario.requires)}")
         for check in scenario.checks:
-            lines.append(f"    {check.subject}::{check.name}  [{check.aspect}]")
+            step = f"@{check.step}" if check.step else ""
+            lines.append(f"    {check.subject}{step}::{check.name}  [{check.aspect}]")
         lines.append("")
     lines.append(f"{len(scenarios)} scenarios, {sum(len(s.checks) for s in scenarios)} checks")
     return lines

@@ -313,11 +313,20 @@ class ScenarioEngine:
         host_config["NetworkMode"] = mode
         if spec.userns:
             host_config["UsernsMode"] = spec.userns
-        first = spec.networks[0] if spec.networks else None
+        # With at_create every network is an endpoint of the create request (API 1.44+; older
+        # daemons refuse it, which is what the suite checks); else the first, the others connected.
+        at_create = spec.networks if spec.at_create else spec.networks[:1]
+        priorities = dict(spec.gw_priorities)
         networking = None
-        if first and (first in aliases or first in ips):
-            networking = api.create_networking_config({mode: api.create_endpoint_config(
-                aliases=list(aliases.get(first, ())) or None, ipv4_address=ips.get(first))})
+        if spec.at_create or any(net in aliases or net in ips or net in priorities for net in at_create):
+            endpoints = {}
+            for net in at_create:
+                endpoint = api.create_endpoint_config(aliases=list(aliases.get(net, ())) or None,
+                                                      ipv4_address=ips.get(net))
+                if net in priorities:
+                    endpoint["GwPriority"] = priorities[net]  # API 1.48; docker-py has no argument for it
+                endpoints[self._network_name(built, net)] = endpoint
+            networking = api.create_networking_config(endpoints)
         try:
             response = api.create_container(
                 self.image, name=created.name, entrypoint=list(PAUSE_COMMAND), command=[],
@@ -326,7 +335,7 @@ class ScenarioEngine:
                 host_config=host_config, networking_config=networking,
             )
             created.container = self.client.containers.get(response["Id"])
-            for extra in spec.networks[1:]:
+            for extra in spec.networks[len(at_create):]:
                 self.client.networks.get(self._network_name(built, extra)).connect(
                     created.container, aliases=list(aliases.get(extra, ())) or None, ipv4_address=ips.get(extra))
             created.container.start()

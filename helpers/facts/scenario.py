@@ -144,3 +144,6 @@ class ScenarioFacts:
     segment: SegmentInfo | None = None
     # Networks the scenario expects to be refused, by key, when the daemon did refuse them.
     refused_networks: dict[str, NetworkRefusal] = field(default_factory=dict)
+    # Addresses the scenario's containers held before its last step (a disconnect gives one up):
+    # still this run's own, so a probe may show they no longer answer.
+    former_addresses: list[str] = field(default_factory=list)

@@ -23,6 +23,7 @@ from netconform.engine.dockerhost import (
     read_daemon,
 )
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
+from netconform.engine.steps import perform_step
 from netconform.errors import DaemonUnavailable, EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelInfo
 from netconform.facts.kernel import KernelFeature
@@ -38,7 +39,7 @@ from netconform.judge import Verdict
 from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.firewall_layout import read_firewall_layout
 from netconform.observe.scenario import observe_scenario
-from netconform.spec.model import Check, Scenario
+from netconform.spec.model import Check, Scenario, StepSpec
 from netconform.spec.values import Ref, Value
 
 
@@ -202,20 +203,40 @@ class RunContext:
         if segment is not None:
             self.segments[id(built)] = segment
         try:
-            on_segment = self._address_segment(scenario, segment, built)
-            sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks
-                       if check.prop.startswith("sysctl.")]
-            facts = observe_scenario(built.scenario.name, built.networks, built.containers, self.client,
-                                     self.daemon, self.daemon_pid, sysctls, timeout=self.options.probe_timeout)
+            facts = self._observe(built, self._address_segment(scenario, segment, built))
         except BaseException:
             self.teardown(built)
             raise
+        return built, facts
+
+    def _observe(self, built: BuiltScenario, on_segment: SegmentInfo | None) -> ScenarioFacts:
+        """The scenario as it is now (a fresh ScenarioFacts: no lookup or probe made yet)."""
+        scenario = built.scenario
+        sysctls = [check.prop.removeprefix("sysctl.") for check in scenario.checks if check.prop.startswith("sysctl.")]
+        facts = observe_scenario(scenario.name, built.networks, built.containers, self.client,
+                                 self.daemon, self.daemon_pid, sysctls, timeout=self.options.probe_timeout)
         facts.relocation = built.relocation
         facts.refused_networks = built.refused_networks
         facts.segment = on_segment
         if scenario.uses_sentinel:
             self.attach_sentinel(facts)
-        return built, facts
+        return facts
+
+    def step(self, built: BuiltScenario, step: StepSpec, before: ScenarioFacts) -> ScenarioFacts:
+        """Perform ``step`` on the running scenario and observe it anew: the checks of the step
+        are judged on these facts, with lookups and probes of their own.
+
+        Raises:
+            EngineError: the daemon refused the step.
+        """
+        perform_step(self.client, built, step, self.lock)
+        facts = self._observe(built, before.segment)
+        # Addresses the scenario's containers held before stay its own: a probe may test that an
+        # address given up on disconnect no longer answers.
+        facts.former_addresses = sorted({*before.former_addresses, *(
+            endpoint.ip for container in before.containers.values() for endpoint in container.endpoints.values()
+            if endpoint.ip)})
+        return facts
 
     def _make_segment(self, scenario: Scenario) -> Segment | None:
         """The scenario's segment, both ends up and unaddressed; its parent's name and MAC are what

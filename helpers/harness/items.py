@@ -19,8 +19,10 @@ from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext, RunOptions, worker_id
+from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
+from netconform.judge.applicability import not_applicable
 from netconform.judge.failure import ConformanceFailure, render_story
 from netconform.report.records import scenario_record
 from netconform.spec import Check, Scenario, load_scenario
@@ -59,6 +61,7 @@ class ScenarioFile(pytest.File):
     facts: ScenarioFacts | None = None
     build_error: str = ""
     skipped: str = ""
+    stepper: Stepper | None = None
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         root = self.config.rootpath
@@ -68,8 +71,11 @@ class ScenarioFile(pytest.File):
         except SpecError as err:
             self.config.stash.setdefault(spec_errors_key, []).append(err)
             raise
-        for subject in dict.fromkeys(check.subject for check in self.scenario.checks):
-            yield SubjectGroup.from_parent(self, name=subject)
+        # The checks of the scenario as built, then each step's: a step changes what later checks see.
+        for step, subject in dict.fromkeys((check.step, check.subject) for check in self.scenario.checks):
+            group = SubjectGroup.from_parent(self, name=f"{subject}@{step}" if step else subject)
+            group.subject, group.step = subject, step
+            yield group
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, SpecError):
@@ -82,6 +88,7 @@ class ScenarioFile(pytest.File):
             missing = context.missing_features(self.scenario)
             if not missing:
                 self.built, self.facts = context.build(self.scenario)
+                self.stepper = Stepper(self.scenario.steps, self.facts)
                 return
         except NetconformError as err:
             problem = str(err)
@@ -93,8 +100,20 @@ class ScenarioFile(pytest.File):
         # Outside the except block, so the report is this one line and not a chained traceback.
         pytest.fail(f"scenario {self.scenario.name} could not be built: {problem}", pytrace=False)
 
+    def facts_at(self, step: str) -> ScenarioFacts:
+        """The scenario's facts after ``step`` ("": as built), performing the steps up to it.
+
+        Raises:
+            StepUnavailable: a step failed, or the scenario is past that state already.
+        """
+        assert self.built is not None and self.stepper is not None, "scenario was not built"
+        built = self.built
+        return self.stepper.facts_at(step, lambda spec, before: run_context(self.config).step(built, spec, before))
+
     def teardown(self) -> None:
-        record = scenario_record(self.scenario, self.facts, self.build_error, self.skipped)
+        steps = self.stepper.observed() if self.stepper is not None else []
+        self.stepper = None
+        record = scenario_record(self.scenario, self.facts, self.build_error, self.skipped, steps)
         self.config.stash.setdefault(finished_scenarios_key, []).append(record)
         if self.built is not None:
             built, self.built, self.facts = self.built, None, None
@@ -107,14 +126,18 @@ class ScenarioFile(pytest.File):
 
 
 class SubjectGroup(pytest.Collector):
-    """The checks of one container of a scenario."""
+    """The checks of one container of a scenario, as built or after one of its steps (named
+    ``<subject>@<step>``, so test ids and report keys keep the states apart)."""
+
+    subject: str = ""
+    step: str = ""
 
     def collect(self) -> Iterator[pytest.Item]:
         scenario_file = self.parent
         assert isinstance(scenario_file, ScenarioFile)
         scenario = scenario_file.scenario
         for check in scenario.checks:
-            if check.subject == self.name:
+            if check.subject == self.subject and check.step == self.step:
                 item = CheckItem.from_parent(self, name=check.name, check=check)
                 item.add_marker(getattr(pytest.mark, check.aspect))
                 for mode in sorted(scenario.markers_of(check)):
@@ -137,9 +160,8 @@ class CheckItem(pytest.Item):
         return node
 
     def runtest(self) -> None:
-        facts = self.scenario_file.facts
-        assert facts is not None, "scenario was not built"
-        self.judge_on(facts, self.scenario_file.scenario.checks)
+        facts = self.scenario_file.facts_at(self.check.step)
+        self.judge_on(facts, [check for check in self.scenario_file.scenario.checks if check.step == self.check.step])
 
     def judge_on(self, facts: ScenarioFacts, siblings: Sequence[Check]) -> None:
         """Make the probes ``facts`` still lack (all of ``siblings``' at once), judge, keep evidence.
@@ -148,6 +170,9 @@ class CheckItem(pytest.Item):
             ConformanceFailure: the check's expectation does not hold.
         """
         context = run_context(self.config)
+        reason = not_applicable(self.check, siblings, facts, context.context)
+        if reason:
+            pytest.skip(reason)
         context.prepare(self.check, facts, siblings)
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
@@ -159,9 +184,12 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, ConformanceFailure):
             failure = excinfo.value
             return render_story(failure.check, failure.container, failure.verdict)
+        if isinstance(excinfo.value, StepUnavailable):
+            return str(excinfo.value)  # its own words say it all: no traceback
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         line = self.check.line - 1 if self.check.line else None
-        return self.path, line, f"{self.check.scenario}::{self.check.subject}::{self.check.name}"
+        step = f"@{self.check.step}" if self.check.step else ""
+        return self.path, line, f"{self.check.scenario}::{self.check.subject}{step}::{self.check.name}"
 

@@ -305,7 +305,8 @@ def pytest_runtest_makereport(
         if report.passed:
             outcome, error = "passed", ""
         elif report.skipped:
-            outcome, error = "skipped", str(report.longrepr)
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            outcome, error = "skipped", reason.removeprefix("Skipped: ")
         elif call.excinfo is not None and isinstance(call.excinfo.value, ConformanceFailure):
             unjudged = call.excinfo.value.verdict.unjudged
             outcome, error = ("error", unjudged) if unjudged else ("failed", "")

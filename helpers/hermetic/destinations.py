@@ -1,6 +1,7 @@
 """The network rule, enforced: which addresses a run may send probe traffic to.
 
-Only this run's own test hosts: the scenario's containers, its sentinel (also its address on the
+Only this run's own test hosts: the scenario's containers (also addresses they held before a
+step of the scenario gave them up), its sentinel (also its address on the
 scenario's segment, and the segment's parent), the gateways of the networks its containers are
 on, and host addresses (the daemon namespace's own, or loopback) that the spec names for a probe.
 A loopback address is also allowed from a container with a network namespace of its own (it never
@@ -61,6 +62,7 @@ def allowed_destinations(facts: ScenarioFacts, sentinel: SentinelAddresses | Non
     """
     allowed = _addresses(endpoint.ip for container in facts.containers.values() if container.created
                          for endpoint in container.endpoints.values())
+    allowed |= _addresses(iter(facts.former_addresses))
     used = {key for container in facts.containers.values() for key in container.endpoints}
     used.update(key for key in facts.networks if key != "bridge")
     allowed |= _addresses(facts.networks[key].gateway for key in used if key in facts.networks)

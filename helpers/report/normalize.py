@@ -250,6 +250,11 @@ def flatten_report(document: dict[str, Any]) -> Flat:
     out = flatten_machine(document)
     for scenario in document.get("scenarios") or []:
         out.update(flatten_scenario(scenario, document["run"]["id"]))
+        # Each step's state as a scenario of its own, "<scenario>@<step>", so states stay apart.
+        for step in scenario.get("steps") or []:
+            after = {**scenario, "name": f"{scenario['name']}@{step.get('name')}", "observed": step.get("observed"),
+                     "build_error": step.get("error") or ""}
+            out.update(flatten_scenario(after, document["run"]["id"]))
     return {canonical(key): canonical(value) if isinstance(value, str) else value for key, value in out.items()}
 
 

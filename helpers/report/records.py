@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from netconform.facts import ScenarioFacts
@@ -42,6 +43,7 @@ def check_record(nodeid: str, check: Check, verdict: Verdict | None, outcome: st
         "property": check.prop,
         "name": check.name,
         "aspect": check.aspect,
+        "step": check.step,
         "probe": check.reach.id if check.reach else None,
         "spec": {"path": check.path, "line": check.line},
         "outcome": outcome,
@@ -110,9 +112,10 @@ def chosen_case(expectation: Expectation, note: str) -> str:
 
 
 def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str = "",
-                    skipped: str = "") -> dict[str, Any]:
+                    skipped: str = "", steps: Sequence[tuple[str, ScenarioFacts | None, str]] = ()) -> dict[str, Any]:
     """A scenario as declared and as observed (every fact, lookup and probe); ``skipped`` says why it
-    was not built at all (a kernel feature it requires is missing)."""
+    was not built at all (a kernel feature it requires is missing). A scenario with steps records
+    each one as observed after it (``steps``: name, facts or None, why not)."""
     record: dict[str, Any] = {
         "name": scenario.name,
         "path": scenario.path,
@@ -130,10 +133,20 @@ def scenario_record(scenario: Scenario, facts: ScenarioFacts | None, error: str 
         "observed": None,
     }
     if facts is not None:
-        observed = as_json(facts)
-        observed.pop("daemon", None)  # once, at the top of the report
-        # The outcome is derived (attempts and witnesses): spelled out, so readers need no rules.
-        observed["reach"] = [{**record, "outcome": result.outcome, "reason": result.reason}
-                             for record, result in zip(observed["reach"].values(), facts.reach.values(), strict=True)]
-        record["observed"] = observed
+        record["observed"] = _observed(facts)
+    if scenario.steps:
+        by_name = {name: (after, why) for name, after, why in steps}
+        record["steps"] = [{"name": step.name, "action": step.action, "container": step.container,
+                            "network": step.network, "error": by_name.get(step.name, (None, "not built"))[1],
+                            "observed": _observed(after) if (after := by_name.get(step.name, (None, ""))[0]) else None}
+                           for step in scenario.steps]
     return record
+
+
+def _observed(facts: ScenarioFacts) -> dict[str, Any]:
+    observed: dict[str, Any] = as_json(facts)
+    observed.pop("daemon", None)  # once, at the top of the report
+    # The outcome is derived (attempts and witnesses): spelled out, so readers need no rules.
+    observed["reach"] = [{**record, "outcome": result.outcome, "reason": result.reason}
+                         for record, result in zip(observed["reach"].values(), facts.reach.values(), strict=True)]
+    return observed

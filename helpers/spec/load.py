@@ -22,6 +22,7 @@ from netconform.spec.scenario_rules import (
 )
 from netconform.spec.schema import check_structure
 from netconform.spec.segment import build_segment, required_features
+from netconform.spec.steps import build_steps
 from netconform.spec.values import Names, Ref
 from netconform.spec.yamlsrc import load_located
 
@@ -47,14 +48,16 @@ def load_scenario(path: Path, display: str | None = None, *, checked_elsewhere: 
     containers = build_containers(top, networks, shown)
     checks = (expect_checks(top, containers, names, path.stem, shown, checked_elsewhere)
               + reach_checks(top, containers, names, path.stem, shown))
-    require_declared_refusals(top, containers, checks, shown)
-    require_hermetic_dns(containers, checks, shown)
     refused = {check.subject for check in checks if check.of_network and check.prop == "refused"}
     require_empty_refused_networks(top, refused, containers, shown)
     networks = {key: dataclasses.replace(network, refusal_expected=key in refused) for key, network in networks.items()}
+    steps, step_checks = build_steps(top, containers, networks, names, path.stem, shown)
+    checks += step_checks
+    require_declared_refusals(top, containers, checks, shown)
+    require_hermetic_dns(containers, checks, shown)
     requires = required_features(top, [network.driver for network in networks.values()], segment)
     return Scenario(path.stem, shown, top.get("description", ""), networks, containers, checks,
-                    segment is not None or _mentions_sentinel((containers, checks)), requires, segment)
+                    segment is not None or _mentions_sentinel((containers, checks)), requires, segment, steps)
 
 
 def _mentions_sentinel(value: Any) -> bool:

@@ -77,6 +77,10 @@ class ContainerSpec:
     expose: tuple[PortSpec, ...] = ()
     publish_all: bool = False
     line: int | None = None
+    # Every network in the create request (API 1.44+), not the first alone then connect.
+    at_create: bool = False
+    # Endpoint gateway priorities by network (API 1.48+; the highest gives the default route).
+    gw_priorities: tuple[tuple[str, int], ...] = ()
 
     @property
     def mode_marker(self) -> str:
@@ -91,6 +95,20 @@ class ContainerSpec:
         if self.mode == "network":
             return self.networks[0]
         return self.mode
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A change made to the running scenario (``docker network connect``/``disconnect``); the
+    checks whose ``step`` is its name are judged on the scenario as observed after it."""
+
+    name: str
+    action: str  # connect | disconnect
+    container: str
+    network: str
+    aliases: tuple[str, ...] = ()
+    ip: str | None = None
+    line: int | None = None
 
 
 ENDPOINTS = ("host", "sentinel")
@@ -157,6 +175,8 @@ class Check:
     reach: ReachSpec | None = None
     # The subject is a network key (expect.<network>.refused), not a container.
     of_network: bool = False
+    # The step after which it is judged ("": as built, before any step).
+    step: str = ""
 
     @property
     def name(self) -> str:
@@ -177,6 +197,8 @@ class Scenario:
     # Kernel features it needs (declared, or implied by its drivers and segment).
     requires: tuple[str, ...] = ()
     segment: SegmentSpec | None = None
+    # Changes made to the running scenario, in order (see Check.step).
+    steps: tuple[StepSpec, ...] = ()
 
     def markers_of(self, check: Check) -> set[str]:
         """Mode markers of the containers a check involves (both ends of a probe)."""

@@ -123,7 +123,19 @@ class _ContainerBuilder:
             dns_search=_strings(spec.get("dns_search", ())), dns_options=_strings(spec.get("dns_options", ())),
             add_hosts=add_hosts, publish=self._published(), publish_all=bool(spec.get("publish_all", False)),
             expose=tuple(_port(item)[0] for item in _items(spec.get("expose", []))), line=line,
+            at_create=bool(spec.get("networks_at_create", False)), gw_priorities=self._gw_priorities(attached),
         )
+
+    def _gw_priorities(self, attached: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+        """Gateway priorities go in the create request: of the first network, or of every one
+        with networks_at_create."""
+        priorities = tuple((net, int(value)) for net, value in self._per_network("gw_priority", attached))
+        late = [net for net, _ in priorities if net != attached[0]] if attached else []
+        if late and not self.spec.get("networks_at_create"):
+            raise self._where("gw_priority").error(
+                f"{late[0]} is connected after create, where no gateway priority can be given",
+                "networks_at_create: true, or a priority for the first network only")
+        return priorities
 
     def _published(self) -> tuple[PortSpec, ...]:
         """``publish`` with ranges spread into one port each (as the docker CLI sends them)."""

@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 
+from netconform.engine.builder import BuiltScenario
 from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext, RunOptions
+from netconform.harness.stepping import Stepper
 from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.judge import judge, observed_value
+from netconform.judge.applicability import not_applicable
 from netconform.spec import Check, Scenario, load_scenario
 from netconform.spec.properties import PROPERTIES
 from netconform.spec.values import Matcher
@@ -41,14 +44,15 @@ def context() -> Iterator[RunContext]:
 
 
 @pytest.fixture(scope="module", params=SUITES, ids=lambda path: path.stem)
-def observed(request: pytest.FixtureRequest, context: RunContext) -> Iterator[tuple[Scenario, ScenarioFacts]]:
+def observed(request: pytest.FixtureRequest,
+             context: RunContext) -> Iterator[tuple[Scenario, ScenarioFacts, BuiltScenario]]:
     scenario = load_scenario(request.param)
     missing = context.missing_features(scenario)
     if missing:  # tests/integration/test_kernel_features.py shows such a scenario is skipped, with why
         pytest.skip("; ".join(feature.skip_reason() for feature in missing))
     built, facts = context.build(scenario)
     try:
-        yield scenario, facts
+        yield scenario, facts, built
     finally:
         context.teardown(built)
 
@@ -80,20 +84,28 @@ def near_miss(value: Any) -> Any:
 
 
 def test_every_check_passes_as_declared_and_fails_on_a_near_miss(
-    observed: tuple[Scenario, ScenarioFacts], context: RunContext,
+    observed: tuple[Scenario, ScenarioFacts, BuiltScenario], context: RunContext,
 ) -> None:
-    scenario, facts = observed
+    scenario, built_facts, built = observed
     problems = []
+    # A scenario's checks come as built first, then each step's, judged on the state after it.
+    states = Stepper(scenario.steps, built_facts)
     for check in scenario.checks:
-        context.prepare(check, facts, scenario.checks)
+        facts = states.facts_at(check.step, lambda step, before: context.step(built, step, before))
+        siblings = [other for other in scenario.checks if other.step == check.step]
+        if not_applicable(check, siblings, facts, context.context):
+            continue  # a container refused as declared on this daemon: its refusal is the check
+        context.prepare(check, facts, siblings)
         verdict = judge(check, facts, context.context)
         if not verdict.passed:
-            problems.append(f"{check.subject} {check.name}: declared expectation failed: {verdict.observed}")
+            problems.append(f"{check.subject}{'@' + check.step if check.step else ''} {check.name}: "
+                            f"declared expectation failed: {verdict.observed}")
             continue
         wrong = near_miss(observed_value(check, facts, context.context))
         mutated: Check = replace(check, expectation=Matcher((("equals", _as_value(wrong)),)))
         if judge(mutated, facts, context.context).passed:
-            problems.append(f"{check.subject} {check.name}: still passes when expecting {wrong!r}")
+            problems.append(f"{check.subject}{'@' + check.step if check.step else ''} {check.name}: "
+                            f"still passes when expecting {wrong!r}")
     assert problems == [], "\n".join(problems)
 
 

@@ -66,7 +66,8 @@ def test_bad_spec_exits_with_the_spec_error_code_and_one_message(pytester: pytes
     assert result.stderr.lines == [
         "netconform: 1 invalid scenario spec(s); nothing was created.",
         "  bad.yaml:3: containers.web.netwrk: unknown key, did you mean 'network'? (allowed: network, networks, "
-        "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
+        "aliases, ip, networks_at_create, gw_priority, "
+        "hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
         "publish_all)",
     ]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -57,7 +57,8 @@ def test_an_unknown_key_suggests_the_close_name_and_lists_the_allowed(tmp_path: 
     """)
     assert err.render() == (
         "scn.yaml:2: containers.web.hostnme: unknown key, did you mean 'hostname'? (allowed: network, networks, "
-        "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
+        "aliases, ip, networks_at_create, gw_priority, "
+        "hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
         "publish_all)")
 
 
@@ -68,7 +69,7 @@ def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
         colour: blue
     """)
     assert (err.line, err.key, err.problem) == (3, "colour", "unknown key")
-    assert err.allowed == "description, networks, containers, expect, reachability, requires, segment"
+    assert err.allowed == "description, networks, containers, expect, reachability, steps, requires, segment"
 
 
 @pytest.mark.parametrize(("body", "line", "key", "problem", "allowed"), [
