@@ -45,7 +45,9 @@ class Substitutions:
             return self.table[text]
         for value in sorted(self.table, key=len, reverse=True):
             if len(value) >= 7 and value in text:
-                text = text.replace(value, self.table[value])
+                # Whole tokens only: 10.236.2.2 must not turn 10.236.2.20 into '<ip:x>0'.
+                placeholder = self.table[value].replace("\\", "\\\\")
+                text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])", placeholder, text)
         return _generic(text)
 
 

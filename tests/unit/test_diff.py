@@ -279,3 +279,14 @@ def test_each_entry_of_the_shipped_upgrade_chain_file_applies_to_exactly_one_ste
     assert {source: found for source, found in applicable.items() if len(found) != 1} == {}
     assert {step for found in applicable.values() for step in found} == set(steps)  # both steps have entries
     assert not any(entry.applies("20.10.24+dfsg1", "28.5.2+dfsg4") for entry in entries)  # no skipping a step
+
+
+def test_run_specific_values_are_replaced_as_whole_tokens_only() -> None:
+    from netconform.report.normalize import Substitutions
+
+    subs = Substitutions()
+    subs.add("10.236.2.2", "<ip:preferred@second>")
+    assert subs.apply("10.236.2.2") == "<ip:preferred@second>"
+    assert subs.apply("10.236.2.2/24 dev eth1") == "<ip:preferred@second>/24 dev eth1"
+    assert subs.apply("NOERROR [10.236.2.20]") == "NOERROR [10.236.2.20]"
+    assert subs.apply("110.236.2.2") == "110.236.2.2"
