@@ -198,7 +198,7 @@ class RunContext:
                                     "layout, namespaces) was the old process's, so nothing more is built")
         if scenario.uses_sentinel:
             self.start_sentinel()
-        segment = self._make_segment(scenario)
+        segment = self.make_segment(scenario)
         try:
             built = self.engine.build(scenario)
         except BaseException:
@@ -226,7 +226,7 @@ class RunContext:
             self.attach_sentinel(facts)
         return built, facts
 
-    def _make_segment(self, scenario: Scenario) -> Segment | None:
+    def make_segment(self, scenario: Scenario) -> Segment | None:
         """The scenario's segment, both ends up and unaddressed; its parent's name and MAC are what
         ``${segment.parent}`` and ``${segment.parent_mac}`` stand for in network options."""
         if scenario.segment is None:
