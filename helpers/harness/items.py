@@ -152,7 +152,7 @@ class CheckItem(pytest.Item):
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
         if not verdict.passed:
-            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict)
+            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict, siblings)
             raise ConformanceFailure(self.check, facts.containers.get(self.check.subject), verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

@@ -169,8 +169,7 @@ class Prober:
         groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
         for spec in specs:
             if spec.id not in facts.reach and not spec.churn:
-                key = (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
-                groups[key].append(spec)
+                groups[one_at_a_time(spec)].append(spec)
         if not groups:
             return
 
@@ -282,6 +281,12 @@ class Prober:
         except (ProbeError, Unresolvable) as err:
             result.error = self.gone(facts, spec.frm, spec.to) or str(err)
             return result
+
+
+def one_at_a_time(spec: ReachSpec) -> tuple[str, int | None]:
+    """Probes with the same key run one after another: a listener on the target's port, and the
+    witness there (a TCP SYN carries no nonce), cannot tell two at once apart."""
+    return (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
 
 
 def is_address(text: str) -> bool:

@@ -1,0 +1,137 @@
+"""The failed probes of a scenario are replayed together, bounded, once each; probes that share a
+target and port never overlap (a listener, or the TCP witness, could not tell them apart)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from netconform.errors import ProbeError
+from netconform.facts import ScenarioFacts
+from netconform.harness.on_demand import one_at_a_time
+from netconform.harness.replay import Evidence
+from netconform.harness.replay_batch import PARALLEL_REPLAYS, ReplayBatch
+from netconform.spec import Check, load_scenario
+
+SPEC = """\
+networks:
+  alpha: {subnet: 10.241.2.0/24}
+containers:
+  a1: {network: alpha}
+  a2: {network: alpha}
+  a3: {network: alpha}
+expect:
+  a1: {interfaces: [lo, eth0]}
+reachability:
+  - {from: a1, to: a2, proto: tcp, port: 8080, expect: reach}
+  - {from: a3, to: a2, proto: tcp, port: 8080, expect: reach}
+  - {from: a1, to: a3, proto: udp, port: 8053, expect: reach}
+  - {from: a1, to: a2, proto: icmp, expect: reach}
+  - {from: a2, to: a1, proto: icmp, expect: reach}
+  - {from: a3, to: a1, proto: icmp, expect: blocked}
+"""
+
+
+def scenario_checks(tmp_path: Path) -> list[Check]:
+    path = tmp_path / "s.yaml"
+    path.write_text(SPEC)
+    return list(load_scenario(path).checks)
+
+
+def probed(checks: list[Check]) -> ScenarioFacts:
+    """Stands in for the facts of a built scenario whose probes were all made."""
+    return cast(ScenarioFacts, SimpleNamespace(reach={c.reach.id: None for c in checks if c.reach is not None}))
+
+
+class Recorder:
+    """A replay that takes a moment and records who replayed what, and what overlapped."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.replayed: list[str] = []
+        self.active: list[Check] = []
+        self.overlaps: list[tuple[str, str]] = []
+        self.most = 0
+        self.fail = fail
+        self.guard = threading.Lock()
+
+    def __call__(self, check: Check) -> Evidence:
+        with self.guard:
+            self.overlaps += [(other.name, check.name) for other in self.active
+                              if other.reach and check.reach
+                              and one_at_a_time(other.reach) == one_at_a_time(check.reach)]
+            self.active.append(check)
+            self.most = max(self.most, len(self.active))
+        time.sleep(0.05)
+        with self.guard:
+            self.active.remove(check)
+            self.replayed.append(check.name)
+        if check.name == self.fail:
+            raise ProbeError(f"replay of {check.name} failed")
+        return Evidence([], {"replay": f"replay of {check.name}"})
+
+
+def failing_all_but_blocked(check: Check) -> bool:
+    return check.reach is not None and check.reach.id != "a3->a1 icmp"
+
+
+def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    facts = probed(checks)
+    replay = Recorder()
+    batch = ReplayBatch()
+    failed = [check for check in checks if failing_all_but_blocked(check)]
+    assert len(failed) == 5
+    evidence: dict[str, Any] = {}
+    for check in failed:
+        evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked)
+    assert sorted(replay.replayed) == sorted(check.name for check in failed)
+    assert {name: kept.sections["replay"] for name, kept in evidence.items()} == {
+        check.name: f"replay of {check.name}" for check in failed}
+    assert replay.overlaps == []
+    assert 1 < replay.most <= PARALLEL_REPLAYS
+
+
+def test_probes_to_one_target_port_are_replayed_one_after_another(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    replay = Recorder()
+    tcp = [check for check in checks if check.reach is not None and check.reach.proto == "tcp"]
+    ReplayBatch().evidence(tcp[0], probed(checks), checks, replay, failing_all_but_blocked)
+    assert set(replay.replayed) >= {check.name for check in tcp}
+    assert replay.overlaps == []
+
+
+def test_a_new_scenario_replays_afresh(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    replay = Recorder()
+    batch = ReplayBatch()
+    first = next(check for check in checks if failing_all_but_blocked(check))
+    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked)
+    replayed = len(replay.replayed)
+    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked)
+    assert len(replay.replayed) == 2 * replayed
+
+
+def test_a_failed_replay_is_raised_for_its_own_check_only(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    failed = [check for check in checks if failing_all_but_blocked(check)]
+    replay = Recorder(fail=failed[1].name)
+    batch = ReplayBatch()
+    facts = probed(checks)
+    assert batch.evidence(failed[0], facts, checks, replay, failing_all_but_blocked).sections
+    with pytest.raises(ProbeError, match="failed"):
+        batch.evidence(failed[1], facts, checks, replay, failing_all_but_blocked)
+    assert batch.evidence(failed[2], facts, checks, replay, failing_all_but_blocked).sections
+    assert len(replay.replayed) == len(failed)
+
+
+def test_a_property_check_is_replayed_on_its_own(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    replay = Recorder()
+    prop = next(check for check in checks if check.reach is None)
+    ReplayBatch().evidence(prop, probed(checks), checks, replay, failing_all_but_blocked)
+    assert replay.replayed == [prop.name]
