@@ -30,35 +30,49 @@ def buildable(context: RunContext, scenarios: Sequence[Scenario]) -> list[Scenar
     return [scenario for scenario in scenarios if not context.missing_features(scenario)]
 
 
+def _bare(context: RunContext, scenario: Scenario) -> float:
+    started = time.perf_counter()
+    if scenario.uses_sentinel:
+        context.start_sentinel()
+    segment = context.make_segment(scenario)
+    try:
+        context.engine.teardown(context.engine.build(scenario))
+    finally:
+        if segment is not None:
+            segment.remove()
+    return time.perf_counter() - started
+
+
+def _observed(context: RunContext, scenario: Scenario) -> float:
+    started = time.perf_counter()
+    built, _ = context.build(scenario)
+    context.teardown(built)
+    return time.perf_counter() - started
+
+
 def bare_cost(context: RunContext, scenarios: Sequence[Scenario]) -> float:
     """Build and tear down every scenario with the engine alone: SDK calls, no observation."""
-    started = time.perf_counter()
+    return sum(_bare(context, scenario) for scenario in scenarios)
+
+
+def bare_and_observed(context: RunContext, scenarios: Sequence[Scenario]) -> tuple[float, float]:
+    """Seconds of :func:`bare_cost` and of the same through netconform (build, observe, tear down;
+    no lookups or probes), scenario by scenario in turn, so a change in the machine's load falls on
+    both alike."""
+    bare = observed = 0.0
     for scenario in scenarios:
-        if scenario.uses_sentinel:
-            context.start_sentinel()
-        segment = context.make_segment(scenario)
-        try:
-            context.engine.teardown(context.engine.build(scenario))
-        finally:
-            if segment is not None:
-                segment.remove()
-    return time.perf_counter() - started
+        bare += _bare(context, scenario)
+        observed += _observed(context, scenario)
+    return bare, observed
 
 
-def build_and_observe(context: RunContext, scenarios: Sequence[Scenario]) -> float:
-    """Build, observe and tear down every scenario through netconform (no lookups or probes)."""
-    started = time.perf_counter()
-    for scenario in scenarios:
-        built, _ = context.build(scenario)
-        context.teardown(built)
-    return time.perf_counter() - started
-
-
-def doubled(scenario: Scenario) -> Scenario:
-    """The scenario with every check twice; each copy of a probe is a probe of its own."""
+def doubled(scenario: Scenario, own_probes: bool) -> Scenario:
+    """The scenario with every check twice. A copy judges the facts and probes its original does
+    (``own_probes`` False: a second expectation on the same observation), or each copy of a
+    reachability check makes a probe of its own (True: twice the probes)."""
     copies = tuple(
         dataclasses.replace(check, reach=dataclasses.replace(check.reach, label=f"{check.reach.id} (again)"))
-        if check.reach is not None else check
+        if check.reach is not None and own_probes else check
         for check in scenario.checks
     )
     return dataclasses.replace(scenario, checks=scenario.checks + copies)
