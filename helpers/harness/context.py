@@ -264,9 +264,11 @@ class RunContext:
         self.prober.sentinel = self.sentinel
         return self.prober
 
-    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
-        """Make the lookups and probes ``check`` needs (once per scenario)."""
-        prepare(self.ready_prober(), check, facts, self.context, siblings)
+    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = (),
+                ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+        """Make the lookups and probes ``check`` needs (once per scenario; with the probes of the
+        scenarios built ``ahead``)."""
+        prepare(self.ready_prober(), check, facts, self.context, siblings, ahead)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict,
                       siblings: Sequence[Check] = ()) -> list[str]:

@@ -162,22 +162,29 @@ class Prober:
     def _probing(self, what: str) -> AbstractContextManager[None]:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
 
-    def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any]) -> None:
+    def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any],
+                 ahead: Sequence[tuple[ScenarioFacts, Sequence[ReachSpec]]] = ()) -> None:
         """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
         add up. Probes that would share a target namespace and port (a listener, or the witness's
-        way of telling TCP probes apart) run one after another."""
-        groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
-        for spec in specs:
-            if spec.id not in facts.reach and not spec.churn:
-                groups[one_at_a_time(spec)].append(spec)
+        way of telling TCP probes apart) run one after another. The probes of scenarios built
+        ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
+        groups: dict[tuple[int, str, int | None], list[tuple[ScenarioFacts, ReachSpec]]] = defaultdict(list)
+        for scenario, wanted in [(facts, specs), *ahead]:
+            for spec in wanted:
+                if spec.id not in scenario.reach and not spec.churn:
+                    target, port = one_at_a_time(spec)
+                    # The host and the sentinel are the same namespace for every scenario.
+                    shared = 0 if spec.to in ("host", "sentinel") else id(scenario)
+                    groups[(shared, target, port)].append((scenario, spec))
         if not groups:
             return
 
-        def run(group: list[ReachSpec]) -> None:
-            for spec in group:
-                facts.reach[spec.id] = self._reach(facts, spec, context)
+        def run(group: list[tuple[ScenarioFacts, ReachSpec]]) -> None:
+            for scenario, spec in group:
+                scenario.reach[spec.id] = self._reach(scenario, spec, context)
 
-        with self._probing(f"the probes of {facts.scenario}"), \
+        names = ", ".join(dict.fromkeys(scenario.scenario for scenario, _ in [(facts, specs), *ahead]))
+        with self._probing(f"the probes of {names}"), \
                 ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in groups.values()]:
                 future.result()
@@ -299,14 +306,16 @@ def is_address(text: str) -> bool:
 
 
 def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
-            siblings: Sequence[Check] = ()) -> None:
+            siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
     """Make the probe ``check`` is judged on, unless an earlier check made it already.
 
-    The first reachability check of a scenario makes all of its ``siblings``' probes at once.
+    The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
+    those of the scenarios built ``ahead`` of their turn with them.
     """
     if check.reach is not None:
         specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
-        prober.prefetch(facts, specs, context)
+        others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+        prober.prefetch(facts, specs, context, others)
         prober.reach(facts, check.reach, context)
         return
     family = check.prop.split(".", 1)[0]
