@@ -42,6 +42,7 @@ from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.firewall_layout import read_firewall_layout
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario
+from netconform.spec.refs import Unresolvable
 from netconform.spec.values import Ref, Value
 
 
@@ -287,7 +288,7 @@ class RunContext:
                 check, facts, siblings,
                 replay=lambda one: keep_evidence(self.ready_prober(), one, facts, self.context,
                                                  root / "evidence" if root else None, self.run.run_id),
-                failed=lambda other: self._fails(other, facts))
+                failed=lambda other: self._fails(other, facts), context=self.context)
         except NetconformError as err:
             verdict.note = _add_note(verdict.note, f"no replay: {err}")
             return []
@@ -303,7 +304,7 @@ class RunContext:
         """Whether ``check`` fails on ``facts`` (one that cannot be judged yet is left to its own turn)."""
         try:
             return not judge(check, facts, self.context).passed
-        except NetconformError:
+        except (NetconformError, Unresolvable):
             return False
 
     def teardown(self, built: BuiltScenario) -> None:

@@ -305,12 +305,54 @@ def is_address(text: str) -> bool:
     return True
 
 
+def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[ContainerFacts, str, str] | None:
+    """The container, query type and name a DNS check asks about (None: not a DNS check, or its
+    container was not created).
+
+    Raises:
+        Unresolvable: the name refers to something the facts do not hold.
+    """
+    family = check.prop.split(".", 1)[0]
+    if family not in ("lookup", "reverse", "forwarded"):
+        return None
+    container = facts.containers[check.subject]
+    if not container.created:
+        return None
+    return container, "PTR" if family == "reverse" else "A", str(resolve_value(check.param, facts, context))
+
+
+def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check],
+                     context: Mapping[str, Any]) -> None:
+    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt).
+    Lookups of one name are made one after another: which upstream queries were a lookup's own is
+    told by the name and the time it ran."""
+    groups: dict[str, list[tuple[ContainerFacts, str, str]]] = defaultdict(list)
+    for check in checks:
+        try:
+            asked = lookup_of(check, facts, context)
+        except Unresolvable:
+            continue  # its own turn reports it
+        if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
+            groups[asked[2].lower().rstrip(".")].append(asked)
+    if len(groups) < 2:
+        return
+
+    def run(group: list[tuple[ContainerFacts, str, str]]) -> None:
+        for container, qtype, name in group:
+            prober.lookup(facts, container, qtype, name)
+
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+        for future in [pool.submit(run, group) for group in groups.values()]:
+            future.result()
+
+
 def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
             siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
-    """Make the probe ``check`` is judged on, unless an earlier check made it already.
+    """Make the probe or lookup ``check`` is judged on, unless an earlier check made it already.
 
     The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
-    those of the scenarios built ``ahead`` of their turn with them.
+    those of the scenarios built ``ahead`` of their turn with them; the first DNS check makes all
+    of its siblings' lookups.
     """
     if check.reach is not None:
         specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
@@ -318,11 +360,8 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
         prober.prefetch(facts, specs, context, others)
         prober.reach(facts, check.reach, context)
         return
-    family = check.prop.split(".", 1)[0]
-    if family not in ("lookup", "reverse", "forwarded"):
+    asked = lookup_of(check, facts, context)
+    if asked is None:
         return
-    container = facts.containers[check.subject]
-    if not container.created:
-        return
-    name = str(resolve_value(check.param, facts, context))
-    prober.lookup(facts, container, "PTR" if family == "reverse" else "A", name)
+    prefetch_lookups(prober, facts, siblings, context)
+    prober.lookup(facts, *asked)

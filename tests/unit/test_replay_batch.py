@@ -1,5 +1,6 @@
-"""The failed probes of a scenario are replayed together, bounded, once each; probes that share a
-target and port never overlap (a listener, or the TCP witness, could not tell them apart)."""
+"""The failed probes and lookups of a scenario are replayed together, bounded, once each; probes
+that share a target and port never overlap (a listener, or the TCP witness, could not tell them
+apart), nor do lookups of one name (upstream queries are told apart by name and time)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from netconform.errors import ProbeError
 from netconform.facts import ScenarioFacts
+from netconform.facts.relocation import Relocation
 from netconform.harness.on_demand import one_at_a_time
 from netconform.harness.replay import Evidence
 from netconform.harness.replay_batch import PARALLEL_REPLAYS, ReplayBatch
@@ -22,11 +24,15 @@ SPEC = """\
 networks:
   alpha: {subnet: 10.241.2.0/24}
 containers:
-  a1: {network: alpha}
-  a2: {network: alpha}
+  a1: {network: alpha, dns: ["${sentinel.address}"]}
+  a2: {network: alpha, dns: ["${sentinel.address}"]}
   a3: {network: alpha}
 expect:
-  a1: {interfaces: [lo, eth0]}
+  a1:
+    interfaces: [lo, eth0]
+    lookup: {a2: [10.241.2.3], a3: [10.241.2.4]}
+  a2:
+    lookup: {a3: [10.241.2.4]}
 reachability:
   - {from: a1, to: a2, proto: tcp, port: 8080, expect: reach}
   - {from: a3, to: a2, proto: tcp, port: 8080, expect: reach}
@@ -44,14 +50,25 @@ def scenario_checks(tmp_path: Path) -> list[Check]:
 
 
 def probed(checks: list[Check]) -> ScenarioFacts:
-    """Stands in for the facts of a built scenario whose probes were all made."""
-    return cast(ScenarioFacts, SimpleNamespace(reach={c.reach.id: None for c in checks if c.reach is not None}))
+    """Stands in for the facts of a built scenario whose probes and lookups were all made."""
+    containers = {key: SimpleNamespace(created=True, lookups={}) for key in ("a1", "a2", "a3")}
+    for check in checks:
+        if check.prop.startswith("lookup."):
+            containers[check.subject].lookups[f"A {check.param}"] = None
+    return cast(ScenarioFacts, SimpleNamespace(reach={c.reach.id: None for c in checks if c.reach is not None},
+                                               containers=containers, relocation=Relocation()))
+
+
+def same_group(one: Check, other: Check) -> bool:
+    if one.reach is not None and other.reach is not None:
+        return one_at_a_time(one.reach) == one_at_a_time(other.reach)
+    return one.reach is None and other.reach is None and one.param == other.param
 
 
 class Recorder:
     """A replay that takes a moment and records who replayed what, and what overlapped."""
 
-    def __init__(self, fail: str = "") -> None:
+    def __init__(self, fail: tuple[str, str] = ("", "")) -> None:
         self.replayed: list[str] = []
         self.active: list[Check] = []
         self.overlaps: list[tuple[str, str]] = []
@@ -61,22 +78,23 @@ class Recorder:
 
     def __call__(self, check: Check) -> Evidence:
         with self.guard:
-            self.overlaps += [(other.name, check.name) for other in self.active
-                              if other.reach and check.reach
-                              and one_at_a_time(other.reach) == one_at_a_time(check.reach)]
+            self.overlaps += [(other.name, check.name) for other in self.active if same_group(other, check)]
             self.active.append(check)
             self.most = max(self.most, len(self.active))
         time.sleep(0.05)
         with self.guard:
             self.active.remove(check)
             self.replayed.append(check.name)
-        if check.name == self.fail:
+        if (check.subject, check.name) == self.fail:
             raise ProbeError(f"replay of {check.name} failed")
         return Evidence([], {"replay": f"replay of {check.name}"})
 
 
 def failing_all_but_blocked(check: Check) -> bool:
-    return check.reach is not None and check.reach.id != "a3->a1 icmp"
+    """Every probe fails but the one expected blocked, and every lookup."""
+    if check.reach is not None:
+        return check.reach.id != "a3->a1 icmp"
+    return check.prop.startswith("lookup.")
 
 
 def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> None:
@@ -85,10 +103,10 @@ def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> No
     replay = Recorder()
     batch = ReplayBatch()
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    assert len(failed) == 5
+    assert len(failed) == 8
     evidence: dict[str, Any] = {}
     for check in failed:
-        evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked)
+        evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked, {})
     assert sorted(replay.replayed) == sorted(check.name for check in failed)
     assert {name: kept.sections["replay"] for name, kept in evidence.items()} == {
         check.name: f"replay of {check.name}" for check in failed}
@@ -100,7 +118,7 @@ def test_probes_to_one_target_port_are_replayed_one_after_another(tmp_path: Path
     checks = scenario_checks(tmp_path)
     replay = Recorder()
     tcp = [check for check in checks if check.reach is not None and check.reach.proto == "tcp"]
-    ReplayBatch().evidence(tcp[0], probed(checks), checks, replay, failing_all_but_blocked)
+    ReplayBatch().evidence(tcp[0], probed(checks), checks, replay, failing_all_but_blocked, {})
     assert set(replay.replayed) >= {check.name for check in tcp}
     assert replay.overlaps == []
 
@@ -110,28 +128,37 @@ def test_a_new_scenario_replays_afresh(tmp_path: Path) -> None:
     replay = Recorder()
     batch = ReplayBatch()
     first = next(check for check in checks if failing_all_but_blocked(check))
-    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked)
+    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked, {})
     replayed = len(replay.replayed)
-    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked)
+    batch.evidence(first, probed(checks), checks, replay, failing_all_but_blocked, {})
     assert len(replay.replayed) == 2 * replayed
 
 
 def test_a_failed_replay_is_raised_for_its_own_check_only(tmp_path: Path) -> None:
     checks = scenario_checks(tmp_path)
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    replay = Recorder(fail=failed[1].name)
+    replay = Recorder(fail=(failed[1].subject, failed[1].name))
     batch = ReplayBatch()
     facts = probed(checks)
-    assert batch.evidence(failed[0], facts, checks, replay, failing_all_but_blocked).sections
+    assert batch.evidence(failed[0], facts, checks, replay, failing_all_but_blocked, {}).sections
     with pytest.raises(ProbeError, match="failed"):
-        batch.evidence(failed[1], facts, checks, replay, failing_all_but_blocked)
-    assert batch.evidence(failed[2], facts, checks, replay, failing_all_but_blocked).sections
+        batch.evidence(failed[1], facts, checks, replay, failing_all_but_blocked, {})
+    assert batch.evidence(failed[2], facts, checks, replay, failing_all_but_blocked, {}).sections
     assert len(replay.replayed) == len(failed)
+
+
+def test_lookups_of_one_name_are_replayed_one_after_another(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    replay = Recorder()
+    lookups = [check for check in checks if check.prop.startswith("lookup.")]
+    ReplayBatch().evidence(lookups[0], probed(checks), checks, replay, failing_all_but_blocked, {})
+    assert set(replay.replayed) >= {check.name for check in lookups}
+    assert replay.overlaps == []
 
 
 def test_a_property_check_is_replayed_on_its_own(tmp_path: Path) -> None:
     checks = scenario_checks(tmp_path)
     replay = Recorder()
-    prop = next(check for check in checks if check.reach is None)
-    ReplayBatch().evidence(prop, probed(checks), checks, replay, failing_all_but_blocked)
+    prop = next(check for check in checks if check.prop == "interfaces")
+    ReplayBatch().evidence(prop, probed(checks), checks, replay, failing_all_but_blocked, {})
     assert replay.replayed == [prop.name]
