@@ -7,7 +7,8 @@ and one replay after another made the run many times slower. So the first failur
 has every failed probe and lookup of it replayed at once, at most :data:`PARALLEL_REPLAYS` at a
 time, and each later failure takes its evidence from there. What was made one after another is
 replayed one after another: probes that share a target namespace and port
-(:func:`netconform.harness.on_demand.one_at_a_time`), lookups of one name.
+(:func:`netconform.harness.on_demand.one_at_a_time`), lookups of one name. A probe that two checks
+judge (its outcome and its ``[source]``) is replayed once, for both.
 """
 
 from __future__ import annotations
@@ -91,11 +92,18 @@ def _replay_all(checks: Sequence[tuple[tuple[str, ...], Check]],
     done: dict[tuple[str, str], Evidence | NetconformError] = {}
 
     def run(group: list[Check]) -> None:
+        probes: dict[str, Evidence | NetconformError] = {}  # a probe two checks judge is replayed once
         for check in group:
+            probe = check.reach.id if check.reach is not None else None
+            if probe is not None and probe in probes:
+                done[_key(check)] = probes[probe]
+                continue
             try:
                 done[_key(check)] = replay(check)
             except NetconformError as err:
                 done[_key(check)] = err
+            if probe is not None:
+                probes[probe] = done[_key(check)]
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_REPLAYS, len(groups))) as pool:
         for future in [pool.submit(run, group) for group in groups.values()]:

@@ -36,7 +36,7 @@ expect:
 reachability:
   - {from: a1, to: a2, proto: tcp, port: 8080, expect: reach}
   - {from: a3, to: a2, proto: tcp, port: 8080, expect: reach}
-  - {from: a1, to: a3, proto: udp, port: 8053, expect: reach}
+  - {from: a1, to: a3, proto: udp, port: 8053, expect: reach, source: "${container.a1.ip}"}
   - {from: a1, to: a2, proto: icmp, expect: reach}
   - {from: a2, to: a1, proto: icmp, expect: reach}
   - {from: a3, to: a1, proto: icmp, expect: blocked}
@@ -103,13 +103,16 @@ def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> No
     replay = Recorder()
     batch = ReplayBatch()
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    assert len(failed) == 8
+    assert len(failed) == 9
     evidence: dict[str, Any] = {}
     for check in failed:
         evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked, {})
-    assert sorted(replay.replayed) == sorted(check.name for check in failed)
-    assert {name: kept.sections["replay"] for name, kept in evidence.items()} == {
-        check.name: f"replay of {check.name}" for check in failed}
+    # The outcome and the [source] of one probe share its one replay.
+    source = next(check for check in failed if check.name.endswith(" [source]"))
+    assert sorted(replay.replayed) == sorted(check.name for check in failed if check is not source)
+    assert evidence[source.name] is evidence[source.name.removesuffix(" [source]")]
+    assert {name: kept.sections["replay"] for name, kept in evidence.items() if name != source.name} == {
+        check.name: f"replay of {check.name}" for check in failed if check is not source}
     assert replay.overlaps == []
     assert 1 < replay.most <= PARALLEL_REPLAYS
 
@@ -144,7 +147,7 @@ def test_a_failed_replay_is_raised_for_its_own_check_only(tmp_path: Path) -> Non
     with pytest.raises(ProbeError, match="failed"):
         batch.evidence(failed[1], facts, checks, replay, failing_all_but_blocked, {})
     assert batch.evidence(failed[2], facts, checks, replay, failing_all_but_blocked, {}).sections
-    assert len(replay.replayed) == len(failed)
+    assert len(replay.replayed) == len(failed) - 1  # the [source] check shares its probe's replay
 
 
 def test_lookups_of_one_name_are_replayed_one_after_another(tmp_path: Path) -> None:
