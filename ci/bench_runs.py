@@ -25,7 +25,7 @@ DEDICATED_SENTINEL_CIDR = "198.18.0.0/24"
 FORWARDING = "net.ipv4.ip_forward"
 
 SCALE_SCENARIO = """\
-description: benchmark scale scenario {index}: three containers on one network.
+description: benchmark scale scenario {index}, three containers on one network.
 networks:
   net: {{}}
 containers:
