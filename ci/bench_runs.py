@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Off the host daemon's sentinel network, as tests/faults does for dedicated daemons.
 DEDICATED_SENTINEL_CIDR = "198.18.0.0/24"
 FORWARDING = "net.ipv4.ip_forward"
+# One suite run, even on a broken host, ends well within this (seconds).
+RUN_BOUND = 1800.0
 
 SCALE_SCENARIO = """\
 description: benchmark scale scenario {index}, three containers on one network.
@@ -67,7 +69,10 @@ def run_suite(paths: Sequence[Path], workers: int = 1, extra: Sequence[str] = ()
         command += ["--report-dir", str(report_dir)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=RUN_BOUND)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"benchmark: {' '.join(command)} did not end within {RUN_BOUND:g}s")
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode not in allowed:
