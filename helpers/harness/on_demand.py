@@ -170,7 +170,8 @@ class Prober:
         ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
         groups: dict[tuple[int, str, int | None], list[tuple[ScenarioFacts, ReachSpec]]] = defaultdict(list)
         for scenario, wanted in [(facts, specs), *ahead]:
-            for spec in wanted:
+            # One probe per id: a probe's outcome and its [source] are two checks of one spec.
+            for spec in {spec.id: spec for spec in wanted}.values():
                 if spec.id not in scenario.reach and not spec.churn:
                     target, port = one_at_a_time(spec)
                     # The host and the sentinel are the same namespace for every scenario.

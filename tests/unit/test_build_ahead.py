@@ -1,17 +1,23 @@
 """Build ahead: scenarios are built in batches, each taken at its own turn; a failure ahead is
-reported at that scenario's own setup; features the kernel lacks are left to their own skip."""
+reported at that scenario's own setup; features the kernel lacks are left to their own skip; the
+probes of a batch are made in one window, each once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from netconform.errors import EngineError
+from netconform.facts import ReachResult, ScenarioFacts
 from netconform.harness.build_ahead import BuildAhead
 from netconform.harness.context import RunContext
-from netconform.spec.model import Scenario
+from netconform.harness.on_demand import Prober
+from netconform.spec import load_scenario
+from netconform.spec.model import ReachSpec, Scenario
 
 
 class Builds:
@@ -83,3 +89,35 @@ def test_depth_zero_builds_one_scenario_at_a_time() -> None:
     for index in range(3):
         turn(ahead, builds, index)
     assert builds.built == ["s0", "s1", "s2"]
+
+
+# -- probes of a batch made in one window ---------------------------------------------------------
+
+class CountingProber(Prober):
+    """Records the probes it is asked to make instead of making them."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon_pid=1, sentinel=None)
+        self.made: list[tuple[str, str]] = []
+
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        self.made.append((facts.scenario, spec.id))
+        return ReachResult(spec.id, spec.frm, spec.to, spec.proto, "10.0.0.1", None)
+
+
+def test_one_window_makes_each_probe_of_the_batch_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n"
+                    "  - {from: a, to: b, proto: tcp, port: 80, expect: reach, source: \"${container.a.ip}\"}\n"
+                    "  - {from: a, to: b, proto: icmp, expect: reach}\n")
+    checks = load_scenario(path).checks
+    assert len(checks) == 3  # tcp outcome, tcp [source], icmp
+    specs = [check.reach for check in checks if check.reach is not None]
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={})) for name in ("s1", "s2"))
+    prober = CountingProber()
+    prober.prefetch(first, specs, {}, [(later, specs)])
+    assert sorted(prober.made) == [("s1", "a->b icmp"), ("s1", "a->b tcp/80"),
+                                   ("s2", "a->b icmp"), ("s2", "a->b tcp/80")]
+    assert set(first.reach) == set(later.reach) == {"a->b icmp", "a->b tcp/80"}
+    prober.prefetch(later, specs, {})
+    assert len(prober.made) == 4, "probes already made are not made again"
