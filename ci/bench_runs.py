@@ -5,7 +5,6 @@ dedicated daemon whose network namespace has IPv4 forwarding off (never the host
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -25,6 +24,9 @@ DEDICATED_SENTINEL_CIDR = "198.18.0.0/24"
 FORWARDING = "net.ipv4.ip_forward"
 # One suite run, even on a broken host, ends well within this (seconds).
 RUN_BOUND = 1800.0
+# Runs argv; prints the largest resident set of any process of the run (kB, on stderr's last line).
+_PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
 
 SCALE_SCENARIO = """\
 description: benchmark scale scenario {index}, three containers on one network.
@@ -46,7 +48,7 @@ reachability:
 
 @dataclass
 class Run:
-    """One pytest run: wall time, peak RSS of the run's processes, exit code, report figures."""
+    """One pytest run: wall time, the largest resident set of one of its processes, exit code, report figures."""
 
     seconds: float
     peak_rss_mb: float
@@ -67,17 +69,18 @@ def run_suite(paths: Sequence[Path], workers: int = 1, extra: Sequence[str] = ()
         command += ["-n", str(workers)]
     if report_dir is not None:
         command += ["--report-dir", str(report_dir)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     try:
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=RUN_BOUND)
+        # Through a wrapper whose only child is this run: its RUSAGE_CHILDREN peak is this run's.
+        result = subprocess.run([sys.executable, "-c", _PEAK_RSS, *command], cwd=ROOT, capture_output=True,
+                                text=True, check=False, timeout=RUN_BOUND)
     except subprocess.TimeoutExpired:
         sys.exit(f"benchmark: {' '.join(command)} did not end within {RUN_BOUND:g}s")
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode not in allowed:
         sys.exit(f"benchmark: {' '.join(command)} ended with exit {result.returncode}:\n{result.stdout[-3000:]}")
-    run = Run(elapsed, max(peak, before) / 1024, result.returncode, {})
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    run = Run(elapsed, peak_kb / 1024, result.returncode, {})
     if report_dir is not None:
         _read_report(report_dir, run)
     return run
