@@ -1,95 +1,173 @@
 """Benchmark: what the conformance run costs beyond starting its containers, measured in one run.
 
-    .venv/bin/python ci/benchmark.py [--workers N] [suites/*.yaml ...]
+    flock /tmp/netconform-host.lock .venv/bin/python ci/benchmark.py [--quick] [--parts P,...] [suites/*.yaml ...]
 
-Measures, on the same daemon, one after another:
-  1. bare:   create and start every scenario's networks and containers with the SDK, then remove
-             them (what any test of these scenarios must pay at least);
-  2. build:  the same through netconform's engine plus its observation from inside the namespaces
-             (no lookups or probes);
-  3. suite:  the whole pytest run of the scenarios (serial), and with --workers N under xdist.
-and prints the times and their ratios. Numbers are from this machine and this run only.
+Parts (all by default; every ratio is printed side by side at the end):
+  cost:     bare create+start+remove of every scenario (SDK, what any test must pay), and the same
+            through netconform's engine plus its observation from inside the namespaces;
+  suite:    the whole pytest run, serial and under xdist (--workers);
+  facts:    one container's facts read by netconform and by pytest-testinfra's docker:// backend;
+  double:   every check made once, then twice, on the same containers (in-process);
+  broken:   the suite on a dedicated 20.10 daemon, clean and with net.ipv4.ip_forward=0 in its netns
+            (never the host's), with the evidence kept for each failure;
+  scale:    --scale N scenarios of three containers (and N/2, for linearity): time, peak memory,
+            report sizes.
+--quick: parts cost,facts,double on three scenarios. Numbers are from this machine and this run only.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import json
 import sys
-import time
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from netconform.engine.builder import ScenarioEngine
+from bench_inprocess import bare_and_observed, bare_cost, buildable, doubled, facts_side_by_side, judged
+from bench_runs import broken_host, run_suite, write_scale_scenarios
+
 from netconform.harness.context import RunContext, RunOptions
 from netconform.hermetic.runs import RunIdentity, register, unregister
-from netconform.spec import Scenario, load_scenario
+from netconform.spec import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("cost", "suite", "facts", "double", "broken", "scale")
+QUICK_PARTS = ("cost", "facts", "double")
+QUICK_SPECS = ("custom.yaml", "reach-icc.yaml", "dns-custom.yaml")
+FACTS_SPEC = "custom.yaml"
 
 
-def bare_cost(context: RunContext, scenarios: list[Scenario]) -> float:
-    """Build and tear down every scenario with the engine alone: SDK calls, no observation."""
-    engine: ScenarioEngine = context.engine
-    started = time.perf_counter()
-    for scenario in scenarios:
-        if scenario.uses_sentinel:
-            context.start_sentinel()
-        built = engine.build(scenario)
-        engine.teardown(built)
-    return time.perf_counter() - started
+class Table:
+    """Rows of figures, printed as they come and again together at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def add(self, label: str, value: str, target: str = "") -> None:
+        row = f"  {label:<52} {value:>22}   {target}"
+        print(row, flush=True)
+        self.rows.append(row)
 
 
-def build_and_observe(context: RunContext, scenarios: list[Scenario]) -> float:
-    started = time.perf_counter()
-    for scenario in scenarios:
-        built, _ = context.build(scenario)
-        context.teardown(built)
-    return time.perf_counter() - started
-
-
-def suite_run(paths: list[Path], workers: int) -> float:
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, paths)]
-    if workers > 1:
-        command += ["-n", str(workers)]
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"benchmark: the suite run failed (exit {result.returncode}):\n{result.stdout[-2000:]}")
-    return elapsed
-
-
-def main() -> int:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("specs", nargs="*", type=Path, help="scenario files (default: suites/*.yaml)")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers for the parallel run (default 2)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of: {', '.join(PARTS)}")
+    parser.add_argument("--quick", action="store_true", help=f"parts {','.join(QUICK_PARTS)} on {len(QUICK_SPECS)} "
+                                                             "scenarios, to iterate")
+    parser.add_argument("--scale", type=int, default=100, help="scenarios in the scale part (default 100)")
+    parser.add_argument("--keep", type=Path, help="keep the reports of the runs here (default: a temp dir)")
     args = parser.parse_args()
-    paths = args.specs or sorted((ROOT / "suites").glob("*.yaml"))
-    scenarios = [load_scenario(path) for path in paths]
-    containers = sum(len(scenario.containers) for scenario in scenarios)
-    checks = sum(len(scenario.checks) for scenario in scenarios)
+    if args.quick:
+        args.parts = ",".join(QUICK_PARTS)
+        args.specs = args.specs or [ROOT / "suites" / name for name in QUICK_SPECS]
+    args.parts = args.parts.split(",")
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; of: {', '.join(PARTS)}")
+    args.specs = args.specs or sorted((ROOT / "suites").glob("*.yaml"))
+    return args
+
+
+def _in_process(args: argparse.Namespace, table: Table) -> None:
+    scenarios = [load_scenario(path) for path in args.specs]
     run = RunIdentity.new()
     register(run)
     context = RunContext.open(RunOptions(), run)
     try:
-        bare = bare_cost(context, scenarios)
-        observed = build_and_observe(context, scenarios)
+        scenarios = buildable(context, scenarios)
+        containers = sum(len(scenario.containers) for scenario in scenarios)
+        checks = sum(len(scenario.checks) for scenario in scenarios)
+        print(f"{len(scenarios)} scenarios this host can build, {containers} containers, {checks} checks, "
+              f"dockerd {context.daemon.version}")
+        parts = set(args.parts)
+        if "cost" in parts or "suite" in parts:
+            args.bare, observed = bare_and_observed(context, scenarios)
+            table.add("bare: create+start+remove (SDK)", f"{args.bare:.2f} s")
+            table.add("build + observe (netconform)", f"{observed:.2f} s = {observed / args.bare:.2f} x bare")
+        if "facts" in parts:
+            spec = next((s for s in scenarios if Path(s.path).name == FACTS_SPEC), scenarios[0])
+            ours, theirs = facts_side_by_side(context, spec)
+            table.add("one container's facts: netconform", f"{1000 * ours:.1f} ms")
+            table.add("one container's facts: testinfra docker://", f"{1000 * theirs:.1f} ms")
+            table.add("  testinfra / netconform", f"{theirs / ours:.0f} x", "target >= 60 x")
+        if "double" in parts:
+            once, judged_once = judged(context, scenarios)
+            twice, judged_twice = judged(context, [doubled(scenario, False) for scenario in scenarios])
+            probes, _ = judged(context, [doubled(scenario, True) for scenario in scenarios])
+            table.add(f"checks once ({judged_once}), build to teardown", f"{once:.2f} s")
+            table.add(f"checks twice ({judged_twice}), same containers", f"{twice:.2f} s")
+            table.add("  doubling the checks adds", f"{100 * (twice / once - 1):+.1f} %", "target < 10 %")
+            table.add("checks twice, each copy its own probe", f"{probes:.2f} s")
+            table.add("  doubling the checks and probes adds", f"{100 * (probes / once - 1):+.1f} %")
     finally:
         context.close()
         unregister(run)
-    serial = suite_run(paths, 1)
-    parallel = suite_run(paths, args.workers)
-    rows = [
-        ("bare: create+start+remove (SDK)", bare),
-        ("build + observe (netconform)", observed),
-        ("full suite, serial", serial),
-        (f"full suite, -n {args.workers}", parallel),
-    ]
-    print(f"{len(scenarios)} scenarios, {containers} containers, {checks} checks, dockerd {context.daemon.version}")
-    for label, seconds in rows:
-        print(f"  {label:<34} {seconds:7.2f} s   {seconds / bare:5.2f} x bare")
-    print(f"  per check, serial suite: {1000 * serial / checks:.1f} ms;"
-          f" observation overhead over bare: {observed - bare:+.2f} s")
+
+
+def _bare_again(args: argparse.Namespace) -> float:
+    """Bare cost measured again after the suite runs (the machine's load drifts; both are shown)."""
+    run = RunIdentity.new()
+    register(run)
+    context = RunContext.open(RunOptions(), run)
+    try:
+        return bare_cost(context, buildable(context, [load_scenario(path) for path in args.specs]))
+    finally:
+        context.close()
+        unregister(run)
+
+
+def _suite(args: argparse.Namespace, table: Table, scratch: Path) -> None:
+    serial = run_suite(args.specs, 1)
+    parallel = run_suite(args.specs, args.workers)
+    after = _bare_again(args)
+    bare = (args.bare + after) / 2
+    table.add("bare again, after the suite runs", f"{after:.2f} s (mean {bare:.2f} s)")
+    table.add("full suite, serial", f"{serial.seconds:.2f} s = {serial.seconds / bare:.2f} x bare",
+              "target <= 1.2 x")
+    table.add(f"full suite, -n {args.workers}", f"{parallel.seconds:.2f} s = {parallel.seconds / bare:.2f} x bare",
+              "target <= 1.0 x")
+
+
+def _broken(args: argparse.Namespace, table: Table, scratch: Path) -> None:
+    clean, broken = broken_host(args.specs, scratch)
+    failed = broken.outcomes.get("failed", 0)
+    table.add("dedicated daemon, clean, serial", f"{clean.seconds:.2f} s")
+    table.add("  same, net.ipv4.ip_forward=0 in its netns", f"{broken.seconds:.2f} s = "
+              f"{broken.seconds / clean.seconds:.2f} x clean", "target <= 2 x")
+    table.add("  failures (with a replay in their evidence)", f"{failed} ({broken.failures_with_replay})")
+    (scratch / "broken-evidence.json").write_text(json.dumps(broken.evidence_shape, indent=1, sort_keys=True))
+
+
+def _scale(args: argparse.Namespace, table: Table, scratch: Path) -> None:
+    half = write_scale_scenarios(scratch / "scale-half", args.scale // 2)
+    full = write_scale_scenarios(scratch / "scale-full", args.scale)
+    small = run_suite(half, 1, report_dir=scratch / "scale-half-report")
+    large = run_suite(full, 1, report_dir=scratch / "scale-full-report")
+    table.add(f"{len(half)} scenarios x 3 containers, serial", f"{small.seconds:.1f} s, {small.peak_rss_mb:.0f} MB")
+    table.add(f"{len(full)} scenarios x 3 containers, serial", f"{large.seconds:.1f} s, {large.peak_rss_mb:.0f} MB")
+    table.add("  time ratio for twice the scenarios", f"{large.seconds / small.seconds:.2f}", "linear: 2.0")
+    sizes = f"{large.json_bytes / 1e6:.1f} MB / {large.html_bytes / 1e6:.1f} MB"
+    table.add(f"  report of {len(full)}: JSON / HTML", sizes)
+
+
+def main() -> int:
+    args = _parse()
+    table = Table()
+    args.bare = None
+    scratch = args.keep or Path(tempfile.mkdtemp(prefix="netconform-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    if {"cost", "suite", "facts", "double"} & set(args.parts):
+        _in_process(args, table)
+    steps: dict[str, Callable[[argparse.Namespace, Table, Path], None]] = {
+        "suite": _suite, "broken": _broken, "scale": _scale}
+    for part, step in steps.items():
+        if part in args.parts:
+            step(args, table, scratch)
+    print(f"\nall figures (reports in {scratch}):")
+    print("\n".join(table.rows))
     return 0
 
 

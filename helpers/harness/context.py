@@ -30,16 +30,18 @@ from netconform.facts.kernel import KernelFeature
 from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.replay import keep_evidence
+from netconform.harness.replay_batch import ReplayBatch
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.kernel_features import FeatureProbe
 from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.segment import Segment
 from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
-from netconform.judge import Verdict
+from netconform.judge import Verdict, judge
 from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.firewall_layout import read_firewall_layout
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario, StepSpec
+from netconform.spec.refs import Unresolvable
 from netconform.spec.values import Ref, Value
 
 
@@ -109,6 +111,8 @@ class RunContext:
     _building: dict[str, str] = field(default_factory=dict)
     # The dockerd everything above was read from, to notice when it restarts mid-run.
     process: DaemonProcess | None = None
+    # Failed probes of the scenario being judged, replayed together for their evidence.
+    replays: ReplayBatch = field(default_factory=ReplayBatch)
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -190,7 +194,7 @@ class RunContext:
                                     "layout, namespaces) was the old process's, so nothing more is built")
         if scenario.uses_sentinel:
             self.start_sentinel()
-        segment = self._make_segment(scenario)
+        segment = self.make_segment(scenario)
         try:
             built = self.engine.build(scenario)
         except BaseException:
@@ -238,7 +242,7 @@ class RunContext:
             if endpoint.ip)})
         return facts
 
-    def _make_segment(self, scenario: Scenario) -> Segment | None:
+    def make_segment(self, scenario: Scenario) -> Segment | None:
         """The scenario's segment, both ends up and unaddressed; its parent's name and MAC are what
         ``${segment.parent}`` and ``${segment.parent_mac}`` stand for in network options."""
         if scenario.segment is None:
@@ -273,23 +277,30 @@ class RunContext:
         self.prober.sentinel = self.sentinel
         return self.prober
 
-    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = ()) -> None:
-        """Make the lookups and probes ``check`` needs (once per scenario)."""
-        prepare(self.ready_prober(), check, facts, self.context, siblings)
+    def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = (),
+                ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+        """Make the lookups and probes ``check`` needs (once per scenario; with the probes of the
+        scenarios built ``ahead``)."""
+        prepare(self.ready_prober(), check, facts, self.context, siblings, ahead)
 
-    def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict) -> list[str]:
+    def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict,
+                      siblings: Sequence[Check] = ()) -> list[str]:
         """For a failing probe or lookup: replay it, traced through the daemon's firewall (probes)
         and captured (with --report-dir), and add the replay, the trace and the namespaces' state at
-        failure time to the verdict's evidence. Returns the pcap paths, relative to the report
-        directory."""
+        failure time to the verdict's evidence. The failed probes among ``siblings`` are replayed
+        with it (:mod:`netconform.harness.replay_batch`). Returns the pcap paths, relative to the
+        report directory."""
         if check.aspect not in ("dns", "reachability"):
             return []
         root = Path(self.options.report_dir).resolve() if self.options.report_dir else None
         if root is None:
             verdict.note = _add_note(verdict.note, "packet captures are kept with --report-dir")
         try:
-            evidence = keep_evidence(self.ready_prober(), check, facts, self.context,
-                                     root / "evidence" if root else None, self.run.run_id)
+            evidence = self.replays.evidence(
+                check, facts, siblings,
+                replay=lambda one: keep_evidence(self.ready_prober(), one, facts, self.context,
+                                                 root / "evidence" if root else None, self.run.run_id),
+                failed=lambda other: self._fails(other, facts), context=self.context)
         except NetconformError as err:
             verdict.note = _add_note(verdict.note, f"no replay: {err}")
             return []
@@ -300,6 +311,13 @@ class RunContext:
                 del verdict.evidence[key]
         # Relative to the report, so the report directory can be moved or archived as a whole.
         return [str(Path(path).relative_to(root)) for path in evidence.paths] if root else []
+
+    def _fails(self, check: Check, facts: ScenarioFacts) -> bool:
+        """Whether ``check`` fails on ``facts`` (one that cannot be judged yet is left to its own turn)."""
+        try:
+            return not judge(check, facts, self.context).passed
+        except (NetconformError, Unresolvable):
+            return False
 
     def teardown(self, built: BuiltScenario) -> None:
         if built in self.built:

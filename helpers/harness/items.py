@@ -18,6 +18,7 @@ import pytest
 from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
+from netconform.harness.build_ahead import BuildAhead
 from netconform.harness.context import RunContext, RunOptions, worker_id
 from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
@@ -39,6 +40,7 @@ artifacts_key = pytest.StashKey[list[str]]()
 profile_key = pytest.StashKey[HostProfile]()
 # Scenario records finished in this process, waiting to ride on the next teardown report.
 finished_scenarios_key = pytest.StashKey[list[dict[str, Any]]]()
+build_ahead_key = pytest.StashKey[BuildAhead]()
 
 
 def run_context(config: pytest.Config) -> RunContext:
@@ -51,6 +53,19 @@ def run_context(config: pytest.Config) -> RunContext:
             context.profile_overrides = config.stash[profile_key].overrides()
         config.stash[context_key] = context
     return config.stash[context_key]
+
+
+def build_ahead(session: pytest.Session) -> BuildAhead:
+    """The run's scenarios to build ahead (:mod:`netconform.harness.build_ahead`): the files of the
+    items to run, in order; none under xdist, where a worker does not know its next file."""
+    config = session.config
+    if build_ahead_key not in config.stash:
+        files = [item.parent.parent for item in session.items
+                 if isinstance(item, CheckItem) and item.parent is not None]
+        order = [(node.path, node.scenario) for node in dict.fromkeys(files) if isinstance(node, ScenarioFile)]
+        depth = 0 if hasattr(config, "workerinput") else int(config.getoption("build_ahead", 0) or 0)
+        config.stash[build_ahead_key] = BuildAhead(order, depth)
+    return config.stash[build_ahead_key]
 
 
 class ScenarioFile(pytest.File):
@@ -87,8 +102,10 @@ class ScenarioFile(pytest.File):
             context = run_context(self.config)
             missing = context.missing_features(self.scenario)
             if not missing:
-                self.built, self.facts = context.build(self.scenario)
+                ahead = build_ahead(self.session)
+                self.built, self.facts = ahead.take(self.path) or context.build(self.scenario)
                 self.stepper = Stepper(self.scenario.steps, self.facts)
+                ahead.build_after(self.path, context)
                 return
         except NetconformError as err:
             problem = str(err)
@@ -173,11 +190,11 @@ class CheckItem(pytest.Item):
         reason = not_applicable(self.check, siblings, facts, context.context)
         if reason:
             pytest.skip(reason)
-        context.prepare(self.check, facts, siblings)
+        context.prepare(self.check, facts, siblings, build_ahead(self.session).waiting())
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
         if not verdict.passed:
-            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict)
+            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict, siblings)
             raise ConformanceFailure(self.check, facts.containers.get(self.check.subject), verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

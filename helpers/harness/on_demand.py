@@ -162,23 +162,30 @@ class Prober:
     def _probing(self, what: str) -> AbstractContextManager[None]:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
 
-    def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any]) -> None:
+    def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any],
+                 ahead: Sequence[tuple[ScenarioFacts, Sequence[ReachSpec]]] = ()) -> None:
         """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
         add up. Probes that would share a target namespace and port (a listener, or the witness's
-        way of telling TCP probes apart) run one after another."""
-        groups: dict[tuple[str, int | None], list[ReachSpec]] = defaultdict(list)
-        for spec in specs:
-            if spec.id not in facts.reach and not spec.churn:
-                key = (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
-                groups[key].append(spec)
+        way of telling TCP probes apart) run one after another. The probes of scenarios built
+        ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
+        groups: dict[tuple[int, str, int | None], list[tuple[ScenarioFacts, ReachSpec]]] = defaultdict(list)
+        for scenario, wanted in [(facts, specs), *ahead]:
+            # One probe per id: a probe's outcome and its [source] are two checks of one spec.
+            for spec in {spec.id: spec for spec in wanted}.values():
+                if spec.id not in scenario.reach and not spec.churn:
+                    target, port = one_at_a_time(spec)
+                    # The host and the sentinel are the same namespace for every scenario.
+                    shared = 0 if spec.to in ("host", "sentinel") else id(scenario)
+                    groups[(shared, target, port)].append((scenario, spec))
         if not groups:
             return
 
-        def run(group: list[ReachSpec]) -> None:
-            for spec in group:
-                facts.reach[spec.id] = self._reach(facts, spec, context)
+        def run(group: list[tuple[ScenarioFacts, ReachSpec]]) -> None:
+            for scenario, spec in group:
+                scenario.reach[spec.id] = self._reach(scenario, spec, context)
 
-        with self._probing(f"the probes of {facts.scenario}"), \
+        names = ", ".join(dict.fromkeys(scenario.scenario for scenario, _ in [(facts, specs), *ahead]))
+        with self._probing(f"the probes of {names}"), \
                 ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in groups.values()]:
                 future.result()
@@ -284,6 +291,12 @@ class Prober:
             return result
 
 
+def one_at_a_time(spec: ReachSpec) -> tuple[str, int | None]:
+    """Probes with the same key run one after another: a listener on the target's port, and the
+    witness there (a TCP SYN carries no nonce), cannot tell two at once apart."""
+    return (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
+
+
 def is_address(text: str) -> bool:
     """Whether ``text`` is an IP address (else a name to look up first)."""
     try:
@@ -293,22 +306,63 @@ def is_address(text: str) -> bool:
     return True
 
 
-def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
-            siblings: Sequence[Check] = ()) -> None:
-    """Make the probe ``check`` is judged on, unless an earlier check made it already.
+def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[ContainerFacts, str, str] | None:
+    """The container, query type and name a DNS check asks about (None: not a DNS check, or its
+    container was not created).
 
-    The first reachability check of a scenario makes all of its ``siblings``' probes at once.
+    Raises:
+        Unresolvable: the name refers to something the facts do not hold.
+    """
+    family = check.prop.split(".", 1)[0]
+    if family not in ("lookup", "reverse", "forwarded"):
+        return None
+    container = facts.containers[check.subject]
+    if not container.created:
+        return None
+    return container, "PTR" if family == "reverse" else "A", str(resolve_value(check.param, facts, context))
+
+
+def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check],
+                     context: Mapping[str, Any]) -> None:
+    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt).
+    Lookups of one name are made one after another: which upstream queries were a lookup's own is
+    told by the name and the time it ran."""
+    groups: dict[str, list[tuple[ContainerFacts, str, str]]] = defaultdict(list)
+    for check in checks:
+        try:
+            asked = lookup_of(check, facts, context)
+        except Unresolvable:
+            continue  # its own turn reports it
+        if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
+            groups[asked[2].lower().rstrip(".")].append(asked)
+    if len(groups) < 2:
+        return
+
+    def run(group: list[tuple[ContainerFacts, str, str]]) -> None:
+        for container, qtype, name in group:
+            prober.lookup(facts, container, qtype, name)
+
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+        for future in [pool.submit(run, group) for group in groups.values()]:
+            future.result()
+
+
+def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
+            siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+    """Make the probe or lookup ``check`` is judged on, unless an earlier check made it already.
+
+    The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
+    those of the scenarios built ``ahead`` of their turn with them; the first DNS check makes all
+    of its siblings' lookups.
     """
     if check.reach is not None:
         specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
-        prober.prefetch(facts, specs, context)
+        others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+        prober.prefetch(facts, specs, context, others)
         prober.reach(facts, check.reach, context)
         return
-    family = check.prop.split(".", 1)[0]
-    if family not in ("lookup", "reverse", "forwarded"):
+    asked = lookup_of(check, facts, context)
+    if asked is None:
         return
-    container = facts.containers[check.subject]
-    if not container.created:
-        return
-    name = str(resolve_value(check.param, facts, context))
-    prober.lookup(facts, container, "PTR" if family == "reverse" else "A", name)
+    prefetch_lookups(prober, facts, siblings, context)
+    prober.lookup(facts, *asked)

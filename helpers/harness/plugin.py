@@ -23,6 +23,7 @@ from netconform.engine.existing import as_json, from_json
 from netconform.errors import NetconformError, SpecError
 from netconform.harness import fixtures, profile_items
 from netconform.harness.audit import audit_items, audit_summary, existing_key, list_existing
+from netconform.harness.build_ahead import DEFAULT_DEPTH
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
     SCENARIO_SUFFIXES,
@@ -80,6 +81,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=None, metavar="FILE|NAME",
                     help="host profile: the intended networking settings (a file, or a shipped one: "
                          "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
+    group.addoption("--build-ahead", type=int, default=DEFAULT_DEPTH, metavar="N",
+                    help="in a serial run, build the next N scenarios ahead so their probes share one waiting "
+                         f"window (default {DEFAULT_DEPTH}; 0: one scenario at a time; off under xdist)")
     group.addoption("--audit-existing", action="store_true", default=False,
                     help="also audit the networks that existed before the run (the default bridge and the host's "
                          "own): isolation, ICC, egress and masquerade as each promises, as existing::<network> checks "

@@ -26,8 +26,9 @@ from netconform.facts import (
     ScenarioFacts,
 )
 from netconform.facts.files import parse_hosts, parse_resolv_conf
-from netconform.observe.identity import cgroup_version, namespace_ids, read_generated_files, uts_hostname
+from netconform.observe.identity import cgroup_version
 from netconform.observe.netlink import observe_netns
+from netconform.observe.visit import ProcessView, visit_process
 
 
 class Subject(Protocol):
@@ -70,18 +71,21 @@ class _NetnsReader:
     def view(self, pid: int, what: str) -> NetnsView:
         return observe_netns({"net": f"/proc/{pid}/ns/net"}, self.sysctls, timeout=self.timeout, what=what)
 
+    def visit(self, pid: int, what: str) -> ProcessView:
+        return visit_process(pid, self.sysctls, self.timeout, what)
+
 
 def observe_host(daemon_pid: int, reader: _NetnsReader) -> HostFacts:
-    namespaces = namespace_ids(daemon_pid)
+    seen = reader.visit(daemon_pid, "netlink dump of the daemon's network namespace")
     return HostFacts(
         daemon_pid=daemon_pid,
-        namespaces=namespaces,
-        net=reader.view(daemon_pid, "netlink dump of the daemon's network namespace"),
-        hostname=uts_hostname(daemon_pid),
+        namespaces=seen.namespaces,
+        net=seen.net,
+        hostname=seen.hostname,
         cgroup_version=cgroup_version(),
-        files=(files := read_generated_files(daemon_pid)),
-        resolv=parse_resolv_conf(files["/etc/resolv.conf"]),
-        hosts_entries=parse_hosts(files["/etc/hosts"]),
+        files=seen.files,
+        resolv=parse_resolv_conf(seen.files["/etc/resolv.conf"]),
+        hosts_entries=parse_hosts(seen.files["/etc/hosts"]),
     )
 
 
@@ -131,10 +135,8 @@ def _container_facts(created: Subject, names_to_keys: dict[str, str], reader: _N
     facts.published = {port: [f"{bound.get('HostIp')}:{bound.get('HostPort')}" for bound in bindings]
                        for port, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items()
                        if bindings}
-    facts.namespaces = namespace_ids(facts.pid)
-    facts.net = reader.view(facts.pid, f"netlink dump of {created.name}")
-    facts.uts_hostname = uts_hostname(facts.pid)
-    facts.files = read_generated_files(facts.pid)
+    seen = reader.visit(facts.pid, f"netlink dump of {created.name}")
+    facts.namespaces, facts.net, facts.uts_hostname, facts.files = seen.namespaces, seen.net, seen.hostname, seen.files
     facts.resolv = parse_resolv_conf(facts.files["/etc/resolv.conf"])
     facts.hosts_entries = parse_hosts(facts.files["/etc/hosts"])
     if facts.namespaces["net"] != host.namespaces["net"]:

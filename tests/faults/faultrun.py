@@ -144,9 +144,10 @@ def run_specs_unchecked(workdir: Path, daemon: DedicatedDaemon, specs: Mapping[s
     env.update(env_extra or {})
     if plan is not None:
         env[PLAN_ENV] = str(plan.dump(workdir / "plan.json"))
+    # --build-ahead 0: the fault goes in after each scenario's own build, before any of its probes.
     argv = [sys.executable, "-m", "pytest", "-p", "netconform", "-p", "no:cacheprovider", "-p", "no:xdist",
-            "--rootdir", str(workdir), "--docker-host", daemon.docker_host, "--sentinel-cidr", SENTINEL_CIDR,
-            *extra, "-rA", *(f"{stem}.yaml" for stem in specs)]
+            "--build-ahead", "0", "--rootdir", str(workdir), "--docker-host", daemon.docker_host,
+            "--sentinel-cidr", SENTINEL_CIDR, *extra, "-rA", *(f"{stem}.yaml" for stem in specs)]
     started = time.monotonic()
     code, output = _run_bounded(argv, workdir, env)
     outcomes, stories = _outcomes(log)

@@ -1,0 +1,123 @@
+"""Build ahead: scenarios are built in batches, each taken at its own turn; a failure ahead is
+reported at that scenario's own setup; features the kernel lacks are left to their own skip; the
+probes of a batch are made in one window, each once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from netconform.errors import EngineError
+from netconform.facts import ReachResult, ScenarioFacts
+from netconform.harness.build_ahead import BuildAhead
+from netconform.harness.context import RunContext
+from netconform.harness.on_demand import Prober
+from netconform.spec import load_scenario
+from netconform.spec.model import ReachSpec, Scenario
+
+
+class Builds:
+    """Stands in for the run context: records what it built, refuses or lacks what it is told."""
+
+    def __init__(self, refuse: str = "", lacking: str = "") -> None:
+        self.built: list[str] = []
+        self.refuse = refuse
+        self.lacking = lacking
+
+    def missing_features(self, scenario: Scenario) -> list[str]:
+        return ["ipvlan"] if scenario.name == self.lacking else []
+
+    def build(self, scenario: Scenario) -> tuple[Any, Any]:
+        if scenario.name == self.refuse:
+            raise EngineError(f"the daemon refused {scenario.name}")
+        self.built.append(scenario.name)
+        return f"built {scenario.name}", f"facts of {scenario.name}"
+
+
+def run_of(count: int, depth: int) -> BuildAhead:
+    order = [(Path(f"s{index}.yaml"), Scenario(f"s{index}", f"s{index}.yaml", "", {}, {})) for index in range(count)]
+    return BuildAhead(order, depth)
+
+
+def turn(ahead: BuildAhead, builds: Builds, index: int) -> tuple[Any, Any]:
+    """What a scenario file's setup does: take it if it was built ahead, else build it; then ahead."""
+    path = Path(f"s{index}.yaml")
+    context = cast(RunContext, builds)
+    taken = ahead.take(path) or context.build(Scenario(f"s{index}", str(path), "", {}, {}))
+    ahead.build_after(path, context)
+    return taken
+
+
+def test_scenarios_are_built_in_batches_and_taken_at_their_turn() -> None:
+    ahead, builds = run_of(6, 2), Builds()
+    assert turn(ahead, builds, 0) == ("built s0", "facts of s0")
+    assert builds.built == ["s0", "s1", "s2"]
+    assert [facts for facts, _ in ahead.waiting()] == ["facts of s1", "facts of s2"]
+    assert turn(ahead, builds, 1) == ("built s1", "facts of s1")
+    assert builds.built == ["s0", "s1", "s2"], "nothing more while s2 still waits"
+    turn(ahead, builds, 2)
+    assert builds.built == ["s0", "s1", "s2", "s3", "s4"]
+    turn(ahead, builds, 3)
+    turn(ahead, builds, 4)
+    assert builds.built == ["s0", "s1", "s2", "s3", "s4", "s5"]
+    turn(ahead, builds, 5)
+    assert builds.built == ["s0", "s1", "s2", "s3", "s4", "s5"] and ahead.waiting() == []
+
+
+def test_a_build_that_fails_ahead_fails_at_its_own_turn() -> None:
+    ahead, builds = run_of(3, 2), Builds(refuse="s1")
+    turn(ahead, builds, 0)
+    assert builds.built == ["s0", "s2"]
+    assert [facts for facts, _ in ahead.waiting()] == ["facts of s2"]
+    with pytest.raises(EngineError, match="refused s1"):
+        ahead.take(Path("s1.yaml"))
+
+
+def test_a_scenario_the_kernel_cannot_build_is_left_to_its_own_skip() -> None:
+    ahead, builds = run_of(3, 2), Builds(lacking="s1")
+    turn(ahead, builds, 0)
+    assert builds.built == ["s0", "s2"]
+    assert ahead.take(Path("s1.yaml")) is None
+
+
+def test_depth_zero_builds_one_scenario_at_a_time() -> None:
+    ahead, builds = run_of(3, 0), Builds()
+    for index in range(3):
+        turn(ahead, builds, index)
+    assert builds.built == ["s0", "s1", "s2"]
+
+
+# -- probes of a batch made in one window ---------------------------------------------------------
+
+class CountingProber(Prober):
+    """Records the probes it is asked to make instead of making them."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon_pid=1, sentinel=None)
+        self.made: list[tuple[str, str]] = []
+
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        self.made.append((facts.scenario, spec.id))
+        return ReachResult(spec.id, spec.frm, spec.to, spec.proto, "10.0.0.1", None)
+
+
+def test_one_window_makes_each_probe_of_the_batch_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n"
+                    "  - {from: a, to: b, proto: tcp, port: 80, expect: reach, source: \"${container.a.ip}\"}\n"
+                    "  - {from: a, to: b, proto: icmp, expect: reach}\n")
+    checks = load_scenario(path).checks
+    assert len(checks) == 3  # tcp outcome, tcp [source], icmp
+    specs = [check.reach for check in checks if check.reach is not None]
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={})) for name in ("s1", "s2"))
+    prober = CountingProber()
+    prober.prefetch(first, specs, {}, [(later, specs)])
+    assert sorted(prober.made) == [("s1", "a->b icmp"), ("s1", "a->b tcp/80"),
+                                   ("s2", "a->b icmp"), ("s2", "a->b tcp/80")]
+    assert set(first.reach) == set(later.reach) == {"a->b icmp", "a->b tcp/80"}
+    prober.prefetch(later, specs, {})
+    assert len(prober.made) == 4, "probes already made are not made again"
