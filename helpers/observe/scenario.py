@@ -87,13 +87,17 @@ def observe_host(daemon_pid: int, reader: _NetnsReader) -> HostFacts:
 
 def network_facts(key: str, network: Any) -> NetworkFacts:
     attrs = network.attrs
-    config = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
+    configs = (attrs.get("IPAM") or {}).get("Config") or []
+    # The daemon lists the IPv4 and IPv6 pools in no fixed order.
+    config: dict[str, Any] = next((entry for entry in configs if ":" not in str(entry.get("Subnet", ""))), {})
+    config6: dict[str, Any] = next((entry for entry in configs if ":" in str(entry.get("Subnet", ""))), {})
     options = {str(k): str(v) for k, v in (attrs.get("Options") or {}).items()}
     bridge = options.get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
     return NetworkFacts(
         key=key, name=str(attrs["Name"]), id=str(attrs["Id"]), driver=str(attrs.get("Driver", "")),
         subnet=config.get("Subnet"), gateway=config.get("Gateway"), bridge=bridge,
-        internal=bool(attrs.get("Internal")), options=options,
+        internal=bool(attrs.get("Internal")), options=options, enable_ipv6=bool(attrs.get("EnableIPv6")),
+        subnet6=config6.get("Subnet"), gateway6=config6.get("Gateway"),
     )
 
 
@@ -109,6 +113,9 @@ def _endpoints(attrs: dict[str, Any], names_to_keys: dict[str, str]) -> dict[str
             gateway=endpoint.get("Gateway") or None,
             mac=endpoint.get("MacAddress") or None,
             aliases=list(endpoint.get("Aliases") or []),
+            ipv6=endpoint.get("GlobalIPv6Address") or None,
+            prefix6=endpoint.get("GlobalIPv6PrefixLen") or None,
+            gateway6=endpoint.get("IPv6Gateway") or None,
         )
     return endpoints
 
