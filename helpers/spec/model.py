@@ -28,6 +28,9 @@ class NetworkSpec:
     existing: str | None = None
     # The scenario expects the daemon to refuse it (expect.<key>.refused): the build goes on without it.
     refusal_expected: bool = False
+    # IPv6: the network is created with IPv6 enabled on this subnet (never relocated: a fixed ULA).
+    subnet6: str | None = None
+    gateway6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class ContainerSpec:
     expose: tuple[PortSpec, ...] = ()
     publish_all: bool = False
     line: int | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()
 
     @property
     def mode_marker(self) -> str:
