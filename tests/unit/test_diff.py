@@ -279,3 +279,18 @@ def test_each_entry_of_the_shipped_upgrade_chain_file_applies_to_exactly_one_ste
     assert {source: found for source, found in applicable.items() if len(found) != 1} == {}
     assert {step for found in applicable.values() for step in found} == set(steps)  # both steps have entries
     assert not any(entry.applies("20.10.24+dfsg1", "28.5.2+dfsg4") for entry in entries)  # no skipping a step
+
+
+def test_the_sentinels_ipv6_slice_is_no_change() -> None:
+    """Each run's sentinel takes the next free /126: its IPv6 ends differ between runs like its IPv4 ones."""
+    def with_sentinel(run_id: str, slot: int) -> dict[str, Any]:
+        base = report(run_id, "20.10.24", f"{slot}" * 64, "172.18.0.2", "172.18.0.0/16", ["127.0.0.1/8"])
+        observed = base["scenarios"][0]["observed"]
+        observed["sentinel"] = {"address": f"198.18.0.{4 * slot + 2}", "gateway_address": f"198.18.0.{4 * slot + 1}",
+                                "address6": f"fd00:198:18::{4 * slot + 2:x}",
+                                "gateway_address6": f"fd00:198:18::{4 * slot + 1:x}", "netns": f"ns{slot}"}
+        observed["containers"]["web"]["hosts_entries"].append(f"fd00:198:18::{4 * slot + 2:x} sentinel")
+        return base
+
+    diff = compare(with_sentinel("aaaaaaaa", 1), with_sentinel("bbbbbbbb", 3))
+    assert diff.facts_changed == []
