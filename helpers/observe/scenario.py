@@ -152,14 +152,15 @@ def _container_facts(created: Subject, names_to_keys: dict[str, str], reader: _N
     return facts
 
 
-def _bridge_address(view: NetnsView, network: NetworkFacts) -> str | None:
-    """The default bridge's IPAM config has no Gateway unless --bip is set: its gateway is the
-    bridge interface's own address inside the subnet."""
+def _bridge_address(view: NetnsView, network: NetworkFacts, subnet_text: str | None) -> str | None:
+    """The default bridge's IPAM config has no Gateway unless --bip is set (nor, before 28, an IPv6
+    network's unless declared): its gateway is the bridge interface's own address inside the subnet."""
     iface = view.interface(network.bridge)
-    if iface is None or network.subnet is None:
+    if iface is None or subnet_text is None:
         return None
-    subnet = ipaddress.ip_network(network.subnet)
-    return next((address for address in iface.ipv4 if ipaddress.ip_address(address) in subnet), None)
+    subnet = ipaddress.ip_network(subnet_text)
+    return next((address for address in [*iface.ipv4, *iface.ipv6] if ipaddress.ip_address(address) in subnet),
+                None)
 
 
 def observe_scenario(
@@ -184,7 +185,9 @@ def observe_scenario(
     host = observe_host(daemon_pid, reader)
     for network in networks.values():
         if network.gateway is None:
-            network.gateway = _bridge_address(host.net, network)
+            network.gateway = _bridge_address(host.net, network, network.subnet)
+        if network.gateway6 is None:
+            network.gateway6 = _bridge_address(host.net, network, network.subnet6)
     containers = {
         key: _container_facts(created, names_to_keys, reader, host) for key, created in built_containers.items()
     }
