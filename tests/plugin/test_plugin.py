@@ -67,7 +67,7 @@ def test_bad_spec_exits_with_the_spec_error_code_and_one_message(pytester: pytes
         "netconform: 1 invalid scenario spec(s); nothing was created.",
         "  bad.yaml:3: containers.web.netwrk: unknown key, did you mean 'network'? (allowed: network, networks, "
         "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
-        "publish_all)",
+        "publish_all, sysctls)",
     ]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 

@@ -58,7 +58,7 @@ def test_an_unknown_key_suggests_the_close_name_and_lists_the_allowed(tmp_path: 
     assert err.render() == (
         "scn.yaml:2: containers.web.hostnme: unknown key, did you mean 'hostname'? (allowed: network, networks, "
         "aliases, ip, hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
-        "publish_all)")
+        "publish_all, sysctls)")
 
 
 def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
