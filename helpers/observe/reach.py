@@ -21,6 +21,7 @@ from pyroute2 import IPRoute
 
 from netconform.facts import NO_ROUTE, Attempt, ReachResult, Sighting
 from netconform.hermetic.echo import echo_tcp, echo_udp
+from netconform.observe.dad import await_dad
 from netconform.observe.icmp6 import classify_icmp6, echo_request6
 from netconform.observe.witness import DepartureCounter, ProbeMark
 
@@ -188,6 +189,8 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
     """Fill ``result.attempts`` and ``result.sent`` by probing ``result.address``; call inside the
     prober's netns. ``device``: tcp/udp sockets are bound to that interface, so the route out of
     it is taken even to an address the prober's loopback holds. Never raises: failures are attempts."""
+    if ":" in result.address:
+        await_dad()  # a fresh container's IPv6 address cannot send yet (observe/dad.py)
     departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
