@@ -312,12 +312,12 @@ class Sentinel:
     @property
     def address6(self) -> str | None:
         """The sentinel's own IPv6 address (None without IPv6)."""
-        return _text(self._placed().address6)
+        return self.facts().address6
 
     @property
     def gateway_address6(self) -> str | None:
         """The attachment side's IPv6 address (None without IPv6)."""
-        return _text(self._placed().gateway6)
+        return self.facts().gateway_address6
 
     @property
     def subnet(self) -> str:
@@ -357,24 +357,9 @@ class Sentinel:
     def facts(self) -> SentinelFacts:
         """Where the started sentinel lives."""
         placement = self._placed()
-        return SentinelFacts(
-            netns_name=self._netns_name,
-            netns_path=self.netns_path,
-            attach_netns=self._attach,
-            veth_name=veth_name(self._run.run_id, placement.slot),
-            subnet=str(placement.subnet),
-            address=str(placement.address),
-            gateway_address=str(placement.gateway),
-            echo_port=self._echo_port,
-            dns_port=authdns.DNS_PORT,
-            zone=self._zone,
-            records=dict(self._records),
-            start_seconds=self._start_seconds,
-            subnet6=_text(placement.subnet6),
-            address6=_text(placement.address6),
-            gateway_address6=_text(placement.gateway6),
-            records6=dict(self._records6),
-        )
+        return SentinelFacts.of(placement, self._netns_name, self.netns_path, self._attach,
+                                veth_name(self._run.run_id, placement.slot), self._echo_port, authdns.DNS_PORT,
+                                self._zone, (self._records, self._records6), self._start_seconds)
 
     # --- what it saw ---------------------------------------------------------------------------
 
@@ -409,6 +394,3 @@ class Sentinel:
         return self._placement
 
 
-
-def _text(value: object | None) -> str | None:
-    return None if value is None else str(value)
