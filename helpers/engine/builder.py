@@ -189,7 +189,7 @@ class ScenarioEngine:
         if spec.existing is not None:
             return self._existing_network(scenario, spec.existing)
         if not spec.subnet:
-            return self._try_network(scenario, spec, None)
+            return self._try_network(scenario, spec, IPAMConfig(pool_configs=_pools6(spec)) if spec.subnet6 else None)
         return self._network_with_subnet(scenario, spec, spec.subnet, relocation)
 
     def _network_with_subnet(self, scenario: Scenario, spec: NetworkSpec, declared: str,
@@ -208,7 +208,7 @@ class ScenarioEngine:
                 continue
             ipam = IPAMConfig(pool_configs=[IPAMPool(
                 subnet=str(candidate), gateway=placement.moved_within(spec.gateway, declared, candidate),
-                iprange=placement.moved_within(spec.ip_range, declared, candidate))])
+                iprange=placement.moved_within(spec.ip_range, declared, candidate)), *_pools6(spec)])
             try:
                 network = self._try_network(scenario, spec, ipam, overlap_is_error=False)
             except _Overlap as err:
@@ -230,7 +230,7 @@ class ScenarioEngine:
         try:
             with changing_networks(self.lock, f"creating network {name}"):
                 return self.client.networks.create(
-                    name, driver=spec.driver, internal=spec.internal, ipam=ipam,
+                    name, driver=spec.driver, internal=spec.internal, ipam=ipam, enable_ipv6=spec.subnet6 is not None,
                     options={option: self.resolve(value) for option, value in spec.options},
                     labels=self.labels(scenario, spec.key), check_duplicate=True,
                 )
@@ -307,6 +307,7 @@ class ScenarioEngine:
             dns_opt=list(spec.dns_options) or None,
             extra_hosts={name: moved(self.resolve(value)) for name, value in spec.add_hosts} or None,
             port_bindings=ports.bindings(publish) or None, publish_all_ports=spec.publish_all or None,
+            sysctls=dict(spec.sysctls) or None,
         )
         # Set after the fact: docker-py refuses some combinations (host mode with ports) itself,
         # and what the daemon does with them is what the suite checks.
@@ -391,3 +392,6 @@ class ScenarioEngine:
             raise EngineError("teardown left resources behind: " + "; ".join(problems))
 
 
+def _pools6(spec: NetworkSpec) -> list[IPAMPool]:
+    """The IPv6 pool of a network declared with ``subnet6`` (none otherwise)."""
+    return [IPAMPool(subnet=spec.subnet6, gateway=spec.gateway6)] if spec.subnet6 else []

@@ -19,6 +19,8 @@ class SentinelInfo:
     gateway_address: str
     zone: str
     netns: str
+    address6: str | None = None
+    gateway_address6: str | None = None
 
 
 @dataclass
@@ -52,6 +54,9 @@ class EndpointFacts:
     gateway: str | None
     mac: str | None
     aliases: list[str] = field(default_factory=list)
+    ipv6: str | None = None
+    prefix6: int | None = None
+    gateway6: str | None = None
 
 
 @dataclass
@@ -95,6 +100,9 @@ class NetworkFacts:
     bridge: str
     internal: bool
     options: dict[str, str] = field(default_factory=dict)
+    enable_ipv6: bool = False
+    subnet6: str | None = None
+    gateway6: str | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "mtu": ("int", "MTU of the default bridge's containers (--mtu)"),
     "bip": ("cidr", "the default bridge's gateway address and prefix (--bip)"),
     "fixed_cidr": ("cidr", "the part of the default bridge's subnet containers get addresses from (--fixed-cidr)"),
+    "fixed_cidr_v6": ("cidr", "the IPv6 subnet the default bridge's containers get addresses from (--fixed-cidr-v6)"),
     "default_bind_ip": ("address", "host address published ports bind to when none is given (--ip)"),
     "bridge": ("str", "the default bridge's interface name (--bridge)"),
     "userns_remap": ("str", "user-namespace remapping: the user name, or '' when off (--userns-remap)"),

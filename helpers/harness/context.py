@@ -35,7 +35,7 @@ from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.kernel_features import FeatureProbe
 from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.segment import Segment
-from netconform.hermetic.sentinel import DEFAULT_CIDR, Sentinel
+from netconform.hermetic.sentinel import DEFAULT_CIDR, DEFAULT_CIDR6, Sentinel
 from netconform.judge import Verdict, judge
 from netconform.observe.daemon_settings import read_effective_settings
 from netconform.observe.firewall_layout import read_firewall_layout
@@ -55,6 +55,8 @@ class RunOptions:
     attempt_timeout: float = 1.0
     attempts: int = 3
     sentinel_cidr: str = DEFAULT_CIDR
+    # "" for a sentinel without IPv6.
+    sentinel_cidr6: str = DEFAULT_CIDR6
 
 
 def worker_id(config_workerinput: dict[str, Any] | None = None) -> str:
@@ -144,7 +146,8 @@ class RunContext:
     def start_sentinel(self) -> Sentinel:
         """The run's stand-in for the outside world, attached to the daemon's netns (once)."""
         if self.sentinel is None:
-            sentinel = Sentinel(self.run, f"/proc/{self.daemon_pid}/ns/net", cidr=self.options.sentinel_cidr)
+            sentinel = Sentinel(self.run, f"/proc/{self.daemon_pid}/ns/net", cidr=self.options.sentinel_cidr,
+                                cidr6=self.options.sentinel_cidr6 or None)
             sentinel.start()
             self.sentinel = sentinel
             self.engine.resolve = self.resolve_at_build
@@ -167,6 +170,9 @@ class RunContext:
             facts.update({"sentinel.address": self.sentinel.address,
                           "sentinel.gateway_address": self.sentinel.gateway_address,
                           "sentinel.zone": self.sentinel.zone})
+            if self.sentinel.address6 is not None:
+                facts.update({"sentinel.address6": self.sentinel.address6,
+                              "sentinel.gateway_address6": self.sentinel.gateway_address6})
         return facts
 
     def missing_features(self, scenario: Scenario) -> list[KernelFeature]:
@@ -264,7 +270,8 @@ class RunContext:
     def attach_sentinel(self, facts: ScenarioFacts) -> None:
         """Start the sentinel if need be and record it in ``facts`` (a probe to it asked later)."""
         sentinel = self.start_sentinel()
-        facts.sentinel = SentinelInfo(sentinel.address, sentinel.gateway_address, sentinel.zone, sentinel.netns_name)
+        facts.sentinel = SentinelInfo(sentinel.address, sentinel.gateway_address, sentinel.zone, sentinel.netns_name,
+                                      sentinel.address6, sentinel.gateway_address6)
 
     def ready_prober(self) -> Prober:
         """The run's prober (one per process), following the sentinel once it is started."""

@@ -39,6 +39,7 @@ from netconform.observe.dns import ask
 from netconform.observe.reach import ping_stream, probe
 from netconform.observe.witness import ProbeMark, watch_arrivals
 from netconform.spec.model import Check, ReachSpec
+from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
 PARALLEL_PROBES = 8
@@ -264,7 +265,8 @@ class Prober:
                 if spec.proto != "icmp" and spec.to != "sentinel":
                     listen = str(resolve_value(spec.listen, facts, context)) if spec.listen is not None else None
                     if listen is None:
-                        listen = result.address if spec.to == "host" and is_address(result.address) else "0.0.0.0"
+                        listen = (result.address if spec.to == "host" and is_address(result.address)
+                                  else "::" if ":" in result.address else "0.0.0.0")
                     port = spec.listener_port
                     result.listener = f"{listen}:{port} in {spec.to}"
                     listener = spawn_in_namespaces({"net": target_ns}, serve_echo, port, listen,
@@ -314,12 +316,12 @@ def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) ->
         Unresolvable: the name refers to something the facts do not hold.
     """
     family = check.prop.split(".", 1)[0]
-    if family not in ("lookup", "reverse", "forwarded"):
+    if family not in LOOKUP_QTYPES:
         return None
     container = facts.containers[check.subject]
     if not container.created:
         return None
-    return container, "PTR" if family == "reverse" else "A", str(resolve_value(check.param, facts, context))
+    return container, LOOKUP_QTYPES[family], str(resolve_value(check.param, facts, context))
 
 
 def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check],

@@ -42,7 +42,8 @@ from netconform.harness.items import (
 from netconform.harness.reporting import ReportPlugin
 from netconform.harness.sweep import sweep_stale
 from netconform.hermetic.runs import RunIdentity, register, unregister
-from netconform.hermetic.sentinel import DEFAULT_CIDR
+from netconform.hermetic.sentinel import DEFAULT_CIDR, DEFAULT_CIDR6
+from netconform.hermetic.sentinel_veth import parse_slice_range6
 from netconform.judge.failure import ConformanceFailure
 from netconform.report.gather import CHECK_ATTR, SCENARIOS_ATTR
 from netconform.report.records import check_record
@@ -78,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write report.json, report.html and failure evidence (pcaps) into this directory")
     group.addoption("--sentinel-cidr", default=DEFAULT_CIDR,
                     help=f"range the sentinel host takes its addresses from (default {DEFAULT_CIDR})")
+    group.addoption("--sentinel-cidr6", default=DEFAULT_CIDR6,
+                    help=f"IPv6 range the sentinel host takes its addresses from (default {DEFAULT_CIDR6}, a ULA "
+                         "range: never routed beyond this machine); 'none' for a sentinel without IPv6")
     group.addoption("--profile", default=None, metavar="FILE|NAME",
                     help="host profile: the intended networking settings (a file, or a shipped one: "
                          "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
@@ -97,6 +101,13 @@ def _options(config: pytest.Config) -> RunOptions:
             raise ValueError(cidr)
     except ValueError as err:
         raise pytest.UsageError(f"--sentinel-cidr {cidr!r} is not an IPv4 network such as 198.18.0.0/24") from err
+    cidr6 = config.getoption("sentinel_cidr6")
+    if cidr6 != "none":
+        try:
+            parse_slice_range6(cidr6)
+        except ValueError as err:
+            raise pytest.UsageError(f"--sentinel-cidr6 {cidr6!r} is not an IPv6 network such as {DEFAULT_CIDR6} "
+                                    "(or 'none')") from err
     if config.getoption("attempts") < 1 or config.getoption("attempt_timeout") <= 0:
         raise pytest.UsageError("--attempts must be at least 1 and --attempt-timeout more than 0")
     return RunOptions(
@@ -108,6 +119,7 @@ def _options(config: pytest.Config) -> RunOptions:
         attempt_timeout=config.getoption("attempt_timeout"),
         attempts=config.getoption("attempts"),
         sentinel_cidr=config.getoption("sentinel_cidr"),
+        sentinel_cidr6="" if cidr6 == "none" else cidr6,
     )
 
 

@@ -22,6 +22,7 @@ from netconform.observe.capture import capturing
 from netconform.observe.netlink import observe_netns
 from netconform.observe.nftrace import ProbeMatch, packet_trace
 from netconform.spec.model import Check
+from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import resolve_value
 
 
@@ -68,14 +69,14 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
     else:
         family = check.prop.split(".", 1)[0]
         container = facts.containers[check.subject]
-        if family not in ("lookup", "reverse", "forwarded") or not container.created:
+        if family not in LOOKUP_QTYPES or not container.created:
             return Evidence([], {})
         name = str(resolve_value(check.param, facts, context))
         ends = {check.subject: prober.netns(facts, check.subject)}
         if prober.sentinel is not None:
             ends["sentinel"] = prober.netns(facts, "sentinel")
         with _captured(ends, directory, stem) as paths:
-            replay = prober._ask(facts, container, "PTR" if family == "reverse" else "A", name).describe()
+            replay = prober._ask(facts, container, LOOKUP_QTYPES[family], name).describe()
     if directory is not None:
         (directory / f"{stem}.replay.txt").write_text(replay + "\n")
     sections = {"replay": replay, **sections}

@@ -88,15 +88,15 @@ class Probes:
         return under_test.context.ready_prober().reach(under_test.facts, spec, under_test.context.context)
 
     def lookup(self, container: str, name: str, qtype: str = "A") -> LookupResult:
-        """Ask ``container``'s nameserver (first in its resolv.conf) for ``name`` (A or PTR).
+        """Ask ``container``'s nameserver (first in its resolv.conf) for ``name`` (A, AAAA or PTR).
 
         Raises:
             ProbeError: the container's resolver would forward unknown names to the host's resolver,
                 or the container was not created.
         """
         facts = self._under_test.container_facts(container)
-        if qtype not in ("A", "PTR"):
-            raise ValueError(f"unknown query type {qtype!r}; one of: A, PTR")
+        if qtype not in ("A", "AAAA", "PTR"):
+            raise ValueError(f"unknown query type {qtype!r}; one of: A, AAAA, PTR")
         if facts.resolv and facts.resolv.nameservers:
             self._require_hermetic_resolver(container, f"looking up {name!r}")
         under_test = self._under_test

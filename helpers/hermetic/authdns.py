@@ -1,7 +1,8 @@
 """An authoritative DNS server for the suite's test zone, and the log of the queries it received.
 
 The sentinel runs it as the only upstream resolver the suite gives containers (``--dns``), so it
-answers every question at once: A records and PTR records from its table, ``NXDOMAIN`` for every
+answers every question at once: A and AAAA records and PTR records (in-addr.arpa and ip6.arpa)
+from its table, ``NXDOMAIN`` for every
 other name in the zone and outside it, never silence. Answers carry AA and a zero TTL so that no
 cache between a container and the sentinel hides a lookup.
 
@@ -76,31 +77,36 @@ class DnsQuery:
 
 
 class ZoneTable:
-    """The answers the server gives: A records of the zone and PTR records for their addresses.
+    """The answers the server gives: A and AAAA records of the zone and PTR records for their addresses.
 
     Args:
         zone: the zone origin, e.g. ``"netconform.test."``.
         records: name -> IPv4 address. Names are relative to the zone unless they end with a
             dot; absolute names must lie inside the zone.
+        records6: name -> IPv6 address, served as AAAA (a name may have both).
 
     Raises:
-        ValueError: a name outside the zone or an address that is not IPv4.
+        ValueError: a name outside the zone or an address of the wrong family.
     """
 
-    def __init__(self, zone: str, records: Mapping[str, str]) -> None:
+    def __init__(self, zone: str, records: Mapping[str, str], records6: Mapping[str, str] | None = None) -> None:
         self.origin = dns.name.from_text(zone)
-        self.forward: dict[dns.name.Name, list[str]] = {}
+        # name -> record type -> addresses
+        self.forward: dict[dns.name.Name, dict[dns.rdatatype.RdataType, list[str]]] = {}
         self.reverse: dict[dns.name.Name, list[dns.name.Name]] = {}
-        for name_text, address_text in records.items():
-            name = dns.name.from_text(name_text, origin=self.origin)
-            if not name.is_subdomain(self.origin):
-                raise ValueError(f"DNS record {name_text!r} is outside the zone {zone!r}")
-            try:
-                address = ipaddress.IPv4Address(address_text)
-            except ValueError as err:
-                raise ValueError(f"DNS record {name_text!r}: {address_text!r} is not IPv4") from err
-            self.forward.setdefault(name, []).append(str(address))
-            self.reverse.setdefault(dns.reversename.from_address(str(address)), []).append(name)
+        for family, rdtype, table in ((4, dns.rdatatype.A, records), (6, dns.rdatatype.AAAA, records6 or {})):
+            for name_text, address_text in table.items():
+                name = dns.name.from_text(name_text, origin=self.origin)
+                if not name.is_subdomain(self.origin):
+                    raise ValueError(f"DNS record {name_text!r} is outside the zone {zone!r}")
+                try:
+                    address = ipaddress.ip_address(address_text)
+                except ValueError as err:
+                    raise ValueError(f"DNS record {name_text!r}: {address_text!r} is not IPv{family}") from err
+                if address.version != family:
+                    raise ValueError(f"DNS record {name_text!r}: {address_text!r} is not IPv{family}")
+                self.forward.setdefault(name, {}).setdefault(rdtype, []).append(str(address))
+                self.reverse.setdefault(dns.reversename.from_address(str(address)), []).append(name)
         # The apex needs an SOA so negative answers carry one (RFC 2308).
         self.soa = dns.rrset.from_text(
             self.origin,
@@ -126,10 +132,10 @@ class ZoneTable:
         if question.rdclass != dns.rdataclass.IN:
             response.set_rcode(dns.rcode.NXDOMAIN)
         elif name in self.forward:
-            self._add(response, name, rdtype, dns.rdatatype.A, self.forward[name])
+            self._add(response, name, rdtype, self.forward[name])
         elif name in self.reverse:
             targets = [target.to_text() for target in self.reverse[name]]
-            self._add(response, name, rdtype, dns.rdatatype.PTR, targets)
+            self._add(response, name, rdtype, {dns.rdatatype.PTR: targets})
         elif name == self.origin:
             if rdtype in (dns.rdatatype.SOA, dns.rdatatype.ANY):
                 response.answer.append(self.soa)
@@ -146,12 +152,12 @@ class ZoneTable:
         response: dns.message.Message,
         name: dns.name.Name,
         asked: dns.rdatatype.RdataType,
-        held: dns.rdatatype.RdataType,
-        values: list[str],
+        held: Mapping[dns.rdatatype.RdataType, list[str]],
     ) -> None:
-        if asked in (held, dns.rdatatype.ANY):
-            response.answer.append(dns.rrset.from_text_list(name, TTL, "IN", held, values))
-        elif name.is_subdomain(self.origin):
+        matching = [rdtype for rdtype in held if asked in (rdtype, dns.rdatatype.ANY)]
+        for rdtype in matching:
+            response.answer.append(dns.rrset.from_text_list(name, TTL, "IN", rdtype, held[rdtype]))
+        if not matching and name.is_subdomain(self.origin):
             # The name exists but not with this type: NODATA, with the SOA for negative caching.
             response.authority.append(self.soa)
 
@@ -272,11 +278,12 @@ def serve_dns(
     zone: str,
     records: Mapping[str, str],
     log_path: str,
+    records6: Mapping[str, str] | None = None,
     port: int = DNS_PORT,
-    host: str = "0.0.0.0",
+    host: str = sockserve.ANY_HOST,
 ) -> None:
     """Serve the zone over UDP and TCP on ``host:port`` until killed; for ``spawn_in_namespaces``."""
-    table = ZoneTable(zone, records)
+    table = ZoneTable(zone, records, records6)
     log = QueryLog(log_path)
     udp = sockserve.bind_udp(host, port)
     tcp = sockserve.bind_tcp(host, port)

@@ -28,6 +28,12 @@ class SentinelAddresses(Protocol):
     @property
     def gateway_address(self) -> str: ...
 
+    @property
+    def address6(self) -> str | None: ...
+
+    @property
+    def gateway_address6(self) -> str | None: ...
+
 
 def _addresses(texts: Iterator[str | None]) -> set[Address]:
     found: set[Address] = set()
@@ -60,14 +66,16 @@ def allowed_destinations(facts: ScenarioFacts, sentinel: SentinelAddresses | Non
             host's own addresses and loopback.
         candidate: the destination in question (only used to admit loopback).
     """
-    allowed = _addresses(endpoint.ip for container in facts.containers.values() if container.created
-                         for endpoint in container.endpoints.values())
+    allowed = _addresses(address for container in facts.containers.values() if container.created
+                         for endpoint in container.endpoints.values() for address in (endpoint.ip, endpoint.ipv6))
     allowed |= _addresses(iter(facts.former_addresses))
     used = {key for container in facts.containers.values() for key in container.endpoints}
     used.update(key for key in facts.networks if key != "bridge")
-    allowed |= _addresses(facts.networks[key].gateway for key in used if key in facts.networks)
+    allowed |= _addresses(address for key in used if key in facts.networks
+                          for address in (facts.networks[key].gateway, facts.networks[key].gateway6))
     if sentinel is not None:
-        allowed |= _addresses(iter((sentinel.address, sentinel.gateway_address)))
+        allowed |= _addresses(iter((sentinel.address, sentinel.gateway_address, sentinel.address6,
+                                    sentinel.gateway_address6)))
     if facts.segment is not None:
         allowed |= _addresses(iter((facts.segment.sentinel, facts.segment.host)))
     if named:

@@ -110,7 +110,7 @@ def parse_reply(line: bytes, nonce: str) -> tuple[str, int] | None:
 # --- server ------------------------------------------------------------------------------------
 
 
-def serve_echo(ready: Callable[[], None], port: int = DEFAULT_PORT, host: str = "0.0.0.0") -> None:
+def serve_echo(ready: Callable[[], None], port: int = DEFAULT_PORT, host: str = sockserve.ANY_HOST) -> None:
     """Serve TCP and UDP echo on ``host:port`` until killed; for :func:`spawn_in_namespaces`."""
     udp = sockserve.bind_udp(host, port)
     tcp = sockserve.bind_tcp(host, port)
@@ -176,6 +176,10 @@ def _result(
     )
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _bind_device(sock: socket.socket, device: str | None) -> None:
     if device:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
@@ -186,7 +190,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
     """One TCP echo exchange with ``host:port``, all of it within ``timeout`` seconds.
 
     Args:
-        host: the server's IPv4 address.
+        host: the server's IPv4 or IPv6 address.
         port: the server's port.
         timeout: the bound for connecting, sending and reading the answer together.
         nonce: the request token; a random one when empty.
@@ -202,7 +206,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
     local: tuple[str, int] | None = None
 
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
             _bind_device(sock, device)
             sock.settimeout(timeout)
             sock.connect((host, port))
@@ -228,7 +232,7 @@ def echo_udp(
     datagram does not fail the probe. An ICMP port-unreachable answer reports ``refused``.
 
     Args:
-        host: the server's IPv4 address.
+        host: the server's IPv4 or IPv6 address.
         port: the server's port.
         timeout: the bound for the whole exchange.
         nonce: the request token; a random one when empty.
@@ -247,7 +251,7 @@ def echo_udp(
     last_reply = b""
 
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with socket.socket(_family(host), socket.SOCK_DGRAM) as sock:
             _bind_device(sock, device)
             # connect() makes the kernel report ICMP errors for this peer on recv.
             sock.connect((host, port))

@@ -6,7 +6,10 @@ a test range (``198.18.0.0/24`` by default, from the benchmarking block no real 
 
     attachment netns                         sentinel netns  nc-<run>-sentinel-<pid>-<n>
     nc<run>s<slot>  198.18.0.1/30  <--veth-->  eth0  198.18.0.2/30, default via 198.18.0.1
-    (gateway_address)                          (address)  echo :7 tcp+udp, DNS :53 udp+tcp
+                    fd00:198:18::1/126               fd00:198:18::2/126, default via fd00:198:18::1
+    (gateway_address[6])                       (address[6])  echo :7 tcp+udp, DNS :53 udp+tcp
+
+IPv6 comes from a ULA range (RFC 4193; :mod:`.sentinel_veth` says why).
 
 The sentinel's default route points back at the attachment side, so it answers any source,
 including container addresses that were not masqueraded. For containers to reach it, the
@@ -26,7 +29,6 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -36,8 +38,10 @@ from netconform.hermetic.hostclean import namespace_id
 from netconform.hermetic.named_netns import NETNS_DIR, create_named_netns, remove_named_netns
 from netconform.hermetic.nsexec import NamespaceTask
 from netconform.hermetic.runs import REGISTRY, RunIdentity
+from netconform.hermetic.sentinel_facts import SentinelFacts
 from netconform.hermetic.sentinel_services import (
     DEFAULT_RECORDS,
+    DEFAULT_RECORDS6,
     QUERY_LOG,
     check_records,
     resolve_records,
@@ -51,33 +55,17 @@ from netconform.hermetic.sentinel_veth import (
     attach_veth,
     delete_veth,
     parse_slice_range,
+    parse_slice_range6,
     veth_name,
 )
 
 DEFAULT_CIDR = "198.18.0.0/24"
+DEFAULT_CIDR6 = "fd00:198:18::/64"
 DEFAULT_ZONE = authdns.DEFAULT_ZONE
 STATE_DIR = REGISTRY.parent / "sentinels"
 NETNS_KIND = "sentinel"  # the kind word in the netns name: nc-<run>-sentinel-<suffix>
 
 _sequence = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class SentinelFacts:
-    """Where a started sentinel lives, for failure stories and reports."""
-
-    netns_name: str
-    netns_path: str
-    attach_netns: str
-    veth_name: str
-    subnet: str
-    address: str
-    gateway_address: str
-    echo_port: int
-    dns_port: int
-    zone: str
-    records: Mapping[str, str]
-    start_seconds: float
 
 
 class Sentinel:
@@ -90,6 +78,7 @@ class Sentinel:
         attach_netns: path of the netns to attach to (``/proc/<dockerd pid>/ns/net`` or
             ``/run/netns/<name>``).
         cidr: the IPv4 range sentinels take their /30 slice from.
+        cidr6: the IPv6 range sentinels take their /126 slice from; None for no IPv6.
         zone: the DNS zone the sentinel is authoritative for.
         records: name -> IPv4 address (or a placeholder of :mod:`.sentinel_services`: ``@sentinel``,
             ``@gateway``)
@@ -111,10 +100,12 @@ class Sentinel:
         records: Mapping[str, str] | None = None,
         echo_port: int = echo.DEFAULT_PORT,
         suffix: str | None = None,
+        cidr6: str | None = DEFAULT_CIDR6,
     ) -> None:
         self._run = run
         self._attach = attach_netns
         self._cidr = parse_slice_range(cidr)
+        self._cidr6 = parse_slice_range6(cidr6) if cidr6 else None
         self._zone = zone if zone.endswith(".") else zone + "."
         self._record_spec = {**DEFAULT_RECORDS, **(records or {})}
         if not 0 < echo_port < 65536 or echo_port == authdns.DNS_PORT:
@@ -127,6 +118,7 @@ class Sentinel:
         self._state_dir = STATE_DIR / self._netns_name
         self._placement: Placement | None = None
         self._records: dict[str, str] = {}
+        self._records6: dict[str, str] = {}
         self._children: list[NamespaceTask] = []
         self._netns_created = False
         self._netns_id: tuple[int, int] | None = None
@@ -181,12 +173,16 @@ class Sentinel:
         create_named_netns(self._netns_name)
         self._netns_created = True
         self._netns_id = namespace_id(self.netns_path)
-        self._placement = attach_veth(self._attach, self._netns_name, self._cidr, self._run.run_id)
+        self._placement = attach_veth(self._attach, self._netns_name, self._cidr, self._run.run_id, self._cidr6)
         self._veth_created = True
         address_sentinel_end(self._netns_name, self._placement)
-        self._records = resolve_records(self._record_spec, str(self._placement.address), str(self._placement.gateway))
+        placed = self._placement
+        self._records = resolve_records(self._record_spec, str(placed.address), str(placed.gateway))
+        if placed.address6 is not None:
+            self._records6 = resolve_records(DEFAULT_RECORDS6, str(placed.address6), str(placed.gateway6))
         self._children = start_services(
-            self.ns_files, self._netns_name, self._echo_port, self._zone, self._records, str(self.query_log_path)
+            self.ns_files, self._netns_name, self._echo_port, self._zone, self._records, str(self.query_log_path),
+            self._records6,
         )
 
     def stop(self) -> None:
@@ -314,6 +310,16 @@ class Sentinel:
         return str(self._placed().gateway)
 
     @property
+    def address6(self) -> str | None:
+        """The sentinel's own IPv6 address (None without IPv6)."""
+        return self.facts().address6
+
+    @property
+    def gateway_address6(self) -> str | None:
+        """The attachment side's IPv6 address (None without IPv6)."""
+        return self.facts().gateway_address6
+
+    @property
     def subnet(self) -> str:
         """The /30 the veth pair lives in."""
         return str(self._placed().subnet)
@@ -351,20 +357,9 @@ class Sentinel:
     def facts(self) -> SentinelFacts:
         """Where the started sentinel lives."""
         placement = self._placed()
-        return SentinelFacts(
-            netns_name=self._netns_name,
-            netns_path=self.netns_path,
-            attach_netns=self._attach,
-            veth_name=veth_name(self._run.run_id, placement.slot),
-            subnet=str(placement.subnet),
-            address=str(placement.address),
-            gateway_address=str(placement.gateway),
-            echo_port=self._echo_port,
-            dns_port=authdns.DNS_PORT,
-            zone=self._zone,
-            records=dict(self._records),
-            start_seconds=self._start_seconds,
-        )
+        return SentinelFacts.of(placement, self._netns_name, self.netns_path, self._attach,
+                                veth_name(self._run.run_id, placement.slot), self._echo_port, authdns.DNS_PORT,
+                                self._zone, (self._records, self._records6), self._start_seconds)
 
     # --- what it saw ---------------------------------------------------------------------------
 
@@ -397,4 +392,5 @@ class Sentinel:
         if self._placement is None or not self._netns_created:
             raise NetconformError(f"sentinel {self._netns_name} is not started")
         return self._placement
+
 

@@ -20,6 +20,8 @@ QUERY_LOG = "dns-queries.jsonl"
 SENTINEL_ADDRESS = "@sentinel"
 GATEWAY_ADDRESS = "@gateway"
 DEFAULT_RECORDS: Mapping[str, str] = {"sentinel": SENTINEL_ADDRESS, "gateway": GATEWAY_ADDRESS}
+# The same names served as AAAA records when the sentinel has IPv6 (placeholders for its v6 ends).
+DEFAULT_RECORDS6: Mapping[str, str] = DEFAULT_RECORDS
 
 
 def check_records(zone: str, spec: Mapping[str, str]) -> None:
@@ -44,6 +46,7 @@ def start_services(
     zone: str,
     records: Mapping[str, str],
     query_log: str,
+    records6: Mapping[str, str] | None = None,
 ) -> list[NamespaceTask]:
     """Start echo (TCP and UDP on ``echo_port``) and DNS (port 53) in the netns; both serve when it returns.
 
@@ -68,6 +71,7 @@ def start_services(
                 zone,
                 records,
                 query_log,
+                records6 or {},
                 ready_timeout=READY_TIMEOUT,
                 what=f"DNS service in {netns_name}",
             )

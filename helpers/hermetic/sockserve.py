@@ -19,21 +19,40 @@ DatagramHandler = Callable[[bytes, tuple[str, int]], bytes | None]
 StreamHandler = Callable[[socket.socket, tuple[str, int], float], None]
 
 MAX_DATAGRAM = 65535
+# Every address of both families: one IPv6 socket that also takes IPv4 (as ::ffff:a.b.c.d), or
+# 0.0.0.0 where the namespace has no IPv6.
+ANY_HOST = ""
+
+
+def _socket(host: str, kind: socket.SocketKind) -> tuple[socket.socket, str]:
+    if host == ANY_HOST:
+        try:
+            sock = socket.socket(socket.AF_INET6, kind)
+        except OSError:  # no IPv6 in this kernel
+            return socket.socket(socket.AF_INET, kind), "0.0.0.0"
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return sock, "::"
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind), host
+
+
+def plain_address(address: str) -> str:
+    """``address`` as its family writes it: an IPv4-mapped ``::ffff:a.b.c.d`` becomes ``a.b.c.d``."""
+    return address.removeprefix("::ffff:") if address.startswith("::ffff:") and "." in address else address
 
 
 def bind_udp(host: str, port: int) -> socket.socket:
-    """A UDP socket bound to ``host:port``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    """A UDP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both families)."""
+    sock, bound = _socket(host, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock.bind((bound, port))
     return sock
 
 
 def bind_tcp(host: str, port: int, backlog: int = 128) -> socket.socket:
-    """A listening TCP socket bound to ``host:port``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening TCP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both families)."""
+    sock, bound = _socket(host, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock.bind((bound, port))
     sock.listen(backlog)
     return sock
 
@@ -42,7 +61,7 @@ def serve_udp(sock: socket.socket, handler: DatagramHandler) -> None:
     """Answer datagrams on ``sock`` forever, one at a time (each answer is computed in memory)."""
     while True:
         data, peer = sock.recvfrom(MAX_DATAGRAM)
-        reply = handler(data, (peer[0], peer[1]))
+        reply = handler(data, (plain_address(peer[0]), peer[1]))
         if reply is not None:
             # The client may be gone (ICMP errors surface here); that must not stop the service.
             with contextlib.suppress(OSError):
@@ -67,7 +86,7 @@ def serve_tcp(sock: socket.socket, handler: StreamHandler, *, max_connections: i
             continue
         thread = threading.Thread(
             target=_handle_stream,
-            args=(conn, (peer[0], peer[1]), handler, deadline, slots),
+            args=(conn, (plain_address(peer[0]), peer[1]), handler, deadline, slots),
             daemon=True,
         )
         thread.start()

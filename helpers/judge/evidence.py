@@ -28,7 +28,8 @@ def _interfaces(container: ContainerFacts) -> str:
 def _routes(container: ContainerFacts) -> str:
     if container.net is None:
         return "(not observed)"
-    return "\n".join(route.describe() for route in container.net.routes) or "(no IPv4 routes)"
+    routes = [*container.net.routes, *container.net.routes6]
+    return "\n".join(route.describe() for route in routes) or "(no routes)"
 
 
 def _inspect(container: ContainerFacts) -> str:
@@ -53,7 +54,7 @@ def _hostname(container: ContainerFacts) -> str:
 
 
 def _lookups(container: ContainerFacts, param: str | None) -> str:
-    """The lookups of the name in question (A and PTR), or all of them when none matches."""
+    """The lookups of the name in question (A, AAAA and PTR), or all of them when none matches."""
     mine = [result for result in container.lookups.values() if result.name == param]
     chosen = mine or list(container.lookups.values())
     return "\n".join(result.describe() for result in chosen) or "(no lookups made)"

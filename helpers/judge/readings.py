@@ -78,6 +78,8 @@ def _iface_attr(attribute: str) -> Observer:
         iface = _interface(container, param)
         values = {
             "ipv4": lambda: iface.ipv4,
+            "ipv6": lambda: iface.ipv6,
+            "ipv6_link_local": lambda: iface.ipv6_link_local,
             "addresses": lambda: iface.addresses,
             "mtu": lambda: iface.mtu,
             "mac": lambda: iface.mac,
@@ -98,11 +100,11 @@ def _bridge(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Obse
     return Observation(peer.master or "none", ("interfaces", "host peer", "inspect"))
 
 
-def _default_route(field: str) -> Observer:
+def _default_route(field: str, family: int = 4) -> Observer:
     def observe(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
         _require_running(container)
         assert container.net is not None
-        route = container.net.default_route()
+        route = container.net.default_route(family)
         value = getattr(route, field) if route else None
         return Observation(value or "none", ("routes", "inspect"))
 
@@ -113,6 +115,12 @@ def _routes(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Obse
     _require_running(container)
     assert container.net is not None
     return Observation([route.describe() for route in container.net.routes], ("routes",))
+
+
+def _routes6(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
+    _require_running(container)
+    assert container.net is not None
+    return Observation([route.describe() for route in container.net.routes6], ("routes",))
 
 
 def _sysctl(facts: ScenarioFacts, container: ContainerFacts, param: str) -> Observation:
@@ -191,6 +199,8 @@ OBSERVERS: dict[str, Observer] = {
     r"namespaces\.(net|uts|ipc|pid|mnt|user|cgroup)": _namespace,
     r"interfaces": _interfaces,
     INTERFACE + r"\.ipv4": _iface_attr("ipv4"),
+    INTERFACE + r"\.ipv6": _iface_attr("ipv6"),
+    INTERFACE + r"\.ipv6_link_local": _iface_attr("ipv6_link_local"),
     INTERFACE + r"\.addresses": _iface_attr("addresses"),
     INTERFACE + r"\.mtu": _iface_attr("mtu"),
     INTERFACE + r"\.mac": _iface_attr("mac"),
@@ -199,6 +209,9 @@ OBSERVERS: dict[str, Observer] = {
     r"default_route\.via": _default_route("gateway"),
     r"default_route\.dev": _default_route("dev"),
     r"routes": _routes,
+    r"default_route6\.via": _default_route("gateway", 6),
+    r"default_route6\.dev": _default_route("dev", 6),
+    r"routes6": _routes6,
     r"sysctl\.(.+)": _sysctl,
     r"hostname": _hostname,
     r"hostname_file": _hostname_file,
@@ -206,6 +219,7 @@ OBSERVERS: dict[str, Observer] = {
     r"hosts_entries": _hosts_entries,
     r"hosts\.(.+)": _hosts_name,
     r"lookup\.(.+)": _lookup("A"),
+    r"lookup6\.(.+)": _lookup("AAAA"),
     r"reverse\.(.+)": _lookup("PTR"),
     r"forwarded\.(.+)": _forwarded,
     r"created": _created,

@@ -58,6 +58,7 @@ OPTIONS: tuple[tuple[str, str, str, Parse, bool], ...] = (
     ("--mtu", "mtu", "mtu", int, False),
     ("--bip", "bip", "bip", str, False),
     ("--fixed-cidr", "fixed-cidr", "fixed_cidr", str, False),
+    ("--fixed-cidr-v6", "fixed-cidr-v6", "fixed_cidr_v6", str, False),
     ("--ip", "ip", "default_bind_ip", str, False),
     ("--bridge", "bridge", "bridge", str, False),
     ("--userns-remap", "userns-remap", "userns_remap", str, False),
@@ -81,7 +82,7 @@ def builtin_defaults(version: str) -> dict[str, Any]:
     pools.append({"base": "192.168.0.0/16", "size": 20})
     return {
         "icc": True, "ip_masq": True, "iptables": True, "ip6tables": ip6tables_default, "ip_forward": True,
-        "userland_proxy": True, "ipv6": False, "mtu": 1500, "bip": None, "fixed_cidr": None,
+        "userland_proxy": True, "ipv6": False, "mtu": 1500, "bip": None, "fixed_cidr": None, "fixed_cidr_v6": None,
         "default_bind_ip": "0.0.0.0", "bridge": "docker0", "userns_remap": "", "firewall_backend": "iptables",
         "default_address_pools": pools, "dns": [], "dns_search": [], "dns_options": [],
     }
@@ -155,7 +156,12 @@ def from_engine(info: Mapping[str, Any], bridge: Mapping[str, Any]) -> dict[str,
         values["bridge"] = options[BRIDGE_OPTION + "name"]
     if "com.docker.network.driver.mtu" in options:
         values["mtu"] = int(options["com.docker.network.driver.mtu"])
-    config = ((bridge.get("IPAM") or {}).get("Config") or [{}])[0]
+    configs = (bridge.get("IPAM") or {}).get("Config") or []
+    # With --ipv6 the IPv6 pool is listed too, in no fixed order.
+    config: dict[str, Any] = next((entry for entry in configs if ":" not in str(entry.get("Subnet", ""))), {})
+    config6 = next((entry for entry in configs if ":" in str(entry.get("Subnet", ""))), None)
+    if config6 is not None and config6.get("Subnet"):
+        values["fixed_cidr_v6"] = config6["Subnet"]
     if config.get("Subnet") and config.get("Gateway"):
         values["bip"] = f"{config['Gateway']}/{config['Subnet'].split('/')[1]}"
     elif config.get("Subnet"):

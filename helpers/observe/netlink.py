@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pyroute2 import IPRoute
 
@@ -16,6 +17,7 @@ from netconform.hermetic.nsexec import call_in_namespaces
 _MAIN_TABLE = 254
 _IFF_UP = 0x1
 _AF_INET = 2
+_AF_INET6 = 10
 _RTN_UNICAST = 1
 # Neighbour (ARP) entry states, linux/neighbour.h.
 _NUD_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE", 0x20: "FAILED",
@@ -28,6 +30,7 @@ def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
         links = list(ipr.get_links())
         addrs = list(ipr.get_addr())
         routes = list(ipr.get_routes(family=_AF_INET, table=_MAIN_TABLE))
+        routes6 = list(ipr.get_routes(family=_AF_INET6, table=_MAIN_TABLE))
         neighbours = list(ipr.get_neighbours(family=_AF_INET))
     names = {link["index"]: link.get("ifname") for link in links}
     interfaces = []
@@ -53,21 +56,23 @@ def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
                 master=names.get(master) if master else None,
             )
         )
-    view_routes = [
-        Route(
-            dst="default" if route["dst_len"] == 0 else f"{route.get('dst')}/{route['dst_len']}",
-            gateway=route.get("gateway"),
-            dev=names.get(route.get("oif")),
-        )
-        for route in routes
-        if route["type"] == _RTN_UNICAST
-    ]
+    def view(dumped: list[Any]) -> list[Route]:
+        return [
+            Route(
+                dst="default" if route["dst_len"] == 0 else f"{route.get('dst')}/{route['dst_len']}",
+                gateway=route.get("gateway"),
+                dev=names.get(route.get("oif")),
+            )
+            for route in dumped
+            if route["type"] == _RTN_UNICAST
+        ]
+
     view_neighbours = [
         f"{entry.get('dst')} lladdr {entry.get('lladdr') or '-'} dev {names.get(entry['ifindex'])} "
         f"{_NUD_STATES.get(entry['state'], str(entry['state']))}"
         for entry in neighbours
     ]
-    return NetnsView(interfaces, view_routes, _read_sysctls(sysctl_names), view_neighbours)
+    return NetnsView(interfaces, view(routes), _read_sysctls(sysctl_names), view_neighbours, view(routes6))
 
 
 def _read_sysctls(names: Sequence[str]) -> dict[str, str]:

@@ -21,6 +21,8 @@ from pyroute2 import IPRoute
 
 from netconform.facts import NO_ROUTE, Attempt, ReachResult, Sighting
 from netconform.hermetic.echo import echo_tcp, echo_udp
+from netconform.observe.dad import await_dad
+from netconform.observe.icmp6 import classify_icmp6, echo_request6
 from netconform.observe.witness import DepartureCounter, ProbeMark
 
 _ICMP_ECHO_REQUEST = 8
@@ -82,9 +84,13 @@ def ping_once(address: str, timeout: float, sequence: int, mark: ProbeMark) -> A
     started = time.monotonic()
     payload = b"netconform-" + mark.nonce
     ident = mark.icmp_ident
+    v6 = ":" in address
+    request = echo_request6(ident, sequence, payload) if v6 else echo_request(ident, sequence, payload)
+    classify = classify_icmp6 if v6 else classify_icmp
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-            sock.sendto(echo_request(ident, sequence, payload), (address, 0))
+        with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW,
+                           socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP) as sock:
+            sock.sendto(request, (address, 0))
             deadline = started + timeout
             while (remaining := deadline - time.monotonic()) > 0:
                 sock.settimeout(remaining)
@@ -92,7 +98,7 @@ def ping_once(address: str, timeout: float, sequence: int, mark: ProbeMark) -> A
                     data, peer = sock.recvfrom(2048)
                 except TimeoutError:
                     break
-                verdict = classify_icmp(data, peer[0], address, ident, sequence, payload)
+                verdict = classify(data, peer[0], address, ident, sequence, payload)
                 if verdict == "reach":
                     return Attempt("reach", peer[0], time.monotonic() - started)
                 if verdict == "unreachable":
@@ -183,6 +189,8 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
     """Fill ``result.attempts`` and ``result.sent`` by probing ``result.address``; call inside the
     prober's netns. ``device``: tcp/udp sockets are bound to that interface, so the route out of
     it is taken even to an address the prober's loopback holds. Never raises: failures are attempts."""
+    if ":" in result.address:
+        await_dad()  # a fresh container's IPv6 address cannot send yet (observe/dad.py)
     departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
@@ -210,10 +218,11 @@ def _no_neighbour(address: str) -> str:
     (nobody answered ARP on the link), else empty."""
     try:
         with IPRoute() as ipr:
-            route = ipr.route("get", dst=address)[0]
+            route = ipr.route("get", dst=address, family=_family(address))[0]
             hop = route.get("gateway") or address
             index = route.get("oif")
-            entries = [entry for entry in ipr.get_neighbours(dst=hop) if entry["ifindex"] == index]
+            entries = [entry for entry in ipr.get_neighbours(dst=hop, family=_family(address))
+                       if entry["ifindex"] == index]
             device = ipr.get_links(index)[0].get("ifname")
     except Exception:  # no route at all is reported by the socket itself
         return ""
@@ -221,14 +230,19 @@ def _no_neighbour(address: str) -> str:
     if not states or not all(state & (_NUD_INCOMPLETE | _NUD_FAILED) for state in states):
         return ""
     state = "failed" if states[0] & _NUD_FAILED else "incomplete"
-    return f"nothing on {device} answered ARP for {hop} (neighbour {state})"
+    asked = "neighbour solicitation" if ":" in address else "ARP"
+    return f"nothing on {device} answered {asked} for {hop} (neighbour {state})"
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def _egress_down(address: str) -> str:
     """Why nothing can leave toward ``address``: its route's device is down (else empty)."""
     try:
         with IPRoute() as ipr:
-            route = ipr.route("get", dst=address)[0]
+            route = ipr.route("get", dst=address, family=_family(address))[0]
             index = route.get("oif")
             link = ipr.get_links(index)[0]
     except Exception:  # no route at all is reported by the socket itself

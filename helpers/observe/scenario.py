@@ -91,13 +91,17 @@ def observe_host(daemon_pid: int, reader: _NetnsReader) -> HostFacts:
 
 def network_facts(key: str, network: Any) -> NetworkFacts:
     attrs = network.attrs
-    config = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
+    configs = (attrs.get("IPAM") or {}).get("Config") or []
+    # The daemon lists the IPv4 and IPv6 pools in no fixed order.
+    config: dict[str, Any] = next((entry for entry in configs if ":" not in str(entry.get("Subnet", ""))), {})
+    config6: dict[str, Any] = next((entry for entry in configs if ":" in str(entry.get("Subnet", ""))), {})
     options = {str(k): str(v) for k, v in (attrs.get("Options") or {}).items()}
     bridge = options.get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
     return NetworkFacts(
         key=key, name=str(attrs["Name"]), id=str(attrs["Id"]), driver=str(attrs.get("Driver", "")),
         subnet=config.get("Subnet"), gateway=config.get("Gateway"), bridge=bridge,
-        internal=bool(attrs.get("Internal")), options=options,
+        internal=bool(attrs.get("Internal")), options=options, enable_ipv6=bool(attrs.get("EnableIPv6")),
+        subnet6=config6.get("Subnet"), gateway6=config6.get("Gateway"),
     )
 
 
@@ -113,6 +117,9 @@ def _endpoints(attrs: dict[str, Any], names_to_keys: dict[str, str]) -> dict[str
             gateway=endpoint.get("Gateway") or None,
             mac=endpoint.get("MacAddress") or None,
             aliases=list(endpoint.get("Aliases") or []),
+            ipv6=endpoint.get("GlobalIPv6Address") or None,
+            prefix6=endpoint.get("GlobalIPv6PrefixLen") or None,
+            gateway6=endpoint.get("IPv6Gateway") or None,
         )
     return endpoints
 
@@ -147,14 +154,15 @@ def _container_facts(created: Subject, names_to_keys: dict[str, str], reader: _N
     return facts
 
 
-def _bridge_address(view: NetnsView, network: NetworkFacts) -> str | None:
-    """The default bridge's IPAM config has no Gateway unless --bip is set: its gateway is the
-    bridge interface's own address inside the subnet."""
+def _bridge_address(view: NetnsView, network: NetworkFacts, subnet_text: str | None) -> str | None:
+    """The default bridge's IPAM config has no Gateway unless --bip is set (nor, before 28, an IPv6
+    network's unless declared): its gateway is the bridge interface's own address inside the subnet."""
     iface = view.interface(network.bridge)
-    if iface is None or network.subnet is None:
+    if iface is None or subnet_text is None:
         return None
-    subnet = ipaddress.ip_network(network.subnet)
-    return next((address for address in iface.ipv4 if ipaddress.ip_address(address) in subnet), None)
+    subnet = ipaddress.ip_network(subnet_text)
+    return next((address for address in [*iface.ipv4, *iface.ipv6] if ipaddress.ip_address(address) in subnet),
+                None)
 
 
 def observe_scenario(
@@ -179,7 +187,9 @@ def observe_scenario(
     host = observe_host(daemon_pid, reader)
     for network in networks.values():
         if network.gateway is None:
-            network.gateway = _bridge_address(host.net, network)
+            network.gateway = _bridge_address(host.net, network, network.subnet)
+        if network.gateway6 is None:
+            network.gateway6 = _bridge_address(host.net, network, network.subnet6)
     containers = {
         key: _container_facts(created, names_to_keys, reader, host) for key, created in built_containers.items()
     }

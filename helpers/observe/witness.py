@@ -4,7 +4,7 @@ A probe that gets no answer proves nothing by itself: the request may have been 
 way (blocked), or it may have arrived and only the answer was dropped (a one-way leak), or the
 prober may never have sent it. So every probe carries a mark (a nonce in ICMP and UDP payloads, the
 destination port for TCP, whose SYN carries no payload) and packet sockets (AF_PACKET, which see
-every IPv4 packet on every interface of a namespace before its firewall) count the marked packets
+every IPv4 and IPv6 packet on every interface of a namespace before its firewall) count the marked packets
 leaving the prober's namespace and arriving in the target's.
 
 :func:`watch_arrivals` runs in the target's namespace for the duration of a probe
@@ -28,13 +28,19 @@ from pyroute2 import IPRoute
 from netconform.facts import Sighting
 
 _ETH_P_IP = 0x0800
+_ETH_P_IPV6 = 0x86DD
 # All protocols: a packet socket bound to one protocol is not shown outgoing packets.
 _ETH_P_ALL = 0x0003
 _SOL_PACKET = 263
 _PACKET_STATISTICS = 6
 _PACKET_OUTGOING = 4
 _PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
+# IPv6 next headers; ICMPv6 echo counts as the probe's "icmp" (extension headers are not followed:
+# the probes send none).
+_PROTOCOLS6 = {58: "icmp", 6: "tcp", 17: "udp"}
 _ICMP_ECHO_REQUEST = 8
+_ICMP6_ECHO_REQUEST = 128
+_ICMP6_ECHO_REPLY = 129
 _TCP_SYN = 0x02
 _TCP_ACK = 0x10
 _ICMP_ECHO_REPLY = 0
@@ -62,22 +68,45 @@ class ProbeMark:
         return int.from_bytes(self.nonce[:2], "big")
 
 
+def _parse_ip(packet: bytes) -> tuple[str | None, int, str, str] | None:
+    """(protocol, header length, source, destination) of an IPv4 or IPv6 packet, else None."""
+    version = packet[0] >> 4 if packet else 0
+    if version == 4 and len(packet) >= 20:
+        return (_PROTOCOLS.get(packet[9]), (packet[0] & 0x0F) * 4, socket.inet_ntoa(packet[12:16]),
+                socket.inet_ntoa(packet[16:20]))
+    if version == 6 and len(packet) >= 40:
+        return (_PROTOCOLS6.get(packet[6]), 40, socket.inet_ntop(socket.AF_INET6, packet[8:24]),
+                socket.inet_ntop(socket.AF_INET6, packet[24:40]))
+    return None
+
+
+def destination(packet: bytes) -> str | None:
+    """The destination address of an IPv4 or IPv6 packet."""
+    parsed = _parse_ip(packet)
+    return parsed[3] if parsed else None
+
+
+def _is(address: str, wanted: str) -> bool:
+    return address == wanted or ipaddress.ip_address(address) == ipaddress.ip_address(wanted)
+
+
 def sighting(mark: ProbeMark, packet: bytes, answer: bool = False) -> str | None:
-    """A one-line description of ``packet`` (an IPv4 packet) if it is one of the probe's requests
-    (or, with ``answer``, one of the target's answers to it), else None."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
+    """A one-line description of ``packet`` (an IPv4 or IPv6 packet) if it is one of the probe's
+    requests (or, with ``answer``, one of the target's answers to it), else None."""
+    parsed = _parse_ip(packet)
+    if parsed is None:
         return None
-    header = (packet[0] & 0x0F) * 4
-    proto = _PROTOCOLS.get(packet[9])
+    proto, header, src, dst = parsed
     if proto != mark.proto or len(packet) < header + 8:
         return None
-    src, dst = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
-    if mark.address is not None and (src if answer else dst) != mark.address:
+    if mark.address is not None and not _is(src if answer else dst, mark.address):
         return None
     body = packet[header:]
     if proto == "icmp":
         kind, _, _, ident, seq = struct.unpack("!BBHHH", body[:8])
-        wanted = _ICMP_ECHO_REPLY if answer else _ICMP_ECHO_REQUEST
+        v6 = packet[0] >> 4 == 6
+        wanted = ((_ICMP6_ECHO_REPLY if answer else _ICMP6_ECHO_REQUEST) if v6
+                  else (_ICMP_ECHO_REPLY if answer else _ICMP_ECHO_REQUEST))
         if kind != wanted or ident != mark.icmp_ident or mark.nonce not in body[8:]:
             return None
         return f"icmp echo{' reply' if answer else ''} {src} -> {dst} seq {seq}"
@@ -119,11 +148,11 @@ def _drain(sock: socket.socket, mark: ProbeMark, keep: Callable[[str, int, str],
         except BlockingIOError:
             return
         ifname, ethertype, pkttype = address[0], address[1], address[2]
-        if ethertype != _ETH_P_IP:
+        if ethertype not in (_ETH_P_IP, _ETH_P_IPV6):
             continue
         at = f"on {ifname}" + (f" at +{time.monotonic() - started:.3f}s" if started is not None else "")
         description = sighting(mark, packet)
-        if description is not None and keep(ifname, pkttype, socket.inet_ntoa(packet[16:20])):
+        if description is not None and keep(ifname, pkttype, destination(packet) or ""):
             seen.add(f"{description} {at}")
         if answers is not None and pkttype == _PACKET_OUTGOING:
             answer = sighting(mark, packet, answer=True)
@@ -153,12 +182,15 @@ class DepartureCounter:
         return self.seen
 
 
-def _local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv4Address]:
-    """The current namespace's own IPv4 addresses (all of 127/8 on loopback, as routing has it)."""
-    local: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = []
+Local = ipaddress.IPv4Network | ipaddress.IPv6Network | ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _local_networks() -> list[Local]:
+    """The current namespace's own addresses, IPv4 and IPv6 (all of 127/8 on loopback, as routing has it)."""
+    local: list[Local] = []
     with IPRoute() as ipr:
-        for addr in ipr.get_addr(family=socket.AF_INET):
-            interface = ipaddress.IPv4Interface(f"{addr.get('address')}/{addr['prefixlen']}")
+        for addr in ipr.get_addr():
+            interface = ipaddress.ip_interface(f"{str(addr.get('address')).split('%')[0]}/{addr['prefixlen']}")
             local.append(interface.network if interface.ip.is_loopback else interface.ip)
     return local
 
@@ -176,9 +208,10 @@ def watch_arrivals(ready: Callable[[], None], stop_fd: int, mark: ProbeMark, gra
     local = _local_networks()
 
     def arrived(ifname: str, pkttype: int, dst: str) -> bool:
-        address = ipaddress.IPv4Address(dst)
+        address = ipaddress.ip_address(dst)
         return pkttype != _PACKET_OUTGOING and any(
-            address in item if isinstance(item, ipaddress.IPv4Network) else address == item for item in local)
+            address in item if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network) else address == item
+            for item in local)
 
     answers = Sighting()
     with open_packet_socket() as sock:

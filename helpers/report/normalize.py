@@ -63,6 +63,8 @@ def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substituti
     sentinel = observed.get("sentinel") or {}
     subs.add(sentinel.get("address"), "<sentinel>")
     subs.add(sentinel.get("gateway_address"), "<sentinel-gateway>")
+    subs.add(sentinel.get("address6"), "<sentinel6>")
+    subs.add(sentinel.get("gateway_address6"), "<sentinel-gateway6>")
     subs.add(sentinel.get("netns"), "<sentinel-netns>")
     segment = observed.get("segment") or {}
     subs.add(segment.get("parent"), "<segment-parent>")

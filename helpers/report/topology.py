@@ -177,6 +177,9 @@ def _endpoint_label(endpoint: dict[str, Any], interfaces: list[dict[str, Any]]) 
     address = f"{ip}/{endpoint['prefix']}" if endpoint.get("prefix") else ip
     name = next((iface["name"] for iface in interfaces
                  if any(str(cidr).startswith(f"{ip}/") for cidr in iface.get("addresses") or [])), "")
+    ipv6 = str(endpoint.get("ipv6") or "")
+    if ipv6:
+        address += f" {ipv6}/{endpoint['prefix6']}" if endpoint.get("prefix6") else f" {ipv6}"
     return f"{name} {address}".strip()
 
 
@@ -186,16 +189,22 @@ def _observed_network(facts: dict[str, Any]) -> Network:
     if facts.get("key") == "bridge":
         tags.append("default bridge")
     tags += _option_tags(options, internal=bool(facts.get("internal")))
-    return Network(str(facts.get("key")), str(facts.get("subnet") or "no subnet"), str(facts.get("bridge") or ""),
-                   str(facts.get("gateway") or ""), tuple(tags))
+    return Network(str(facts.get("key")), _both(facts.get("subnet") or "no subnet", facts.get("subnet6")),
+                   str(facts.get("bridge") or ""), _both(facts.get("gateway"), facts.get("gateway6")), tuple(tags))
 
 
 def _declared_network(spec: dict[str, Any]) -> Network:
     options = {str(pair[0]): value_text(pair[1]) for pair in spec.get("options") or []}
     tags = [] if spec.get("driver") in (None, "bridge") else [str(spec["driver"])]
     tags += _option_tags(options, internal=bool(spec.get("internal")))
-    return Network(str(spec["key"]), value_text(spec.get("subnet")) or "subnet chosen by the daemon", "",
-                   value_text(spec.get("gateway")), tuple(tags))
+    return Network(str(spec["key"]), _both(value_text(spec.get("subnet")) or "subnet chosen by the daemon",
+                                           spec.get("subnet6")), "",
+                   _both(value_text(spec.get("gateway")), spec.get("gateway6")), tuple(tags))
+
+
+def _both(ipv4: Any, ipv6: Any) -> str:
+    """An IPv4 value and, where there is one, its IPv6 counterpart after it."""
+    return " ".join(str(value) for value in (ipv4, ipv6) if value)
 
 
 def _stub_network(key: str) -> Network:
@@ -218,5 +227,6 @@ def _option_tags(options: dict[str, Any], internal: bool) -> list[str]:
 def _sentinel(facts: dict[str, Any] | None) -> Sentinel | None:
     if not facts:
         return None
-    return Sentinel(str(facts.get("address") or ""), str(facts.get("gateway_address") or ""),
+    return Sentinel(_both(facts.get("address"), facts.get("address6")),
+                    _both(facts.get("gateway_address"), facts.get("gateway_address6")),
                     str(facts.get("netns") or ""), str(facts.get("zone") or ""))

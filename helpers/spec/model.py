@@ -28,6 +28,9 @@ class NetworkSpec:
     existing: str | None = None
     # The scenario expects the daemon to refuse it (expect.<key>.refused): the build goes on without it.
     refusal_expected: bool = False
+    # IPv6: the network is created with IPv6 enabled on this subnet (never relocated: a fixed ULA).
+    subnet6: str | None = None
+    gateway6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ContainerSpec:
     at_create: bool = False
     # Endpoint gateway priorities by network (API 1.48+; the highest gives the default route).
     gw_priorities: tuple[tuple[str, int], ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
 
     @property
     def mode_marker(self) -> str:

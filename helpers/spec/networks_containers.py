@@ -59,8 +59,14 @@ def _network(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: i
     declared = spec.get("options") or {}
     options = tuple((name, parse_value(_option_text(value), where(path, declared, name, f"{keypath}.options.{name}"),
                                        names)) for name, value in declared.items())
+    subnet6 = str(ipaddress.IPv6Network(spec["subnet6"])) if "subnet6" in spec else None
+    gateway6 = str(ipaddress.IPv6Address(spec["gateway6"])) if "gateway6" in spec else None
+    if subnet6 is not None and gateway6 is not None and ipaddress.IPv6Address(gateway6) not in ipaddress.IPv6Network(
+            subnet6):
+        raise where(path, spec, "gateway6", f"{keypath}.gateway6").error(
+            f"{gateway6} is not inside subnet6 {subnet6}", f"an address in {subnet6}")
     return NetworkSpec(key, spec.get("driver", "bridge"), bool(spec.get("internal", False)), subnet, gateway,
-                       ip_range, options, line)
+                       ip_range, options, line, subnet6=subnet6, gateway6=gateway6)
 
 
 def _existing(key: str, spec: Mapping[str, Any], path: str, keypath: str, line: int | None) -> NetworkSpec:
@@ -124,6 +130,7 @@ class _ContainerBuilder:
             add_hosts=add_hosts, publish=self._published(), publish_all=bool(spec.get("publish_all", False)),
             expose=tuple(_port(item)[0] for item in _items(spec.get("expose", []))), line=line,
             at_create=bool(spec.get("networks_at_create", False)), gw_priorities=self._gw_priorities(attached),
+            sysctls=tuple((name, str(value)) for name, value in (spec.get("sysctls") or {}).items()),
         )
 
     def _gw_priorities(self, attached: tuple[str, ...]) -> tuple[tuple[str, int], ...]:

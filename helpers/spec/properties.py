@@ -70,6 +70,12 @@ PROPERTIES: tuple[Property, ...] = (
              how=_NETLINK + "; interfaces other scenarios created meanwhile are left out"),
     Property(INTERFACE + r"\.ipv4", "interface.<if>.ipv4", "addressing",
              "the interface's IPv4 addresses (without prefix length)", how=_NETLINK, templated=True),
+    Property(INTERFACE + r"\.ipv6", "interface.<if>.ipv6", "addressing",
+             "the interface's IPv6 addresses other than link-local ones (without prefix length)", how=_NETLINK,
+             templated=True),
+    Property(INTERFACE + r"\.ipv6_link_local", "interface.<if>.ipv6_link_local", "addressing",
+             "the interface's IPv6 link-local addresses (fe80::/10, without prefix length)", how=_NETLINK,
+             templated=True),
     Property(INTERFACE + r"\.addresses", "interface.<if>.addresses", "addressing",
              "every address of the interface as CIDR, IPv4 and IPv6", how=_NETLINK, templated=True),
     Property(INTERFACE + r"\.mtu", "interface.<if>.mtu", "addressing", "the interface MTU", how=_NETLINK,
@@ -88,6 +94,12 @@ PROPERTIES: tuple[Property, ...] = (
              "the interface of the IPv4 default route, or 'none'", how=_NETLINK),
     Property(r"routes", "routes", "addressing",
              "IPv4 routes of the main table as 'default via GW dev IF' / 'CIDR dev IF'", how=_NETLINK),
+    Property(r"default_route6\.via", "default_route6.via", "addressing",
+             "the IPv6 default route's gateway, or 'none' when there is no IPv6 default route", how=_NETLINK),
+    Property(r"default_route6\.dev", "default_route6.dev", "addressing",
+             "the interface of the IPv6 default route, or 'none'", how=_NETLINK),
+    Property(r"routes6", "routes6", "addressing",
+             "IPv6 unicast routes of the main table as 'default via GW dev IF' / 'CIDR dev IF'", how=_NETLINK),
     Property(r"sysctl\.(.+)", "sysctl.<name>", "addressing",
              "a network-namespace sysctl as seen inside the container (net.ipv4.ip_forward, ...)",
              how="/proc/sys/<name> read by a child that joined the container's network namespace (/proc/sys/net "
@@ -107,9 +119,13 @@ PROPERTIES: tuple[Property, ...] = (
              "the A answers for the name from the container's first nameserver, asked from inside its "
              "netns: sorted addresses, or NXDOMAIN / NODATA / SERVFAIL / REFUSED / timeout", how=_DNS + "; type A",
              templated=True),
-    Property(r"reverse\.(.+)", "reverse.<address>", "dns",
-             "the PTR answers for the address from the container's first nameserver", how=_DNS + "; type PTR",
+    Property(r"lookup6\.(.+)", "lookup6.<name>", "dns",
+             "the AAAA answers for the name from the container's first nameserver, asked from inside its "
+             "netns: sorted addresses, or NXDOMAIN / NODATA / SERVFAIL / REFUSED / timeout", how=_DNS + "; type AAAA",
              templated=True),
+    Property(r"reverse\.(.+)", "reverse.<address>", "dns",
+             "the PTR answers for the address (IPv4, or IPv6 through ip6.arpa) from the container's first "
+             "nameserver", how=_DNS + "; type PTR", templated=True),
     Property(r"forwarded\.(.+)", "forwarded.<name>", "dns",
              "the source addresses the sentinel's DNS server saw asking for the name while the "
              "container looked it up ([] when the query never reached the sentinel)",
@@ -149,6 +165,10 @@ PROPERTIES: tuple[Property, ...] = (
              "published ports and masquerade are missing; consistent when iptables is false",
              how=_SETTINGS, subject="host"),
 )
+
+
+# The DNS properties: the family word of the property path -> the query type it asks.
+LOOKUP_QTYPES = {"lookup": "A", "lookup6": "AAAA", "reverse": "PTR", "forwarded": "A"}
 
 
 def find_property(path: str, subject: str | None = None) -> Property | None:

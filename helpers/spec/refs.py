@@ -46,10 +46,19 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
         "interfaces": lambda: [iface.name for iface in container.net.interfaces] if container.net else [],
         "hosts_entries": lambda: container.hosts_entries,
         "ip": lambda: primary_endpoint(facts, container).ip,
+        "ipv6": lambda: _present(primary_endpoint(facts, container).ipv6, f"container {key} has no IPv6 address"),
+        "gateway6": lambda: _present(primary_endpoint(facts, container).gateway6,
+                                     f"container {key} has no IPv6 gateway"),
         "mac": lambda: primary_endpoint(facts, container).mac,
         "gateway": lambda: primary_endpoint(facts, container).gateway,
     }
     return simple[attribute]()
+
+
+def _present(value: Any, missing: str) -> Any:
+    if value is None:
+        raise Unresolvable(missing)
+    return value
 
 
 def _published_port(container: ContainerFacts, port: str) -> int:

@@ -30,7 +30,7 @@ SCHEMA_FILE = Path(__file__).with_name("scenario.schema.yaml")
 _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
                "object": "a mapping", "array": "a list", "null": "nothing"}
 
-_FORMATS = FormatChecker(formats=["ipv4"])
+_FORMATS = FormatChecker(formats=["ipv4", "ipv6"])
 
 
 @_FORMATS.checks("ipv4-network", raises=ValueError)
@@ -38,6 +38,14 @@ def _ipv4_network(instance: object) -> bool:
     """A CIDR whose host bits are zero (``10.1.0.0/24``, not ``10.1.0.5/24``)."""
     if isinstance(instance, str):
         ipaddress.IPv4Network(instance, strict=True)
+    return True
+
+
+@_FORMATS.checks("ipv6-network", raises=ValueError)
+def _ipv6_network(instance: object) -> bool:
+    """An IPv6 CIDR whose host bits are zero (``fd00:1::/64``)."""
+    if isinstance(instance, str):
+        ipaddress.IPv6Network(instance, strict=True)
     return True
 
 

@@ -119,16 +119,16 @@ DERIVED_SETTINGS: dict[str, str] = {
 # Which facts a reference may name: root -> attribute patterns ('*' is a network of that scenario, '#' a number).
 REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "container": (
-        "id", "short_id", "name", "hostname", "ip", "mac", "gateway", "interfaces",
-        "networks.*.ip", "networks.*.mac", "networks.*.gateway",
+        "id", "short_id", "name", "hostname", "ip", "mac", "gateway", "interfaces", "ipv6", "gateway6",
+        "networks.*.ip", "networks.*.mac", "networks.*.gateway", "networks.*.ipv6", "networks.*.gateway6",
         "resolv.nameservers", "resolv.search", "resolv.options", "hosts_entries",
         "published.tcp.#", "published.udp.#",
     ),
-    "network": ("id", "name", "subnet", "gateway", "bridge"),
+    "network": ("id", "name", "subnet", "gateway", "bridge", "subnet6", "gateway6"),
     "host": ("interfaces", "hostname", "cgroup_version", "resolv.nameservers", "resolv.search",
              "resolv.options", "resolv.external_nameservers", "hosts_entries", "bridge_gateway"),
     "daemon": ("version", "api_version"),
-    "sentinel": ("address", "gateway_address", "zone"),
+    "sentinel": ("address", "gateway_address", "zone", "address6", "gateway_address6"),
     # The layer-2 segment a scenario declares (segment:), as the run made it.
     "segment": ("parent", "parent_mac", "sentinel", "host", "subnet"),
     "setting": (*SETTINGS, *DERIVED_SETTINGS),

@@ -67,19 +67,21 @@ _applied = pytest.StashKey[bool]()
 
 @dataclass(frozen=True)
 class Rule:
-    """One iptables rule, inserted at the top of ``chain`` in the netns of ``where``."""
+    """One iptables (or, with ``program`` ip6tables, IPv6) rule, inserted at the top of ``chain`` in
+    the netns of ``where``."""
 
     table: str
     chain: str
     spec: tuple[str, ...]
     where: str = DAEMON
+    program: str = "iptables"
 
     def argv(self, action: str) -> list[str]:
         position = ["1"] if action == "-I" else []
-        return ["iptables", "-w", XTABLES_WAIT, "-t", self.table, action, self.chain, *position, *self.spec]
+        return [self.program, "-w", XTABLES_WAIT, "-t", self.table, action, self.chain, *position, *self.spec]
 
     def __str__(self) -> str:
-        return f"{self.where}: iptables -t {self.table} -I {self.chain} {' '.join(self.spec)}"
+        return f"{self.where}: {self.program} -t {self.table} -I {self.chain} {' '.join(self.spec)}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class Plan:
     def load(cls, path: Path) -> Plan:
         raw = json.loads(path.read_text())
         return cls(
-            rules=tuple(Rule(r["table"], r["chain"], tuple(r["spec"]), r["where"]) for r in raw["rules"]),
+            rules=tuple(Rule(r["table"], r["chain"], tuple(r["spec"]), r["where"], r.get("program", "iptables"))
+                        for r in raw["rules"]),
             flush=tuple((c, t, ch) for c, t, ch in raw["flush"]),
             sysctls=tuple((n, v) for n, v in raw["sysctls"]),
             links_down=tuple((c, i) for c, i in raw["links_down"]),

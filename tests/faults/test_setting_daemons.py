@@ -52,6 +52,10 @@ CASES = {
                                              "dns-host", "conflicts")),
     "own-bridge": (("--bridge=ncbr0",), ("bridge", "container", "host", "default-bridge", "reach-published")),
     "publishing": (PUBLISHING, ("bridge", "default-bridge", "reach-published")),
+    # IPv6 on the default bridge: its containers get an address from --fixed-cidr-v6 and an IPv6
+    # default route; everything IPv4 about the default bridge stays as it was. (Not bridge.yaml: with
+    # --ipv6, 20.10 gives the default bridge's containers ::1 on loopback, which it declares absent.)
+    "ipv6": (("--ipv6", "--fixed-cidr-v6=fd00:d0c:17::/64"), ("default-bridge-ipv6", "default-bridge")),
 }
 BRIDGES = {"own-bridge": OWN_BRIDGE}
 # Cases where 25+ differs (internal networks have no default route there), on an unpacked 26.1.5.

@@ -180,6 +180,37 @@ def test_dns_queries_are_recorded_with_their_source(sentinel: Sentinel) -> None:
     assert everything[1].answers == (sentinel.address,), everything
 
 
+# --- IPv6 ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", [echo_tcp, echo_udp], ids=["tcp", "udp"])
+def test_echo_over_ipv6_sees_the_host_sides_ipv6_address(sentinel: Sentinel,
+                                                          probe: Callable[..., EchoResult]) -> None:
+    assert sentinel.address6 is not None and sentinel.gateway_address6 is not None, sentinel.facts()
+    result = probe(sentinel.address6, sentinel.echo_port, PROBE_TIMEOUT)
+    _expect_echo(result, sentinel.facts(), sentinel.gateway_address6, "the host's IPv6 end of the veth")
+    assert result.translated is False, result
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_dns_over_ipv6_answers_aaaa_and_ip6_arpa_ptr(sentinel: Sentinel, transport: str) -> None:
+    assert sentinel.address6 is not None, sentinel.facts()
+    sentinel.clear_dns_queries()
+    aaaa = _query(sentinel.address6, f"sentinel.{sentinel.zone}", "AAAA", transport)
+    ptr = _query(sentinel.address6, dns.reversename.from_address(sentinel.address6).to_text(), "PTR", transport)
+    seen = sentinel.dns_queries_seen()
+    assert [r.to_text() for rrset in aaaa.answer for r in rrset] == [sentinel.address6], _story(aaaa, seen)
+    assert [r.to_text() for rrset in ptr.answer for r in rrset] == [f"sentinel.{sentinel.zone}"], _story(ptr, seen)
+    assert {q.source_ip for q in seen} == {sentinel.gateway_address6}, seen
+
+
+def test_a_sentinel_without_ipv6_has_no_ipv6_address(run: RunIdentity, host_netns: str) -> None:
+    with Sentinel(run, host_netns, cidr6=None) as plain:
+        assert (plain.address6, plain.facts().records6) == (None, {}), plain.facts()
+        result = echo_tcp(plain.address, plain.echo_port, PROBE_TIMEOUT)
+        _expect_echo(result, plain.facts(), plain.gateway_address, "IPv4 unchanged without IPv6")
+
+
 # --- more than one sentinel --------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ def test_bad_spec_exits_with_the_spec_error_code_and_one_message(pytester: pytes
         "  bad.yaml:3: containers.web.netwrk: unknown key, did you mean 'network'? (allowed: network, networks, "
         "aliases, ip, networks_at_create, gw_priority, "
         "hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
-        "publish_all)",
+        "publish_all, sysctls)",
     ]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 import dns.flags
@@ -12,6 +13,8 @@ import pytest
 from netconform.errors import ProbeError
 from netconform.hermetic.authdns import DnsQuery, QueryLog, ZoneTable, handle_wire, read_query_log
 from netconform.hermetic.echo import parse_reply, reply_line, request_line
+from netconform.hermetic.sentinel_veth import parse_slice_range6, slice6
+from netconform.hermetic.sockserve import plain_address
 
 ZONE = "netconform.test."
 
@@ -79,3 +82,48 @@ def test_echo_lines_round_trip_and_reject_bad_nonces() -> None:
     assert reply_line(b"has space", ("1.2.3.4", 1)) is None
     with pytest.raises(ValueError):
         request_line("bad nonce")
+
+
+def test_aaaa_and_ip6_arpa_ptr_beside_a_and_nodata_per_type() -> None:
+    table = ZoneTable(ZONE, {"sentinel": "198.18.0.2", "v4only": "198.18.0.3"},
+                      {"sentinel": "fd00:198:18::2", "v6only": "fd00:198:18::6"})
+    both_a = _ask(table, "sentinel.netconform.test.", "A")
+    both_aaaa = _ask(table, "sentinel.netconform.test.", "AAAA")
+    ptr6 = _ask(table, "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.1.0.0.8.9.1.0.0.0.d.f.ip6.arpa.", "PTR")
+    nodata_a = _ask(table, "v6only.netconform.test.", "A")
+    nodata_aaaa = _ask(table, "v4only.netconform.test.", "AAAA")
+    assert [r.to_text() for rrset in both_a.answer for r in rrset] == ["198.18.0.2"]
+    assert [r.to_text() for rrset in both_aaaa.answer for r in rrset] == ["fd00:198:18::2"]
+    assert [r.to_text() for rrset in ptr6.answer for r in rrset] == ["sentinel.netconform.test."]
+    for nodata in (nodata_a, nodata_aaaa):
+        assert (nodata.rcode(), nodata.answer, len(nodata.authority)) == (dns.rcode.NOERROR, [], 1)
+
+
+def test_aaaa_records_must_be_ipv6() -> None:
+    with pytest.raises(ValueError, match="not IPv6"):
+        ZoneTable(ZONE, {}, {"v6": "198.18.0.2"})
+
+
+def test_echo_reply_carries_an_ipv6_source() -> None:
+    line = reply_line(b"n1\n", ("fd00:198:18::1", 40000))
+    assert line == b"n1 fd00:198:18::1 40000\n"
+    assert parse_reply(line, "n1") == ("fd00:198:18::1", 40000)
+
+
+def test_dual_stack_servers_report_ipv4_clients_without_the_mapped_prefix() -> None:
+    assert plain_address("::ffff:198.18.0.1") == "198.18.0.1"
+    assert plain_address("fd00:198:18::1") == "fd00:198:18::1"
+    assert plain_address("::ffff:1") == "::ffff:1"
+
+
+def test_ipv6_slices_follow_the_ipv4_slot_and_end_with_the_range() -> None:
+    cidr6 = parse_slice_range6("fd00:198:18::/64")
+    assert slice6(cidr6, 0) == (IPv6Network("fd00:198:18::/126"), IPv6Address("fd00:198:18::1"),
+                                IPv6Address("fd00:198:18::2"))
+    assert slice6(cidr6, 3) == (IPv6Network("fd00:198:18::c/126"), IPv6Address("fd00:198:18::d"),
+                                IPv6Address("fd00:198:18::e"))
+    assert slice6(parse_slice_range6("fd00::/125"), 2) is None
+    with pytest.raises(ValueError, match="not an IPv6 network"):
+        parse_slice_range6("198.18.0.0/24")
+    with pytest.raises(ValueError, match="smaller than one"):
+        parse_slice_range6("fd00::/127")

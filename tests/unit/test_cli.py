@@ -169,7 +169,7 @@ def test_explain_of_an_unknown_property_names_close_ones(capsys: pytest.CaptureF
                           "interface.<if>.mtu, ")
     assert err.count("\n") == 1
     assert main(["explain", "lokup.db"]) == USAGE_ERROR
-    assert "close matches: lookup.<name> " in capsys.readouterr().err
+    assert "close matches: lookup.<name>, lookup6.<name> " in capsys.readouterr().err
 
 
 # --- diff ---------------------------------------------------------------------------------------

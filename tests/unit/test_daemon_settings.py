@@ -84,3 +84,13 @@ def test_the_default_bridges_ip_range_is_the_fixed_cidr() -> None:
     with_range = {**BRIDGE_20, "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "IPRange": "172.17.0.128/25"}]}}
     assert from_engine({}, with_range)["fixed_cidr"] == "172.17.0.128/25"
     assert "fixed_cidr" not in from_engine({}, BRIDGE_20)
+
+
+def test_the_default_bridges_ipv6_pool_is_the_fixed_cidr_v6_and_not_its_bip() -> None:
+    """With --ipv6 the engine may list the IPv6 pool first: bip still comes from the IPv4 one."""
+    dual = {**BRIDGE_20, "EnableIPv6": True, "IPAM": {"Config": [
+        {"Subnet": "fd00:d0c:1::/64", "Gateway": "fd00:d0c:1::1"},
+        {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]}}
+    values = from_engine({}, dual)
+    assert (values["bip"], values["fixed_cidr_v6"], values["ipv6"]) == ("172.17.0.1/16", "fd00:d0c:1::/64", True)
+    assert "fixed_cidr_v6" not in from_engine({}, BRIDGE_20)

@@ -290,3 +290,18 @@ def test_run_specific_values_are_replaced_as_whole_tokens_only() -> None:
     assert subs.apply("10.236.2.2/24 dev eth1") == "<ip:preferred@second>/24 dev eth1"
     assert subs.apply("NOERROR [10.236.2.20]") == "NOERROR [10.236.2.20]"
     assert subs.apply("110.236.2.2") == "110.236.2.2"
+
+
+def test_the_sentinels_ipv6_slice_is_no_change() -> None:
+    """Each run's sentinel takes the next free /126: its IPv6 ends differ between runs like its IPv4 ones."""
+    def with_sentinel(run_id: str, slot: int) -> dict[str, Any]:
+        base = report(run_id, "20.10.24", f"{slot}" * 64, "172.18.0.2", "172.18.0.0/16", ["127.0.0.1/8"])
+        observed = base["scenarios"][0]["observed"]
+        observed["sentinel"] = {"address": f"198.18.0.{4 * slot + 2}", "gateway_address": f"198.18.0.{4 * slot + 1}",
+                                "address6": f"fd00:198:18::{4 * slot + 2:x}",
+                                "gateway_address6": f"fd00:198:18::{4 * slot + 1:x}", "netns": f"ns{slot}"}
+        observed["containers"]["web"]["hosts_entries"].append(f"fd00:198:18::{4 * slot + 2:x} sentinel")
+        return base
+
+    diff = compare(with_sentinel("aaaaaaaa", 1), with_sentinel("bbbbbbbb", 3))
+    assert diff.facts_changed == []

@@ -34,7 +34,7 @@ def test_a_bad_inline_mapping_is_a_spec_error_at_the_line_that_passed_it(site: C
         "tests/test_user.py:12: containers.web.netwrk: unknown key, did you mean 'network'? (inline scenario inline) "
         "(allowed: network, networks, aliases, ip, networks_at_create, gw_priority, "
         "hostname, userns, mac_address, dns, dns_search, dns_options, "
-        "add_hosts, publish, expose, publish_all)")
+        "add_hosts, publish, expose, publish_all, sysctls)")
 
 
 def test_every_problem_of_an_inline_mapping_is_reported_at_the_line_that_passed_it(site: CallSite) -> None:

@@ -312,3 +312,21 @@ def test_write_html_replaces_the_file_whole(tmp_path: Path) -> None:
     assert write_html(load("report-pass.json"), target) == target
     assert target.read_text().startswith("<!doctype html>")
     assert sorted(path.name for path in target.parent.iterdir()) == ["report.html"]
+
+
+def test_topology_shows_ipv6_beside_ipv4() -> None:
+    """Where an endpoint, a network or the sentinel has IPv6, its address follows the IPv4 one."""
+    scenario = copy.deepcopy({item["name"]: item for item in load("report-pass.json")["scenarios"]}["reach-custom"])
+    observed = scenario["observed"]
+    observed["networks"]["alpha"].update(subnet6="fd00:c0de:1::/64", gateway6="fd00:c0de:1::1")
+    observed["containers"]["both"]["endpoints"]["alpha"].update(ipv6="fd00:c0de:1::4", prefix6=64)
+    observed["sentinel"] = {"address": "198.18.0.2", "gateway_address": "198.18.0.1", "address6": "fd00:198:18::2",
+                            "gateway_address6": "fd00:198:18::1", "netns": "ns", "zone": "netconform.test."}
+    topology = topology_of(scenario)
+    both = next(node for node in topology.nodes if node.key == "both")
+    assert both.links[0].label == "eth0 172.19.0.4/16 fd00:c0de:1::4/64"
+    alpha = next(network for network in topology.networks if network.key == "alpha")
+    assert (alpha.subnet.split()[-1], alpha.gateway.split()[-1]) == ("fd00:c0de:1::/64", "fd00:c0de:1::1")
+    assert topology.sentinel is not None
+    assert (topology.sentinel.address, topology.sentinel.gateway_address) == ("198.18.0.2 fd00:198:18::2",
+                                                                              "198.18.0.1 fd00:198:18::1")

@@ -59,7 +59,7 @@ def test_an_unknown_key_suggests_the_close_name_and_lists_the_allowed(tmp_path: 
         "scn.yaml:2: containers.web.hostnme: unknown key, did you mean 'hostname'? (allowed: network, networks, "
         "aliases, ip, networks_at_create, gw_priority, "
         "hostname, userns, mac_address, dns, dns_search, dns_options, add_hosts, publish, expose, "
-        "publish_all)")
+        "publish_all, sysctls)")
 
 
 def test_an_unknown_key_unlike_any_is_not_given_a_guess(tmp_path: Path) -> None:
@@ -166,3 +166,25 @@ def test_list_and_run_of_a_broken_spec_exit_10_with_every_problem_and_no_traceba
     ], done.stderr
     assert "1 invalid scenario spec(s)" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_ipv6_networks_and_sysctls_are_validated(tmp_path: Path) -> None:
+    base = """\
+        networks:
+          v6: {subnet6: %s, gateway6: %s}
+        containers:
+          c: {network: v6, sysctls: {%s: 1}}
+        expect:
+          c: {hostname: c}
+    """
+    host_bits = error_of(tmp_path, base % ('"fd00:1::5/64"', '"fd00:1::1"', "net.ipv6.conf.all.disable_ipv6"))
+    assert "invalid CIDR 'fd00:1::5/64' (fd00:1::5/64 has host bits set)" in str(host_bits)
+    assert "fd00:2::1 is not inside subnet6 fd00:1::/64" in str(error_of(
+        tmp_path, base % ('"fd00:1::/64"', '"fd00:2::1"', "net.ipv6.conf.all.disable_ipv6")))
+    assert "a net.* sysctl name" in str(error_of(tmp_path, base % ('"fd00:1::/64"', '"fd00:1::1"', "kernel.pid_max")))
+    path = tmp_path / "good.yaml"
+    path.write_text(textwrap.dedent(base % ('"fd00:1::/64"', '"fd00:1::1"', "net.ipv6.conf.all.disable_ipv6")))
+    scenario = load_scenario(path, "good.yaml")
+    network, container = scenario.networks["v6"], scenario.containers["c"]
+    assert (network.subnet6, network.gateway6, container.sysctls) == (
+        "fd00:1::/64", "fd00:1::1", (("net.ipv6.conf.all.disable_ipv6", "1"),))
