@@ -17,17 +17,22 @@ IFA_F_TENTATIVE = 0x40
 DAD_BOUND = 5.0
 
 
-def tentative_addresses() -> list[str]:
-    """The IPv6 addresses of the current namespace still under duplicate address detection."""
+RT_SCOPE_UNIVERSE = 0
+
+
+def tentative_addresses(global_only: bool = False) -> list[str]:
+    """The IPv6 addresses of the current namespace still under duplicate address detection
+    (``global_only``: not link-local ones)."""
     with IPRoute() as ipr:
         return [str(addr.get("address")) for addr in ipr.get_addr(family=socket.AF_INET6)
-                if (addr["flags"] | (addr.get_attr("IFA_FLAGS") or 0)) & IFA_F_TENTATIVE]
+                if (addr["flags"] | (addr.get_attr("IFA_FLAGS") or 0)) & IFA_F_TENTATIVE
+                and (not global_only or addr["scope"] == RT_SCOPE_UNIVERSE)]
 
 
-def await_dad(bound: float = DAD_BOUND) -> list[str]:
+def await_dad(bound: float = DAD_BOUND, global_only: bool = False) -> list[str]:
     """Wait (at most ``bound`` seconds) until no IPv6 address here is tentative; call inside the
     namespace. Returns the addresses still tentative when the bound passed (empty when settled)."""
     deadline = time.monotonic() + bound
-    while (pending := tentative_addresses()) and time.monotonic() < deadline:
+    while (pending := tentative_addresses(global_only)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return pending

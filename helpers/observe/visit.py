@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from netconform.facts import NamespaceId, NetnsView
 from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.observe.dad import await_dad
 from netconform.observe.identity import namespace_ids, read_generated_files
 from netconform.observe.netlink import read_netns
 
@@ -28,6 +29,11 @@ class ProcessView:
 
 
 def _read_inside(sysctl_names: Sequence[str]) -> tuple[NetnsView, str]:
+    # A scenario is observed as it settles: a fresh global IPv6 address (a container's, a bridge's
+    # gateway) is tentative for about a second, and meanwhile a peer's SYN goes unanswered and
+    # source selection passes it over (docker-proxy then dials from another of the host's
+    # addresses). Link-local ones are left alone: every new veth has one, and nothing probes them.
+    await_dad(global_only=True)
     return read_netns(sysctl_names), socket.gethostname()
 
 

@@ -21,7 +21,8 @@ from netconform.report.firewall import flatten_firewall
 
 Flat = dict[str, Fact]
 # Host-side interfaces that come and go with other containers, scenarios and runs.
-_VOLATILE = re.compile(r"^(veth[0-9a-f]{7}|br-[0-9a-f]{12}|nc[0-9a-f]{8}s[0-9a-f]{1,4})$")
+# Names of veths, bridges, sentinel ends (s) and segment parents (p) of any scenario or run.
+_VOLATILE = re.compile(r"^(veth[0-9a-f]{7}|br-[0-9a-f]{12}|nc[0-9a-f]{8}[sp][0-9a-f]{1,4})$")
 
 
 class Substitutions:
@@ -38,11 +39,11 @@ class Substitutions:
             self.table.setdefault(self.moved_back.address(value), placeholder)
 
     def apply(self, text: str) -> str:
+        text = self.moved_back.address(text)
+        if text in self.table:  # the scenario's own (its segment's parent), before any other's
+            return self.table[text]
         if _VOLATILE.match(text):
             return "<volatile>"
-        text = self.moved_back.address(text)
-        if text in self.table:
-            return self.table[text]
         for value in sorted(self.table, key=len, reverse=True):
             if len(value) >= 7 and value in text:
                 # Whole tokens only: 10.236.2.2 must not turn 10.236.2.20 into '<ip:x>0'.

@@ -37,6 +37,8 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
         endpoint = container.endpoints.get(rest[1])
         if endpoint is None:
             raise Unresolvable(f"container {key} is not attached to network {rest[1]}")
+        if rest[2] == "interface":
+            return _interface_of(container, endpoint.mac, rest[1])
         return getattr(endpoint, rest[2])
     simple: dict[str, Any] = {
         "id": lambda: container.id,
@@ -53,6 +55,16 @@ def _container_fact(facts: ScenarioFacts, key: str, rest: tuple[str, ...]) -> An
         "gateway": lambda: primary_endpoint(facts, container).gateway,
     }
     return simple[attribute]()
+
+
+def _interface_of(container: ContainerFacts, mac: str | None, network: str) -> str:
+    """The name of the container's interface on ``network``, found by the endpoint's MAC: 28 names
+    a multi-network container's interfaces in the order its networks join, not a fixed one."""
+    names = [iface.name for iface in (container.net.interfaces if container.net else []) if mac and iface.mac == mac]
+    if len(names) != 1:
+        raise Unresolvable(f"container {container.key} has no one interface with the MAC of its "
+                           f"{network} endpoint ({mac})")
+    return names[0]
 
 
 def _present(value: Any, missing: str) -> Any:

@@ -121,7 +121,7 @@ REF_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "container": (
         "id", "short_id", "name", "hostname", "ip", "mac", "gateway", "interfaces", "ipv6", "gateway6",
         "networks.*.ip", "networks.*.mac", "networks.*.gateway", "networks.*.ipv6", "networks.*.gateway6",
-        "resolv.nameservers", "resolv.search", "resolv.options", "hosts_entries",
+        "networks.*.interface", "resolv.nameservers", "resolv.search", "resolv.options", "hosts_entries",
         "published.tcp.#", "published.udp.#",
     ),
     "network": ("id", "name", "subnet", "gateway", "bridge", "subnet6", "gateway6"),
