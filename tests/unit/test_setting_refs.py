@@ -223,3 +223,15 @@ def test_interface_key_with_an_unknown_setting_is_refused_at_load(tmp_path: Path
             interface: {"${setting.brige}": {mtu: 1500}}
         """)
     assert "${setting.brige}: no such daemon setting" in str(error)
+
+
+def test_an_endpoints_interface_is_found_by_its_mac() -> None:
+    facts = make_facts()
+    assert resolve_value(Ref(("container", "web", "networks", "bridge", "interface")), facts, {}) == "eth0"
+
+
+def test_an_endpoint_whose_mac_no_interface_has_is_unresolvable() -> None:
+    facts = make_facts()
+    facts.containers["web"].endpoints["bridge"].mac = "02:00:00:00:00:99"
+    with pytest.raises(Unresolvable, match="no one interface with the MAC of its bridge endpoint"):
+        resolve_value(Ref(("container", "web", "networks", "bridge", "interface")), facts, {})
