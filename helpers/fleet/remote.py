@@ -16,7 +16,9 @@ not run there.
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import socket
 import tarfile
 import time
 from collections.abc import Sequence
@@ -33,9 +35,14 @@ from netconform.engine.image import PAUSE_DIR, ensure_probe_image, probe_image_t
 from netconform.errors import NetconformError
 from netconform.fleet.helper_image import HelperImage, ensure_helper_image
 from netconform.fleet.hosts import FleetHost
+from netconform.hermetic.runs import RunIdentity, owner_alive
 from netconform.report.diff import BadReport, load_report
 
 LABEL_FLEET_RUN = "io.netconform.fleet.run"
+# Which machine and process started a helper: a later fleet run from the same machine removes
+# helpers whose starter is gone (killed before its finally ran); another machine's are never touched.
+LABEL_FLEET_ORIGIN = "io.netconform.fleet.origin"
+LABEL_FLEET_OWNER = "io.netconform.fleet.owner"
 API_TIMEOUT = 120.0  # one API call; importing the helper image is the longest
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine netconform runs on; newer ones speak it too
 UNWIND_BOUND = 120  # seconds the suite may take to tear its scenarios down when stopped
@@ -112,13 +119,15 @@ def run_on_host(host: FleetHost, image: HelperImage, selection: SuiteSelection, 
 
 def _run(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: Path, run_id: str,
          result: HostRun) -> None:
-    labels = {LABEL_FLEET_RUN: run_id}
+    labels = {LABEL_FLEET_RUN: run_id, LABEL_FLEET_ORIGIN: socket.gethostname(),
+              LABEL_FLEET_OWNER: RunIdentity.owned_by(run_id, os.getpid()).owner}
     result.stage = f"cannot reach the daemon at {host.docker_host}"
     client = connect(host)
     sent: list[str] = []  # images this run imported: removed again
     container = None
     try:
         result.daemon_version = str(client.version().get("Version", ""))
+        result.notes += [f"removed {name}, left by a fleet run that died" for name in sweep_dead_helpers(client)]
         result.stage = "sending the images"
         if ensure_helper_image(client, image, labels):
             sent.append(image.tag)
@@ -141,6 +150,19 @@ def _run(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: P
         for tag in sent:
             _quietly(result, f"image {tag}", client.images.remove, tag, force=True)
         client.close()
+
+
+def sweep_dead_helpers(client: docker.DockerClient) -> list[str]:
+    """Remove helper containers this machine started for fleet runs whose process is gone."""
+    origin = socket.gethostname()
+    swept = []
+    for container in client.containers.list(all=True, filters={"label": [LABEL_FLEET_RUN,
+                                                                          f"{LABEL_FLEET_ORIGIN}={origin}"]}):
+        owner = container.labels.get(LABEL_FLEET_OWNER, "")
+        if owner and not owner_alive(owner):
+            container.remove(force=True)
+            swept.append(container.name)
+    return swept
 
 
 def _create(client: docker.DockerClient, host: FleetHost, image: HelperImage, selection: SuiteSelection,
