@@ -114,7 +114,7 @@ class SwarmBuild:
         self._container_ids.append((spec.node, str(container.id)))
         for name in others:
             api.connect_container_to_network(container.id, name, aliases=[spec.key])
-        container.start()
+        _start(container)
         container.reload()
         return Endpoint(spec.key, spec.node, int(container.attrs["State"]["Pid"]),
                         self._addresses(container.attrs["NetworkSettings"]["Networks"]))
@@ -202,6 +202,25 @@ class SwarmBuild:
                         break
                     time.sleep(0.5)
         return problems
+
+
+# How long a worker may take to learn of an attachable overlay the manager just created.
+ATTACH_BOUND = 15.0
+
+
+def _start(container: Any) -> None:
+    """Start ``container``; while its node does not yet know the overlay (a worker hears of an
+    attachable network from the manager a moment after it is created: "could not find a network
+    matching network mode"), try again, for at most :data:`ATTACH_BOUND` seconds."""
+    deadline = time.monotonic() + ATTACH_BOUND
+    while True:
+        try:
+            container.start()
+            return
+        except docker.errors.APIError as err:
+            if "could not find a network matching" not in _words(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _words(err: BaseException) -> str:
