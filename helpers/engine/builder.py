@@ -189,7 +189,8 @@ class ScenarioEngine:
         if spec.existing is not None:
             return self._existing_network(scenario, spec.existing)
         if not spec.subnet:
-            return self._try_network(scenario, spec, IPAMConfig(pool_configs=_pools6(spec)) if spec.subnet6 else None)
+            pools6 = self._pools6(spec, relocation)
+            return self._try_network(scenario, spec, IPAMConfig(pool_configs=pools6) if pools6 else None)
         return self._network_with_subnet(scenario, spec, spec.subnet, relocation)
 
     def _network_with_subnet(self, scenario: Scenario, spec: NetworkSpec, declared: str,
@@ -208,7 +209,7 @@ class ScenarioEngine:
                 continue
             ipam = IPAMConfig(pool_configs=[IPAMPool(
                 subnet=str(candidate), gateway=placement.moved_within(spec.gateway, declared, candidate),
-                iprange=placement.moved_within(spec.ip_range, declared, candidate)), *_pools6(spec)])
+                iprange=placement.moved_within(spec.ip_range, declared, candidate)), *self._pools6(spec, relocation)])
             try:
                 network = self._try_network(scenario, spec, ipam, overlap_is_error=False)
             except _Overlap as err:
@@ -223,6 +224,17 @@ class ScenarioEngine:
             return network
         raise EngineError(f"scenario {scenario.name}: no free subnet for network {spec.key!r}: {declared} "
                           f"is taken ({why}) and so were the {tried} others tried near it")
+
+    def _pools6(self, spec: NetworkSpec, relocation: Relocation) -> list[IPAMPool]:
+        """The IPv6 pool of a network with ``subnet6``: the declared one, or the next free one when
+        another network (another run's) holds it; scenarios name IPv6 addresses by reference."""
+        if not spec.subnet6:
+            return []
+        free = placement.free_subnet6(spec.subnet6, placement.subnets6_in_use(self.client))
+        if free is None or str(free) == spec.subnet6:
+            return [IPAMPool(subnet=spec.subnet6, gateway=spec.gateway6)]
+        relocation.notes.append(f"subnet {spec.subnet6} moved to {free}: another network holds it")
+        return [IPAMPool(subnet=str(free), gateway=placement.moved_within6(spec.gateway6, spec.subnet6, free))]
 
     def _try_network(self, scenario: Scenario, spec: NetworkSpec, ipam: IPAMConfig | None,
                      overlap_is_error: bool = True) -> Network:
@@ -390,8 +402,3 @@ class ScenarioEngine:
         built.networks.clear()
         if problems:
             raise EngineError("teardown left resources behind: " + "; ".join(problems))
-
-
-def _pools6(spec: NetworkSpec) -> list[IPAMPool]:
-    """The IPv6 pool of a network declared with ``subnet6`` (none otherwise)."""
-    return [IPAMPool(subnet=spec.subnet6, gateway=spec.gateway6)] if spec.subnet6 else []

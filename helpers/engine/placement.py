@@ -9,6 +9,7 @@ port that is taken is left to the daemon to choose. Either way the move goes int
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -60,6 +61,40 @@ def subnet_candidates(declared: str, avoid: Iterable[str]) -> Iterator[ipaddress
     for candidate in siblings[start:] + siblings[:start]:
         if candidate == own or not any(candidate.overlaps(other) for other in reserved):
             yield candidate
+
+
+def subnets6_in_use(client: docker.DockerClient) -> set[ipaddress.IPv6Network]:
+    """The IPv6 subnets of every network the daemon has."""
+    taken: set[ipaddress.IPv6Network] = set()
+    for network in client.api.networks():
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            with contextlib.suppress(ValueError):
+                subnet = ipaddress.ip_network(config.get("Subnet", ""), strict=False)
+                if isinstance(subnet, ipaddress.IPv6Network):
+                    taken.add(subnet)
+    return taken
+
+
+def free_subnet6(declared: str, taken: Iterable[ipaddress.IPv6Network]) -> ipaddress.IPv6Network | None:
+    """The declared IPv6 subnet if no network has it, else the next free one of its size in its
+    /48 (another run of the same scenario holds the declared one)."""
+    own = ipaddress.IPv6Network(declared)
+    wider = own.supernet(new_prefix=min(own.prefixlen, 48))
+    held = list(taken)
+    for index, candidate in enumerate(wider.subnets(new_prefix=own.prefixlen)):
+        if index >= 4096:
+            break
+        if candidate >= own and not any(candidate.overlaps(other) for other in held):
+            return candidate
+    return None
+
+
+def moved_within6(address: str | None, declared: str, actual: ipaddress.IPv6Network) -> str | None:
+    """An IPv6 address of the declared subnet, at the same offset in ``actual``."""
+    if address is None:
+        return None
+    offset = int(ipaddress.IPv6Address(address)) - int(ipaddress.IPv6Network(declared).network_address)
+    return str(ipaddress.IPv6Address(int(actual.network_address) + offset))
 
 
 def first_holder(candidate: ipaddress.IPv4Network, taken: dict[ipaddress.IPv4Network, str]) -> str | None:

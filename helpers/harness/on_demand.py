@@ -246,6 +246,8 @@ class Prober:
             if declared is None and spec.port is not None:
                 result.port = int(resolve_value(spec.port, facts, context))  # a port the daemon chose
             result.address = self._address_of(facts, spec, context)
+            if ":" in result.address and declared is not None and result.port != declared:
+                result.port = ipv6_binding(facts, spec.proto, result.port)
             source_ns = self.netns(facts, spec.frm)
             target_ns = self.netns(facts, spec.to)
             if not is_address(result.address):
@@ -306,6 +308,18 @@ def is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ipv6_binding(facts: ScenarioFacts, proto: str, moved: int | None) -> int | None:
+    """The IPv6 host port of the binding whose IPv4 port is ``moved``: a port the daemon chose
+    (the declared one was taken) may differ between 0.0.0.0 and ::, and relocation keeps the
+    IPv4 one."""
+    for container in facts.containers.values():
+        for key, bound in container.published.items():
+            hosts = {binding.rsplit(":", 1)[0]: int(binding.rsplit(":", 1)[1]) for binding in bound}
+            if key.endswith(f"/{proto}") and moved in [port for host, port in hosts.items() if ":" not in host]:
+                return next((port for host, port in hosts.items() if ":" in host), moved)
+    return moved
 
 
 def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[ContainerFacts, str, str] | None:

@@ -84,3 +84,13 @@ def test_a_mac_derived_from_a_moved_address_moves_with_it() -> None:
     assert relocation.address("02:42:0a:ea:00:05") == "02:42:0a:ea:03:05"
     assert relocation.address("02:42:ac:11:00:99") == "02:42:ac:11:00:99"  # 172.17.0.153: not moved
     assert relocation.address("^[0-9a-f][26ae]:") == "^[0-9a-f][26ae]:"
+
+
+def test_a_moved_port_is_probed_over_ipv6_on_the_ipv6_binding() -> None:
+    from netconform.harness.on_demand import ipv6_binding
+    from tests.unit.test_judge import make_facts
+
+    facts = make_facts()
+    facts.containers["web"].published = {"8090/tcp": ["0.0.0.0:32808", ":::32802"]}
+    assert ipv6_binding(facts, "tcp", 32808) == 32802
+    assert ipv6_binding(facts, "udp", 32808) == 32808  # no such binding: the port as moved
