@@ -64,8 +64,12 @@ def test_shipped_suites_pass_and_leave_nothing(tmp_path: Path, client: docker.Do
     counts = {key: int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")}
     assert code == 0, output[-4000:]
     assert counts["tests"] >= 100 and counts["failures"] == counts["errors"] == 0, counts
-    # Skipped: exactly the checks of scenarios that need a kernel feature this kernel lacks (ipvlan here).
-    assert counts["skipped"] == _checks_needing_missing_features(), counts
+    # Skipped: exactly the checks of scenarios that need a kernel feature this kernel lacks (ipvlan
+    # here), and those of containers this daemon version refuses as their scenario declares
+    # ("not applicable on dockerd 20.10…": several networks at create); nothing else.
+    reasons = [skip.get("message", "") for case in suite.iter("testcase") for skip in case.iter("skipped")]
+    not_applicable = [reason for reason in reasons if "not applicable on dockerd" in reason]
+    assert counts["skipped"] == _checks_needing_missing_features() + len(not_applicable), (counts, reasons)
     # Only this run's objects: other tests may be running scenarios on the same daemon meanwhile.
     run_id = re.search(r"netconform: run ([0-9a-f]{8}),", output)
     assert run_id is not None, output[:2000]
