@@ -226,15 +226,11 @@ class ScenarioEngine:
                           f"is taken ({why}) and so were the {tried} others tried near it")
 
     def _pools6(self, spec: NetworkSpec, relocation: Relocation) -> list[IPAMPool]:
-        """The IPv6 pool of a network with ``subnet6``: the declared one, or the next free one when
-        another network (another run's) holds it; scenarios name IPv6 addresses by reference."""
+        """The IPv6 pool of a network with ``subnet6`` (:func:`placement.subnet6_for`)."""
         if not spec.subnet6:
             return []
-        free = placement.free_subnet6(spec.subnet6, placement.subnets6_in_use(self.client))
-        if free is None or str(free) == spec.subnet6:
-            return [IPAMPool(subnet=spec.subnet6, gateway=spec.gateway6)]
-        relocation.notes.append(f"subnet {spec.subnet6} moved to {free}: another network holds it")
-        return [IPAMPool(subnet=str(free), gateway=placement.moved_within6(spec.gateway6, spec.subnet6, free))]
+        subnet, gateway = placement.subnet6_for(self.client, spec.subnet6, spec.gateway6, relocation)
+        return [IPAMPool(subnet=subnet, gateway=gateway)]
 
     def _try_network(self, scenario: Scenario, spec: NetworkSpec, ipam: IPAMConfig | None,
                      overlap_is_error: bool = True) -> Network:

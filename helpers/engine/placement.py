@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from netconform.facts.relocation import Relocation
 from netconform.spec.model import PortSpec
 
 # How many subnets to try before giving up (each failed try is one refused create).
@@ -95,6 +96,17 @@ def moved_within6(address: str | None, declared: str, actual: ipaddress.IPv6Netw
         return None
     offset = int(ipaddress.IPv6Address(address)) - int(ipaddress.IPv6Network(declared).network_address)
     return str(ipaddress.IPv6Address(int(actual.network_address) + offset))
+
+
+def subnet6_for(client: docker.DockerClient, declared: str, gateway: str | None,
+                relocation: Relocation) -> tuple[str, str | None]:
+    """The declared IPv6 subnet and gateway, or the next free /64 (noted in ``relocation``) when
+    another network (another run's) holds it; scenarios name IPv6 addresses by reference."""
+    free = free_subnet6(declared, subnets6_in_use(client))
+    if free is None or str(free) == declared:
+        return declared, gateway
+    relocation.notes.append(f"subnet {declared} moved to {free}: another network holds it")
+    return str(free), moved_within6(gateway, declared, free)
 
 
 def first_holder(candidate: ipaddress.IPv4Network, taken: dict[ipaddress.IPv4Network, str]) -> str | None:
