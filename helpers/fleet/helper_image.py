@@ -38,8 +38,9 @@ _STDLIB_SKIP = re.compile(r"^(site-packages|dist-packages|test|idlelib|tkinter|t
                           r"pydoc_data|config-.*)$")
 # Host tools the suite reads settings, firewall layouts and packets with; each is optional there.
 _TOOLS = ("iptables", "ip6tables", "iptables-save", "ip6tables-save", "nft", "tcpdump")
-# The commands testinfra runs to read the host (no package manager: it reports none).
-_APPLETS = ("uname", "cat", "ls", "readlink", "stat", "sysctl", "head", "grep", "id", "env", "test")
+# The commands testinfra runs here; chroot runs the host's own (its package manager, os-release)
+# in pid 1's root (netconform.observe.hostinfo).
+_APPLETS = ("uname", "cat", "ls", "readlink", "stat", "sysctl", "head", "grep", "id", "env", "test", "chroot")
 _LDD_TIMEOUT = 20.0
 # ldd prints "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)".
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")

@@ -48,7 +48,7 @@ class ReportPlugin:
             self.collector.docker_info = context.docker_info
             self.collector.settings = context.settings
             self.collector.firewall_layout = context.firewall_layout
-            self.collector.host = host_info()
+            self.collector.host = host_info(context.daemon_pid)
         if self.report_dir is None or not self.collector.checks:
             return
         from netconform.report.html import write_html

@@ -7,6 +7,11 @@ route through the gateway. Overlay traffic (VXLAN, UDP 4789) and the swarm's con
 (TCP 2377, 7946) cross that bridge only; nothing touches the host's namespace. The gateway doubles
 as the lab's "outside": an egress probe from a container targets it.
 
+With ``api_tls`` each daemon also serves its API on TCP port :data:`API_PORT` with TLS (a throwaway
+CA, :mod:`netconform.hermetic.api_tls`) in its netns, reached from the starter's namespace through a
+veth of its own (:data:`API_LINKS`): the lab's nodes then are three "remote" Docker hosts for
+``netconform fleet``.
+
 Everything is named after the run (``nc-<run>-...``) and the run is registered, so a crashed lab is
 swept: the daemons by :mod:`netconform.hermetic.daemon_sweep`, the lab netns by
 :func:`sweep_stale_labs`.
@@ -20,6 +25,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import docker
@@ -28,6 +34,7 @@ import requests
 from pyroute2 import IPRoute
 
 from netconform.errors import DaemonUnavailable, EnvironmentProblem, NetconformError
+from netconform.hermetic.api_tls import API_PORT, LabCertificates, connect_veth, link_addresses, make_certificates
 from netconform.hermetic.daemon_binaries import DaemonBinaries
 from netconform.hermetic.dedicated_daemon import DedicatedDaemon
 from netconform.hermetic.named_netns import NETNS_DIR, create_named_netns, remove_named_netns, run_in_netns
@@ -38,6 +45,9 @@ NODES = ("manager", "worker1", "worker2")
 UNDERLAY = ipaddress.ip_network("10.250.0.0/24")
 UNDERLAY_GATEWAY = "10.250.0.1"
 NODE_ADDRESSES = {node: f"10.250.0.{11 + index}" for index, node in enumerate(NODES)}
+# The /30 links from the starter's namespace to each node's API (with api_tls); apart from the
+# underlay, and from the dedicated-daemon fleet test's 100.80.0.0/24.
+API_LINKS = ipaddress.ip_network("100.81.0.0/24")
 LAB_SUFFIX = "underlay"
 _BRIDGE = "ul0"
 READY_BOUND = 60.0
@@ -51,6 +61,11 @@ class SwarmNode:
     address: str
     daemon: DedicatedDaemon
     node_id: str = ""
+    api_address: str = ""  # where the starter reaches its TLS API (with api_tls)
+
+    @property
+    def api_url(self) -> str:
+        return f"tcp://{self.api_address}:{API_PORT}"
 
     @property
     def client(self) -> docker.DockerClient:
@@ -67,16 +82,23 @@ class SwarmLab:
         run: the run the lab belongs to; every name carries its id.
         binaries: the engine every node runs (:meth:`DaemonBinaries.system` when None).
         ready_timeout: bound in seconds for every node to be ``ready`` in the swarm.
+        api_tls: a folder for the lab's certificates: each daemon then serves its API with TLS on
+            a link from here too (:attr:`SwarmNode.api_url`; :attr:`certificates` for clients).
     """
 
     def __init__(self, run: RunIdentity, binaries: DaemonBinaries | None = None,
-                 ready_timeout: float = READY_BOUND) -> None:
+                 ready_timeout: float = READY_BOUND, api_tls: Path | None = None) -> None:
         self.run = run
         self.binaries = binaries
         self.ready_timeout = ready_timeout
         self.lab_netns = run.name(LAB_SUFFIX)
+        self.api_tls = api_tls
+        self.certificates = LabCertificates(api_tls) if api_tls is not None else None
+        flags = self.certificates.daemon_flags() if self.certificates else []
+        listen = [f"tcp://0.0.0.0:{API_PORT}"] if self.certificates else []
         self.nodes = {node: SwarmNode(node, NODE_ADDRESSES[node],
-                                      DedicatedDaemon(run, f"sw{node}", binaries, stop_timeout=10.0))
+                                      DedicatedDaemon(run, f"sw{node}", binaries, flags, listen=listen,
+                                                      stop_timeout=10.0))
                       for node in NODES}
         self._created = False
 
@@ -119,9 +141,13 @@ class SwarmLab:
         try:
             create_named_netns(self.lab_netns)
             run_in_netns(self.lab_netns_path, _make_bridge, what=f"making the underlay bridge in {self.lab_netns}")
-            for node in self.nodes.values():
+            if self.api_tls is not None:
+                make_certificates(self.api_tls, [link_addresses(API_LINKS, i)[1] for i in range(len(NODES))])
+            for index, node in enumerate(self.nodes.values()):
                 node.daemon.start()
                 self._plug(node)
+                if self.api_tls is not None:
+                    self._expose(index, node)
             self._form_swarm()
         except BaseException as err:
             try:
@@ -137,6 +163,13 @@ class SwarmLab:
                      what=f"plugging {node.name} into the underlay")
         run_in_netns(str(node.daemon.netns_path), _configure_eth0, f"{port}p", node.address,
                      what=f"addressing {node.name}'s underlay interface")
+
+    def _expose(self, index: int, node: SwarmNode) -> None:
+        """A veth from the starter's namespace to the node's, where its daemon serves the TLS API."""
+        here, there = link_addresses(API_LINKS, index)
+        connect_veth(str(node.daemon.netns_path), f"{NAME_PREFIX}{self.run.run_id}a{index}",
+                     f"{NAME_PREFIX}{self.run.run_id}b{index}", here, there)
+        node.api_address = there
 
     def _form_swarm(self) -> None:
         manager = self.manager

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import docker
 import pytest
-from pyroute2 import IPRoute
 
 from netconform.errors import ToolMissing
 from netconform.fleet.remote import LABEL_FLEET_RUN
+from netconform.hermetic.api_tls import API_PORT as PORT
+from netconform.hermetic.api_tls import connect_veth, link_addresses, make_certificates
 from netconform.hermetic.daemon_versions import find_version
 from netconform.hermetic.dedicated_daemon import DedicatedDaemon
-from netconform.hermetic.named_netns import run_in_netns
 from netconform.hermetic.runs import RunIdentity
 
 pytestmark = [
@@ -42,7 +42,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 2376
 # A range nothing else here uses: each lab daemon's veth is a /30 of it (.1 here, .2 in its netns).
 LINKS = ipaddress.ip_network("100.80.0.0/24")
 LAB = (("lab-a", "20", ()), ("lab-b", "26", ()), ("lab-c", "20", ("--mtu=1450",)))
@@ -55,54 +54,12 @@ class LabHost:
     daemon: DedicatedDaemon
 
 
-def _links(index: int) -> tuple[str, str]:
-    subnet = list(LINKS.subnets(new_prefix=30))[index]
-    return f"{subnet[1]}/30", f"{subnet[2]}/30"
-
-
-def _openssl(*argv: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *argv], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_certificates(into: Path, addresses: list[str]) -> None:
-    """A CA, a server certificate for ``addresses`` and a client certificate, as dockerd's TLS docs do."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=netconform lab CA",
-             "-keyout", "ca-key.pem", "-out", "ca.pem", cwd=into)
-    (into / "server.ext").write_text("subjectAltName = " + ",".join(f"IP:{a}" for a in addresses)
-                                     + "\nextendedKeyUsage = serverAuth\n")
-    (into / "client.ext").write_text("extendedKeyUsage = clientAuth\n")
-    for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
-                 "-out", f"{name}.csr", cwd=into)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-                 "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=into)
-
-
-def _address_peer(name: str, address: str) -> None:
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=name)[0]
-        interface = ipaddress.ip_interface(address)
-        ipr.addr("add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen)
-        ipr.link("set", index=index, state="up")
-
-
-def connect_veth(run_id: str, index: int, daemon: DedicatedDaemon) -> str:
-    """A veth from here into the daemon's netns; the address of its end there. Named with the run id,
-    so the sentinel sweep removes it after a crash; it goes with the daemon's netns."""
-    here, there = _links(index)
-    outer, inner = f"nc{run_id}x{index}", f"nc{run_id}y{index}"
-    netns = os.open(daemon.netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=outer, kind="veth", peer={"ifname": inner, "net_ns_fd": netns})
-    finally:
-        os.close(netns)
-    with IPRoute() as ipr:
-        index_outer = ipr.link_lookup(ifname=outer)[0]
-        ipr.addr("add", index=index_outer, address=here.split("/")[0], prefixlen=30)
-        ipr.link("set", index=index_outer, state="up")
-    run_in_netns(str(daemon.netns_path), _address_peer, inner, there, what=f"addressing {inner}")
-    return there.split("/")[0]
+def connect(run_id: str, index: int, daemon: DedicatedDaemon) -> str:
+    """A veth from here into the daemon's netns; the address of its end there. Named with the run id;
+    it goes with the daemon's netns."""
+    here, there = link_addresses(LINKS, index)
+    connect_veth(str(daemon.netns_path), f"nc{run_id}x{index}", f"nc{run_id}y{index}", here, there)
+    return there
 
 
 @pytest.fixture(scope="module")
@@ -112,18 +69,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory, registered_run: RunIdentity) -
     except ToolMissing as err:
         pytest.skip(str(err))
     certs = tmp_path_factory.mktemp("certs")
-    make_certificates(certs, [_links(i)[1].split("/")[0] for i in range(len(LAB))])
-    tls = [f"--tlscacert={certs / 'ca.pem'}", f"--tlscert={certs / 'server.pem'}",
-           f"--tlskey={certs / 'server-key.pem'}"]
+    tls = make_certificates(certs, [link_addresses(LINKS, i)[1] for i in range(len(LAB))]).daemon_flags()
     started: list[DedicatedDaemon] = []
     try:
         hosts = []
         for index, (name, version, flags) in enumerate(LAB):
-            daemon = DedicatedDaemon(registered_run, f"fleet{index}", engines[version], ["--tlsverify", *tls, *flags],
+            daemon = DedicatedDaemon(registered_run, f"fleet{index}", engines[version], [*tls, *flags],
                                      listen=[f"tcp://0.0.0.0:{PORT}"])
             started.append(daemon)
             daemon.start()
-            hosts.append(LabHost(name, connect_veth(registered_run.run_id, index, daemon), daemon))
+            hosts.append(LabHost(name, connect(registered_run.run_id, index, daemon), daemon))
         yield certs, hosts
     finally:
         for daemon in started:
