@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# pytest's "interrupted", which every netconform command shares: Ctrl-C or SIGTERM stopped the run,
+# what it had started was stopped and removed, and what had arrived was written.
+EXIT_INTERRUPTED = 2
+
 
 class NetconformError(Exception):
     """Root of every error netconform raises on purpose."""
@@ -112,3 +116,9 @@ class ProbeError(NetconformError):
 
 class ProbeTimeout(ProbeError):
     pass
+
+
+class Interrupted(NetconformError):
+    """Ctrl-C or SIGTERM arrived while the work was under way; it was stopped."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -144,3 +144,17 @@ def _kind(value: Any) -> str:
         if isinstance(value, kind):
             return text
     return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def hosts_yaml(hosts: list[FleetHost]) -> str:
+    """HOSTS.yaml text for ``hosts`` (absolute paths), as :func:`load_hosts` reads it back."""
+    lines = ["hosts:"]
+    for host in hosts:
+        lines += [f"  - name: {host.name}", f"    docker_host: {host.docker_host}"]
+        if host.tls is not None:
+            lines.append(f"    tls: {{ca: {host.tls.ca}, cert: {host.tls.cert}, key: {host.tls.key}}}")
+        if host.profile:
+            lines.append(f"    profile: {host.profile}")
+        if host.socket != DEFAULT_SOCKET:
+            lines.append(f"    socket: {host.socket}")
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import tarfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import docker.tls
 import requests
 
 from netconform.engine.image import PAUSE_DIR, ensure_probe_image, probe_image_tag
-from netconform.errors import NetconformError
+from netconform.errors import Interrupted, NetconformError
 from netconform.fleet.helper_image import HelperImage, ensure_helper_image
 from netconform.fleet.hosts import FleetHost
 from netconform.hermetic.runs import RunIdentity, owner_alive
@@ -46,6 +47,7 @@ LABEL_FLEET_OWNER = "io.netconform.fleet.owner"
 API_TIMEOUT = 120.0  # one API call; importing the helper image is the longest
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine netconform runs on; newer ones speak it too
 UNWIND_BOUND = 120  # seconds the suite may take to tear its scenarios down when stopped
+CANCEL_GRACE = 20  # the same on Ctrl-C of the fleet run, where the user waits
 LOG_LINES = 12  # of the helper's output in an error row
 INPUT_DIR = "/in"
 OUTPUT_DIR = "/out"
@@ -100,27 +102,34 @@ def connect(host: FleetHost) -> docker.DockerClient:
     return client
 
 
-def run_on_host(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: Path, run_id: str) -> HostRun:
+def run_on_host(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: Path, run_id: str,
+                cancelled: threading.Event | None = None) -> HostRun:
     """Run the suite on ``host`` and bring its report to ``into``; never raises for the host's sake.
 
     An unreachable host, a refused image or container, a suite that ends without a report: each is
-    the ``error`` of the returned row, so one host cannot stop the fleet.
+    the ``error`` of the returned row, so one host cannot stop the fleet. Once ``cancelled`` is set
+    no helper is started; one already running is stopped by :func:`stop_helpers`, and this still
+    brings back what it wrote and removes what it sent.
     """
     result = HostRun(host)
     began = time.monotonic()
     try:
-        _run(host, image, selection, into, run_id, result)
+        _run(host, image, selection, into, run_id, result, cancelled or threading.Event())
     except (docker.errors.DockerException, requests.RequestException, NetconformError, OSError) as err:
         result.error = result.error or _one_line(f"{result.stage}: {err}")
     finally:
         result.seconds = time.monotonic() - began
+    if cancelled is not None and cancelled.is_set() and result.report is None:
+        result.error = _one_line(f"interrupted while {result.stage}: {result.error}")
     return result
 
 
 def _run(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: Path, run_id: str,
-         result: HostRun) -> None:
+         result: HostRun, cancelled: threading.Event) -> None:
     labels = {LABEL_FLEET_RUN: run_id, LABEL_FLEET_ORIGIN: socket.gethostname(),
               LABEL_FLEET_OWNER: RunIdentity.owned_by(run_id, os.getpid()).owner}
+    if cancelled.is_set():  # queued behind --parallel when Ctrl-C came
+        raise Interrupted("the fleet run was interrupted before this host's turn")
     result.stage = f"cannot reach the daemon at {host.docker_host}"
     client = connect(host)
     sent: list[str] = []  # images this run imported: removed again
@@ -135,6 +144,9 @@ def _run(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: P
             sent.append(ensure_probe_image(client))
         result.stage = "starting the helper container"
         container = _create(client, host, image, selection, labels, f"netconform-fleet-{run_id}-{host.name}")
+        # After the create: a cancel that came before it is seen here, one after it finds the container.
+        if cancelled.is_set():
+            raise Interrupted("the fleet run was interrupted before the suite started")
         container.put_archive("/", _inputs(host, selection))
         container.start()
         result.stage = "waiting for the suite"
@@ -149,6 +161,25 @@ def _run(host: FleetHost, image: HelperImage, selection: SuiteSelection, into: P
             _quietly(result, "helper container", container.remove, force=True)
         for tag in sent:
             _quietly(result, f"image {tag}", client.images.remove, tag, force=True)
+        client.close()
+
+
+def stop_helpers(host: FleetHost, run_id: str, *, remove: bool, grace: float = CANCEL_GRACE) -> list[str]:
+    """Stop the helper containers of fleet run ``run_id`` on ``host`` (and remove them if ``remove``);
+    their names.
+
+    Stopped with SIGTERM first, so the suite inside tears its scenarios down within ``grace``; left
+    in place otherwise, so the thread running that host copies out what the suite wrote.
+    """
+    client = connect(host)
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{LABEL_FLEET_RUN}={run_id}"})
+        for container in found:
+            container.stop(timeout=int(grace))
+            if remove:
+                container.remove(force=True)
+        return [container.name for container in found]
+    finally:
         client.close()
 
 
@@ -256,6 +287,8 @@ def _quietly(result: HostRun, what: str, action: Any, *args: Any, **kwargs: Any)
     """Removal in a finally: a failure is noted on the row, and the other removals still run."""
     try:
         action(*args, **kwargs)
+    except docker.errors.NotFound:
+        pass  # removed already (by stop_helpers on Ctrl-C)
     except (docker.errors.DockerException, requests.RequestException) as err:
         result.notes.append(_one_line(f"could not remove the {what}: {err}"))
 

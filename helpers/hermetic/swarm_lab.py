@@ -47,7 +47,7 @@ UNDERLAY_GATEWAY = "10.250.0.1"
 NODE_ADDRESSES = {node: f"10.250.0.{11 + index}" for index, node in enumerate(NODES)}
 # The /30 links from the starter's namespace to each node's API (with api_tls); apart from the
 # underlay, and from the dedicated-daemon fleet test's 100.80.0.0/24.
-API_LINKS = ipaddress.ip_network("100.81.0.0/24")
+API_LINKS = ipaddress.IPv4Network("100.81.0.0/24")
 LAB_SUFFIX = "underlay"
 _BRIDGE = "ul0"
 READY_BOUND = 60.0

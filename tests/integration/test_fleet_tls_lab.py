@@ -43,7 +43,7 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 # A range nothing else here uses: each lab daemon's veth is a /30 of it (.1 here, .2 in its netns).
-LINKS = ipaddress.ip_network("100.80.0.0/24")
+LINKS = ipaddress.IPv4Network("100.80.0.0/24")
 LAB = (("lab-a", "20", ()), ("lab-b", "26", ()), ("lab-c", "20", ("--mtu=1450",)))
 
 

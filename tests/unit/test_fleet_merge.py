@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from netconform.cli import main
-from netconform.fleet.hosts import FleetHost, HostsFileError, load_hosts
+from netconform.fleet.hosts import FleetHost, HostsFileError, hosts_yaml, load_hosts
 from netconform.fleet.merge import merge
 from netconform.fleet.remote import HostRun, SuiteSelection, run_on_host
 from netconform.fleet.render import text
@@ -43,6 +43,23 @@ hosts:
         ("a", 2, "docker-defaults", "/var/run/docker.sock"),
         ("b", 6, str(tmp_path / "mine.yaml"), "/run/docker.sock")]
     assert hosts[0].tls is not None and hosts[0].tls.ca == tmp_path / "ca.pem"
+
+
+def test_hosts_written_for_a_lab_read_back_the_same(tmp_path: Path) -> None:
+    hosts = load_hosts(_write(tmp_path, "hosts:\n  - {name: a, docker_host: 'tcp://10.0.0.1:2376'}\n"))
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    hosts.append(load_hosts(_write(tmp_path, """\
+hosts:
+  - name: b
+    docker_host: tcp://10.0.0.2:2376
+    tls: {ca: ca.pem, cert: cert.pem, key: key.pem}
+    profile: docker-defaults
+    socket: /run/b.sock
+"""))[0])
+    again = load_hosts(_write(tmp_path, hosts_yaml(hosts)))
+    assert [(h.name, h.docker_host, h.tls, h.profile, h.socket) for h in again] == [
+        (h.name, h.docker_host, h.tls, h.profile, h.socket) for h in hosts]
 
 
 @pytest.mark.parametrize(("body", "message"), [
