@@ -6,7 +6,10 @@ the kernel's reason. A build that fails makes each check an error with the daemo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
+
+import docker.errors
 
 from netconform.engine.swarm_build import Endpoint, SwarmBuild
 from netconform.errors import NetconformError
@@ -18,9 +21,11 @@ from netconform.judge.swarm_verdicts import (
     Addressing,
     SwarmVerdict,
     expected_answers,
+    expected_source,
     judge_addressing,
     judge_lookup,
     judge_reach,
+    judge_source,
     judge_underlay,
     skipped,
 )
@@ -32,7 +37,8 @@ def check_ids(scenario: SwarmScenario) -> list[str]:
     """The ids of every verdict the scenario gives (a reach check with ``underlay`` gives two)."""
     ids = [check.id for check in scenario.addressing]
     for reach in scenario.reachability:
-        ids += [reach.id, f"{reach.id} [underlay]"] if reach.underlay else [reach.id]
+        ids += [reach.id, *([f"{reach.id} [underlay]"] if reach.underlay else []),
+                *([f"{reach.id} [source]"] if reach.source else [])]
     return ids + [check.id for check in scenario.lookups]
 
 
@@ -147,4 +153,21 @@ def _reach(build: SwarmBuild, check: ReachCheck) -> list[SwarmVerdict]:
     verdicts = [judge_reach(scenario.name, check, facts.outcome, facts.describe())]
     if check.underlay and crossed is not None:
         verdicts.append(judge_underlay(scenario.name, check, crossed.carried_as, crossed.describe()))
+    if check.source:
+        containers = {key: endpoint.addresses for key, endpoint in build.containers.items()}
+        expected = expected_source(check, containers, _ingress_sbox_addresses(lab))
+        verdicts.append(judge_source(scenario.name, check, expected, facts.outcome, facts.seen, facts.describe()))
     return verdicts
+
+
+def _ingress_sbox_addresses(lab: SwarmLab) -> dict[str, str]:
+    """Node -> its ingress-sbox's address on the ``ingress`` network, as its daemon lists it (under
+    the key ``ingress-sbox``, named ``ingress-endpoint``)."""
+    found = {}
+    for node in lab.nodes.values():
+        with contextlib.suppress(docker.errors.APIError):
+            members = node.client.networks.get("ingress").attrs.get("Containers") or {}
+            for key, member in members.items():
+                if key == "ingress-sbox" or member.get("Name") == "ingress-endpoint":
+                    found[node.name] = str(member.get("IPv4Address", "")).split("/")[0]
+    return found

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from netconform.spec.swarm import AddressCheck, LookupCheck, ReachCheck, parse_reference
+from netconform.spec.swarm import INGRESS_SOURCE, AddressCheck, LookupCheck, ReachCheck, parse_reference
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 # Outcomes that say the network stopped the probe (an ICMP error, a reset, silence).
@@ -82,6 +82,42 @@ def judge_underlay(scenario: str, check: ReachCheck, carried_as: str, story: str
     """How the probe crossed the underlay (``esp``, ``vxlan``, or what was seen instead)."""
     return SwarmVerdict(scenario, f"{check.id} [underlay]", PASSED if carried_as == check.underlay else FAILED,
                         str(check.underlay), carried_as, story)
+
+
+def expected_source(check: ReachCheck, containers: Mapping[str, Mapping[str, str]],
+                    ingress: Mapping[str, str]) -> str:
+    """The source address ``check`` expects its target to see, references resolved against the build.
+
+    Args:
+        containers: container -> network -> its address.
+        ingress: node -> the address of its ingress-sbox on the ``ingress`` network.
+    """
+    assert check.source is not None
+    if check.source == INGRESS_SOURCE:
+        node = check.to.removeprefix("node:")
+        return ingress.get(node, f"<no ingress-sbox address of {node}>")
+    reference = parse_reference(check.source)
+    if reference is None:
+        return check.source
+    subject, _, network = reference
+    return containers.get(subject, {}).get(network, f"<{subject} not on {network}>")
+
+
+def judge_source(scenario: str, check: ReachCheck, expected: str, outcome: str, seen: str | None,
+                 story: str) -> SwarmVerdict:
+    """The source address the target saw (its echo listener's peer) against the expected one.
+
+    Through the ingress routing mesh this is not the client's: the receiving node's ingress-sbox
+    load-balances with IPVS and SNATs what it forwards to its own address on the ingress network,
+    so the task can answer through that node. moby libnetwork/service_linux.go,
+    ``(*Sandbox).configureFWMark`` (commit 00232ac9812e), in NAT load-balancer mode:
+    ``-t nat -A POSTROUTING -m ipvs --ipvs -d <subnet> -j SNAT --to-source <sandbox's address>``.
+    """
+    check_id = f"{check.id} [source]"
+    if outcome != "reach" or seen is None:
+        return SwarmVerdict(scenario, check_id, ERROR, expected, "no source seen",
+                            f"the probe got no answer to read a source from: {story}")
+    return SwarmVerdict(scenario, check_id, PASSED if seen == expected else FAILED, expected, seen, story)
 
 
 def expected_answers(check: LookupCheck, containers: Mapping[str, Mapping[str, str]],

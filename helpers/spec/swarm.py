@@ -47,6 +47,9 @@ ENDPOINT_MODES = ("vip", "dnsrr")
 OUTCOMES = ("reach", "blocked")
 # How a probe between containers crosses the underlay: ESP only, or plaintext VXLAN.
 CARRIERS = ("esp", "vxlan")
+# ``source: ingress``: the task sees the receiving node's ingress-sbox address on the ingress
+# network (the routing mesh's SNAT; see netconform.judge.swarm_verdicts.judge_source).
+INGRESS_SOURCE = "ingress"
 _REF = re.compile(r"^\$\{([a-z0-9_-]+)\.(vip\.|tasks\.)?([a-z0-9_-]+)\}$")
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 _TOP = {"description", "requires", "networks", "containers", "services", "addressing", "reachability",
@@ -98,6 +101,7 @@ class ReachCheck:
     network: str | None = None
     port: int = 8080
     underlay: str | None = None  # one of CARRIERS: how the probe's packets cross the underlay
+    source: str | None = None  # the source address the target sees: an address, ${c.net} or INGRESS_SOURCE
 
     @property
     def id(self) -> str:
@@ -264,7 +268,7 @@ def _address(item: Any, where: str) -> AddressCheck:
 
 def _reach(item: Any, where: str) -> ReachCheck:
     spec = _mapping(item, f"{where}: reachability")
-    _only(spec, {"from", "to", "proto", "expect", "network", "port", "underlay"}, f"{where}: reachability")
+    _only(spec, {"from", "to", "proto", "expect", "network", "port", "underlay", "source"}, f"{where}: reachability")
     proto, expect = str(spec.get("proto")), str(spec.get("expect"))
     if proto not in ("icmp", "tcp", "udp"):
         raise _error(f"{where}: reachability: proto {proto!r} (allowed: icmp, tcp, udp)")
@@ -274,9 +278,13 @@ def _reach(item: Any, where: str) -> ReachCheck:
     if underlay is not None and (underlay not in CARRIERS or expect != "reach"):
         raise _error(f"{where}: reachability: underlay {underlay!r} needs expect reach "
                      f"(allowed: {', '.join(CARRIERS)})")
+    source = spec.get("source")
+    if source is not None and (proto == "icmp" or expect != "reach"):
+        raise _error(f"{where}: reachability: source {source!r} needs proto tcp or udp and expect reach "
+                     "(the echo listener reports the source it saw)")
     return ReachCheck(str(spec.get("from")), str(spec.get("to")), proto, expect,
                       None if network is None else str(network), int(spec.get("port", 8080)),
-                      None if underlay is None else str(underlay))
+                      None if underlay is None else str(underlay), None if source is None else str(source))
 
 
 def _lookup(item: Any, where: str) -> LookupCheck:
@@ -315,11 +323,29 @@ def _check_references(scenario: SwarmScenario) -> None:
             raise _error(f"{where}: reachability: network {reach.network!r} is not declared")
         if reach.network is None and (target in containers or target in services):
             raise _error(f"{where}: reachability {reach.id}: name the network whose address is probed")
+        if reach.source == INGRESS_SOURCE and not node:
+            raise _error(f"{where}: reachability {reach.id}: source {INGRESS_SOURCE!r} needs to: node:<name> "
+                         "(the node whose routing mesh receives the probe)")
+        if reach.source is not None and reach.source != INGRESS_SOURCE:
+            _check_source(reach.source, scenario, f"{where}: reachability {reach.id}: source")
     for lookup in scenario.lookups:
         if lookup.frm not in containers:
             raise _error(f"{where}: lookups: from {lookup.frm!r} is not a container")
         for value in lookup.expect:
             _check_value(value, scenario, f"{where}: lookups {lookup.name!r}")
+
+
+def _check_source(value: str, scenario: SwarmScenario, where: str) -> None:
+    if value.startswith("${"):
+        reference = parse_reference(value)
+        if reference is not None and reference[1]:
+            raise _error(f"{where}: {value!r} is a service's; a source is one address (allowed: ${{c.net}})")
+        _check_value(value, scenario, where)
+        return
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise _error(f"{where}: {value!r} (allowed: an address, ${{c.net}}, {INGRESS_SOURCE})") from None
 
 
 def _check_value(value: str, scenario: SwarmScenario, where: str) -> None:

@@ -63,6 +63,12 @@ def test_a_valid_scenario_resolves_its_checks() -> None:
      "proto 'sctp'"),
     ({"lookups": [{"from": "a", "name": "b", "expect": "${b.blue}"}]}, "unknown container or network"),
     ({"rejoin": "manager"}, "is not a worker"),
+    ({"reachability": [{"from": "a", "to": "b", "network": "red", "proto": "tcp", "expect": "reach",
+                        "source": "ingress"}]}, "source 'ingress' needs to: node:<name>"),
+    ({"reachability": [{"from": "a", "to": "b", "network": "red", "proto": "icmp", "expect": "reach",
+                        "source": "10.0.0.2"}]}, "source '10.0.0.2' needs proto tcp or udp"),
+    ({"reachability": [{"from": "a", "to": "b", "network": "red", "proto": "tcp", "expect": "reach",
+                        "source": "somewhere"}]}, "'somewhere' (allowed: an address"),
     ({"reachability": [{"from": "a", "to": "b", "network": "red", "proto": "tcp", "expect": "blocked",
                         "underlay": "esp"}]}, "underlay 'esp' needs expect reach"),
 ])

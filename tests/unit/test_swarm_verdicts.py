@@ -8,11 +8,14 @@ from netconform.judge.swarm_verdicts import (
     PASSED,
     Addressing,
     expected_answers,
+    expected_source,
     judge_addressing,
     judge_lookup,
     judge_reach,
+    judge_source,
     judge_underlay,
 )
+from netconform.observe.swarm_probe import ReachFacts
 from netconform.observe.swarm_underlay import UnderlayFacts
 from netconform.spec.swarm import AddressCheck, LookupCheck, ReachCheck
 
@@ -61,3 +64,28 @@ def test_nxdomain_is_expected_by_name() -> None:
     assert judge_lookup("s", check, ["NXDOMAIN"], "NXDOMAIN", [], "").status == PASSED
     failed = judge_lookup("s", check, ["NXDOMAIN"], "NOERROR", ["10.0.0.1"], "")
     assert (failed.status, failed.observed) == (FAILED, "NOERROR ['10.0.0.1']")
+
+
+def test_the_ingress_mesh_source_is_the_receiving_nodes_ingress_sbox_address() -> None:
+    """Recorded facts of a probe through worker1's routing mesh: the task saw worker1's ingress-sbox
+    (10.0.0.3) where the mesh works as moby programs it; the client itself (10.250.0.1, no SNAT) or
+    another node's sandbox (10.0.0.2) is a failure; no answer cannot be judged."""
+    check = ReachCheck("underlay", "node:worker1", "tcp", "reach", port=8080, source="ingress")
+    ingress = {"manager": "10.0.0.2", "worker1": "10.0.0.3", "worker2": "10.0.0.4"}
+    expected = expected_source(check, {}, ingress)
+    assert expected == "10.0.0.3"
+    through_mesh = ReachFacts("10.250.0.12", "tcp", 8080, "reach", seen="10.0.0.3")
+    right = judge_source("s", check, expected, through_mesh.outcome, through_mesh.seen, through_mesh.describe())
+    assert (right.status, right.check, right.observed) == (PASSED, "underlay->node:worker1 tcp/8080 [source]",
+                                                           "10.0.0.3")
+    for wrong in ("10.250.0.1", "10.0.0.2"):
+        verdict = judge_source("s", check, expected, "reach", wrong, "")
+        assert (verdict.status, verdict.expected, verdict.observed) == (FAILED, "10.0.0.3", wrong)
+    assert judge_source("s", check, expected, "timeout", None, "").status == ERROR
+
+
+def test_a_declared_source_address_or_container_reference_resolves_as_written() -> None:
+    by_reference = ReachCheck("a", "b", "udp", "reach", "red", 53, source="${a.red}")
+    assert expected_source(by_reference, {"a": {"red": "10.251.1.2"}}, {}) == "10.251.1.2"
+    literal = ReachCheck("a", "b", "udp", "reach", "red", 53, source="10.251.1.9")
+    assert expected_source(literal, {}, {}) == "10.251.1.9"
