@@ -1,6 +1,6 @@
 """netconform fleet without Docker: HOSTS.yaml validation, the merge of reports, an unreachable host.
 
-The end-to-end run over dedicated daemons is tests/integration/test_fleet_tls_lab.py.
+The end-to-end run over the Swarm lab's TLS daemons is tests/integration/test_fleet_lab.py.
 """
 
 from __future__ import annotations
