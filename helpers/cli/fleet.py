@@ -80,7 +80,11 @@ def main(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         print("netconform fleet: --parallel must be at least 1", file=sys.stderr)
         return 2
-    image = build_helper_image()
+    try:
+        image = build_helper_image()
+    except KeyboardInterrupt:
+        print("netconform fleet: interrupted before any host was started", file=sys.stderr)
+        return EXIT_INTERRUPTED
     run_id = RunIdentity.new().run_id
     print(f"== fleet run {run_id}: {len(hosts)} hosts, helper image {describe(image)}", flush=True)
     selection = SuiteSelection(scenarios=tuple(args.scenarios), keyword=args.keyword, markers=args.markers,
