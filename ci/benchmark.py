@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench_inprocess import bare_and_observed, bare_cost, buildable, doubled, facts_side_by_side, judged
-from bench_runs import broken_host, run_suite, write_scale_scenarios
+from bench_runs import broken_host, evidence_differences, run_suite, write_scale_scenarios
 
 from netconform.harness.context import RunContext, RunOptions
 from netconform.hermetic.runs import RunIdentity, register, unregister
@@ -59,6 +59,9 @@ def _parse() -> argparse.Namespace:
                                                              "scenarios, to iterate")
     parser.add_argument("--scale", type=int, default=100, help="scenarios in the scale part (default 100)")
     parser.add_argument("--keep", type=Path, help="keep the reports of the runs here (default: a temp dir)")
+    parser.add_argument("--same-evidence-as", type=Path, metavar="DIR",
+                        help="broken part: compare each check's outcome, evidence sections and artifacts with "
+                             "those of an earlier run's broken report (its --keep DIR)")
     args = parser.parse_args()
     if args.quick:
         args.parts = ",".join(QUICK_PARTS)
@@ -139,6 +142,12 @@ def _broken(args: argparse.Namespace, table: Table, scratch: Path) -> None:
               f"{broken.seconds / clean.seconds:.2f} x clean", "target <= 2 x")
     table.add("  failures (with a replay in their evidence)", f"{failed} ({broken.failures_with_replay})")
     (scratch / "broken-evidence.json").write_text(json.dumps(broken.evidence_shape, indent=1, sort_keys=True))
+    if args.same_evidence_as is not None:
+        for run in ("clean", "broken"):
+            differences = evidence_differences(args.same_evidence_as / run, scratch / run)
+            print("\n".join(f"    {line}" for line in differences))
+            table.add(f"  {run}: checks differing from {args.same_evidence_as.name}", f"{len(differences)} of "
+                      f"{sum(broken.outcomes.values())}", "same evidence: 0")
 
 
 def _scale(args: argparse.Namespace, table: Table, scratch: Path) -> None:

@@ -112,7 +112,10 @@ class Prober:
             container.lookups[key] = self._ask(facts, container, qtype, name)
         return container.lookups[key]
 
-    def _ask(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str) -> LookupResult:
+    def _ask(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str,
+             attempts: int | None = None) -> LookupResult:
+        """Ask ``name`` from ``container`` (``attempts``: fewer than the run's, for a replay)."""
+        attempts = attempts or self.attempts
         if not container.created:
             raise ProbeError(f"container {container.key} was not created ({container.error})")
         servers = container.resolv.nameservers if container.resolv else []
@@ -128,7 +131,7 @@ class Prober:
         started = time.time()
         try:
             result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
-                                        self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
+                                        self.timeout, attempts, timeout=self.timeout * attempts + 5,
                                         what=f"DNS {qtype} {name} from {container.key}")
         except ProbeError as err:
             return LookupResult(qtype, name, server, "error", detail=self.gone(facts, *ends) or str(err))
@@ -152,13 +155,15 @@ class Prober:
             facts.reach[spec.id] = self.make(facts, spec, context)
         return facts.reach[spec.id]
 
-    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
-        """Make the probe (again, for evidence) under the isolation lock; a churn probe takes the
-        lock exclusively itself, around the network changes it watches."""
+    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+             attempts: int | None = None) -> ReachResult:
+        """Make the probe (again, for evidence; ``attempts``: fewer than the run's) under the
+        isolation lock; a churn probe takes the lock exclusively itself, around the network
+        changes it watches."""
         if spec.churn:
-            return self._reach(facts, spec, context)
+            return self._reach(facts, spec, context, attempts)
         with self._probing(f"probe {spec.id}"):
-            return self._reach(facts, spec, context)
+            return self._reach(facts, spec, context, attempts)
 
     def _probing(self, what: str) -> AbstractContextManager[None]:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
@@ -239,7 +244,9 @@ class Prober:
             raise ProbeError(f"probe {spec.id}: {spec.to} has no address{where}")
         return str(endpoint.ip)
 
-    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+               attempts: int | None = None) -> ReachResult:
+        attempts = attempts or self.attempts
         declared = spec.port if isinstance(spec.port, int) or spec.port is None else None
         result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, declared))
         try:
@@ -277,10 +284,10 @@ class Prober:
                 if spec.churn:
                     self._churn_probe(facts, spec, result, source_ns, mark)
                 else:
-                    budget = (self.timeout + 1) * self.attempts * 2 + 5
+                    budget = (self.timeout + 1) * attempts * 2 + 5
                     # via host: out through the sentinel's own interface, past its loopback route.
                     device = SENTINEL_IFNAME if spec.via == "host" else None
-                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
+                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, attempts,
                                                 mark, device, timeout=budget, what=f"probe {spec.id}")
                 try:
                     result.arrived = witness.finish(timeout=5.0)
