@@ -345,25 +345,26 @@ def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) ->
     return container, LOOKUP_QTYPES[family], str(resolve_value(check.param, facts, context))
 
 
-def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check],
-                     context: Mapping[str, Any]) -> None:
-    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt).
-    Lookups of one name are made one after another: which upstream queries were a lookup's own is
-    told by the name and the time it ran."""
-    groups: dict[str, list[tuple[ContainerFacts, str, str]]] = defaultdict(list)
-    for check in checks:
-        try:
-            asked = lookup_of(check, facts, context)
-        except Unresolvable:
-            continue  # its own turn reports it
-        if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
-            groups[asked[2].lower().rstrip(".")].append(asked)
+def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check], context: Mapping[str, Any],
+                     ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt),
+    with those of the scenarios built ``ahead``. Lookups of one name are made one after another:
+    which upstream queries were a lookup's own is told by the name and the time it ran."""
+    groups: dict[str, list[tuple[ScenarioFacts, ContainerFacts, str, str]]] = defaultdict(list)
+    for scenario, wanted in [(facts, checks), *ahead]:
+        for check in wanted:
+            try:
+                asked = lookup_of(check, scenario, context)
+            except Unresolvable:
+                continue  # its own turn reports it
+            if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
+                groups[asked[2].lower().rstrip(".")].append((scenario, *asked))
     if len(groups) < 2:
         return
 
-    def run(group: list[tuple[ContainerFacts, str, str]]) -> None:
-        for container, qtype, name in group:
-            prober.lookup(facts, container, qtype, name)
+    def run(group: list[tuple[ScenarioFacts, ContainerFacts, str, str]]) -> None:
+        for scenario, container, qtype, name in group:
+            prober.lookup(scenario, container, qtype, name)
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
         for future in [pool.submit(run, group) for group in groups.values()]:
@@ -376,7 +377,7 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
 
     The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
     those of the scenarios built ``ahead`` of their turn with them; the first DNS check makes all
-    of its siblings' lookups.
+    of its siblings' lookups, and those of the scenarios built ``ahead``.
     """
     if check.reach is not None:
         specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
@@ -387,5 +388,5 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
     asked = lookup_of(check, facts, context)
     if asked is None:
         return
-    prefetch_lookups(prober, facts, siblings, context)
+    prefetch_lookups(prober, facts, siblings, context, ahead)
     prober.lookup(facts, *asked)
