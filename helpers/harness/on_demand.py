@@ -157,9 +157,9 @@ class Prober:
 
     def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
              attempts: int | None = None) -> ReachResult:
-        """Make the probe (again, for evidence; ``attempts``: fewer than the run's) under the
-        isolation lock; a churn probe takes the lock exclusively itself, around the network
-        changes it watches."""
+        """Make the probe (again, for evidence; ``attempts``: fewer than the run's, and for a churn
+        probe at most as many network changes) under the isolation lock; a churn probe takes the
+        lock exclusively itself, around the network changes it watches."""
         if spec.churn:
             return self._reach(facts, spec, context, attempts)
         with self._probing(f"probe {spec.id}"):
@@ -197,14 +197,14 @@ class Prober:
                 future.result()
 
     def _churn_probe(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult, source_ns: str,
-                     mark: ProbeMark) -> None:
-        """A stream of echo requests while the daemon creates and removes ``spec.churn`` networks."""
+                     mark: ProbeMark, changes: int) -> None:
+        """A stream of echo requests while the daemon creates and removes ``changes`` networks."""
         if self.churn is None:
             raise ProbeError(f"probe {spec.id}: this prober cannot change networks")
         stream = start_in_namespaces({"net": source_ns}, ping_stream, result.address, CHURN_INTERVAL, mark,
                                      ready_timeout=5.0, what=f"echo stream {spec.id}")
         try:
-            self.churn(facts.scenario, spec.churn)
+            self.churn(facts.scenario, changes)
         except BaseException:
             stream.abandon()
             raise
@@ -245,8 +245,10 @@ class Prober:
         return str(endpoint.ip)
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-               attempts: int | None = None) -> ReachResult:
-        attempts = attempts or self.attempts
+               replay_attempts: int | None = None) -> ReachResult:
+        # A replay of a churn probe makes at most as many network changes as attempts.
+        attempts = replay_attempts or self.attempts
+        changes = min(spec.churn, replay_attempts) if spec.churn and replay_attempts else spec.churn
         declared = spec.port if isinstance(spec.port, int) or spec.port is None else None
         result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, declared))
         try:
@@ -282,7 +284,7 @@ class Prober:
                                                    ready_timeout=5.0, what=f"echo listener {result.listener}")
                     stack.callback(listener.stop)
                 if spec.churn:
-                    self._churn_probe(facts, spec, result, source_ns, mark)
+                    self._churn_probe(facts, spec, result, source_ns, mark, changes)
                 else:
                     budget = (self.timeout + 1) * attempts * 2 + 5
                     # via host: out through the sentinel's own interface, past its loopback route.

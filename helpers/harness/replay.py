@@ -8,7 +8,8 @@ verdict that decided.
 
 A probe whose every attempt went unanswered, or a lookup that timed out, is replayed with one
 attempt (:data:`SILENT_REPLAY_ATTEMPTS`): its own attempts already showed the silence, and one
-more packet is all the capture and the trace need to show where it ends. On a broken host most
+more packet is all the capture and the trace need to show where it ends (a churn probe whose
+every echo request went unanswered is replayed across one network change). On a broken host most
 failures are such silences, and replaying each with every attempt waited them all out again.
 """
 
