@@ -9,7 +9,8 @@ time, and each later failure takes its evidence from there; the failures of the 
 ``ahead`` (:mod:`netconform.harness.build_ahead`), whose probes were made in the same window, are
 replayed in the same batch, so their waits overlap too. What was made one after another is
 replayed one after another: probes that share a target namespace and port
-(:func:`netconform.harness.on_demand.one_at_a_time`), lookups of one name. A probe that two checks
+(:func:`netconform.harness.on_demand.one_at_a_time`) and ICMP probes to one target (a replay's
+trace and captures cannot tell two such apart), lookups of one name. A probe that two checks
 judge (its outcome and its ``[source]``) is replayed once, for both.
 """
 
@@ -45,10 +46,13 @@ def replay_group(check: Check, facts: ScenarioFacts, context: Mapping[str, Any])
     """Checks with the same group are replayed one after another; None: ``check``'s probe or
     lookup was not made yet (or it has none), so it is replayed at its own turn."""
     if check.reach is not None:
-        target, port = one_at_a_time(check.reach)
-        # The host and the sentinel are the same namespace for every scenario.
-        shared = "" if check.reach.to in ("host", "sentinel") else str(id(facts))
-        return ("probe", shared, target, str(port)) if check.reach.id in facts.reach else None
+        spec = check.reach
+        # A replay's firewall trace and captures match by destination, protocol and port, so replays
+        # to one target take turns per port, and ICMP ones per target (whatever probes may do);
+        # the host and the sentinel are the same namespace for every scenario.
+        target, port = one_at_a_time(spec) if spec.proto != "icmp" else (spec.to, "icmp")
+        shared = "" if spec.to in ("host", "sentinel") else str(id(facts))
+        return ("probe", shared, target, str(port)) if spec.id in facts.reach else None
     try:
         asked = lookup_of(check, facts, context)
     except Unresolvable:

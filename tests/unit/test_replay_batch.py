@@ -1,6 +1,7 @@
 """The failed probes and lookups of a scenario are replayed together, bounded, once each; probes
 that share a target and port never overlap (a listener, or the TCP witness, could not tell them
-apart), nor do lookups of one name (upstream queries are told apart by name and time)."""
+apart), nor ICMP probes to one target (the trace matches by destination), nor lookups of one name
+(upstream queries are told apart by name and time)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ reachability:
   - {from: a3, to: a2, proto: tcp, port: 8080, expect: reach}
   - {from: a1, to: a3, proto: udp, port: 8053, expect: reach, source: "${container.a1.ip}"}
   - {from: a1, to: a2, proto: icmp, expect: reach}
+  - {from: a3, to: a2, proto: icmp, expect: reach}
   - {from: a2, to: a1, proto: icmp, expect: reach}
   - {from: a3, to: a1, proto: icmp, expect: blocked}
 """
@@ -61,6 +63,8 @@ def probed(checks: list[Check]) -> ScenarioFacts:
 
 def same_group(one: Check, other: Check) -> bool:
     if one.reach is not None and other.reach is not None:
+        if one.reach.proto == other.reach.proto == "icmp":  # a trace matches by destination
+            return one.reach.to == other.reach.to
         return one_at_a_time(one.reach) == one_at_a_time(other.reach)
     return one.reach is None and other.reach is None and one.param == other.param
 
@@ -106,7 +110,7 @@ def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> No
     replay = Recorder()
     batch = ReplayBatch()
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    assert len(failed) == 9
+    assert len(failed) == 10
     evidence: dict[str, Any] = {}
     for check in failed:
         evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked, {})
