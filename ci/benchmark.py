@@ -145,13 +145,9 @@ def _xdist(args: argparse.Namespace, table: Table, scratch: Path) -> None:
         parallel = run_suite(args.specs, args.workers, report_dir=scratch / "xdist")
     finally:
         del os.environ["NETCONFORM_LOCK_TRACE"]
-    # What xdist does by itself: one file at a time to each worker, nothing built ahead.
-    alone = run_suite(args.specs, args.workers, ("--build-ahead", "0"))
     after = _bare_again(args)
     bare = (args.bare + after) / 2
     table.add("bare again, after the suite runs", f"{after:.2f} s (mean {bare:.2f} s)")
-    table.add(f"full suite, -n {args.workers}, a file at a time (--build-ahead 0)",
-              f"{alone.seconds:.2f} s = {alone.seconds / bare:.2f} x bare")
     table.add(f"full suite, -n {args.workers}", f"{parallel.seconds:.2f} s = {parallel.seconds / bare:.2f} x bare",
               "target <= 1.0 x")
     holds = [line.split(" ", 5) for line in trace.read_text().splitlines()] if trace.exists() else []

@@ -8,9 +8,8 @@ hold of the isolation lock (no network is created or removed meanwhile), and the
 later judge those probes. Each scenario is still built, observed and torn down by itself, in its
 own setup and teardown order; a build that fails ahead is reported at that file's own setup.
 
-Under xdist a worker builds ahead only the files of its own group (:mod:`netconform.harness.xdist_groups`:
-it gets them as one unit); off with ``--build-ahead 0`` (what a run that changes the host between
-builds needs, such as tests/faults).
+Off under xdist (a worker does not know which file it gets next) and with ``--build-ahead 0``
+(what a run that changes the host between builds needs, such as tests/faults).
 """
 
 from __future__ import annotations
@@ -37,12 +36,10 @@ class BuildAhead:
     Args:
         order: the scenarios whose checks run, in the order their files come up.
         depth: how many files to build ahead of the current one (0: none).
-        group: file -> its group; only files of the current one's group are built ahead (None: any).
     """
 
     order: list[tuple[Path, Scenario]]
     depth: int = DEFAULT_DEPTH
-    group: dict[Path, str] | None = None
     _ready: dict[Path, tuple[Scenario, Built] | NetconformError] = field(default_factory=dict)
 
     def take(self, path: Path) -> Built | None:
@@ -65,8 +62,6 @@ class BuildAhead:
             return
         start = paths.index(path) + 1
         for later, scenario in self.order[start:start + self.depth]:
-            if self.group is not None and self.group.get(later) != self.group.get(path):
-                break  # another worker's
             if context.missing_features(scenario):
                 continue  # skipped at its own setup, as without
             try:

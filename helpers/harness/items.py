@@ -18,7 +18,6 @@ import pytest
 from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
-from netconform.harness import xdist_groups
 from netconform.harness.build_ahead import BuildAhead
 from netconform.harness.context import RunContext, RunOptions, worker_id
 from netconform.harness.stepping import Stepper, StepUnavailable
@@ -58,24 +57,14 @@ def run_context(config: pytest.Config) -> RunContext:
 
 def build_ahead(session: pytest.Session) -> BuildAhead:
     """The run's scenarios to build ahead (:mod:`netconform.harness.build_ahead`): the files of the
-    items to run, in order; under xdist only those of the worker's group of files
-    (:mod:`netconform.harness.xdist_groups`), none when files come one at a time."""
+    items to run, in order; none under xdist, where a worker does not know its next file."""
     config = session.config
     if build_ahead_key not in config.stash:
         files = [item.parent.parent for item in session.items
                  if isinstance(item, CheckItem) and item.parent is not None]
         order = [(node.path, node.scenario) for node in dict.fromkeys(files) if isinstance(node, ScenarioFile)]
-        nodeids = {node.path: node.nodeid for node in dict.fromkeys(files) if isinstance(node, ScenarioFile)}
-        depth = int(config.getoption("build_ahead", 0) or 0)
-        group = None
-        workerinput = getattr(config, "workerinput", None)
-        if workerinput is not None:
-            size = int(workerinput.get(xdist_groups.WORKERINPUT_KEY, 0))
-            depth = size - 1 if size > 1 else 0
-            groups = xdist_groups.file_groups([item.nodeid for item in session.items], size or 1,
-                                              int(workerinput.get("workercount", 1)))
-            group = {path: groups[nodeid] for path, nodeid in nodeids.items() if nodeid in groups}
-        config.stash[build_ahead_key] = BuildAhead(order, depth, group)
+        depth = 0 if hasattr(config, "workerinput") else int(config.getoption("build_ahead", 0) or 0)
+        config.stash[build_ahead_key] = BuildAhead(order, depth)
     return config.stash[build_ahead_key]
 
 

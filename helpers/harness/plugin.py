@@ -21,7 +21,7 @@ import pytest
 
 from netconform.engine.existing import as_json, from_json
 from netconform.errors import NetconformError, SpecError
-from netconform.harness import fixtures, profile_items, xdist_groups
+from netconform.harness import fixtures, profile_items
 from netconform.harness.audit import audit_items, audit_summary, existing_key, list_existing
 from netconform.harness.build_ahead import DEFAULT_DEPTH
 from netconform.harness.context import RunOptions, check_environment
@@ -86,8 +86,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="host profile: the intended networking settings (a file, or a shipped one: "
                          "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
     group.addoption("--build-ahead", type=int, default=DEFAULT_DEPTH, metavar="N",
-                    help="build the next N scenarios ahead so their probes share one waiting window (default "
-                         f"{DEFAULT_DEPTH}; 0: one scenario at a time; under xdist a worker gets N+1 files at once)")
+                    help="in a serial run, build the next N scenarios ahead so their probes share one waiting "
+                         f"window (default {DEFAULT_DEPTH}; 0: one scenario at a time; off under xdist)")
     group.addoption("--audit-existing", action="store_true", default=False,
                     help="also audit the networks that existed before the run (the default bridge and the host's "
                          "own): isolation, ICC, egress and masquerade as each promises, as existing::<network> checks "
@@ -131,7 +131,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[options_key] = _options(config)
     config.pluginmanager.register(fixtures, "netconform-fixtures")
     config.pluginmanager.register(profile_items, "netconform-profile")
-    config.pluginmanager.register(xdist_groups, "netconform-xdist-groups")
     config.addinivalue_line("markers", "settings: netconform checks of the daemon's settings against a host profile")
     # The controller's preflight (pytest_cmdline_main, which runs first) loaded it already.
     if config.getoption("profile") and profile_key not in config.stash:
