@@ -100,6 +100,20 @@ def _read_report(report_dir: Path, run: Run) -> None:
         run.evidence_shape[str(record.get("id"))] = [outcome, *sorted(evidence)]
 
 
+def evidence_differences(before: Path, after: Path) -> list[str]:
+    """The checks whose outcome, evidence sections or artifacts differ between two runs' reports
+    (directories with report.json), one line each; empty: the same evidence."""
+    shapes = []
+    for report_dir in (before, after):
+        document = json.loads((report_dir / "report.json").read_text())
+        shapes.append({str(record.get("id")): (str(record.get("outcome")), sorted(record.get("evidence") or {}),
+                                               sorted(record.get("artifacts") or []))
+                       for record in document.get("checks", [])})
+    old, new = shapes
+    return [f"{check}: {old.get(check)} -> {new.get(check)}" for check in sorted(set(old) | set(new))
+            if old.get(check) != new.get(check)]
+
+
 def write_scale_scenarios(directory: Path, count: int) -> list[Path]:
     """``count`` scenario files of three containers each (two probes, six property checks)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ Parts (all by default; every ratio is printed side by side at the end):
   cost:     bare create+start+remove of every scenario (SDK, what any test must pay), and the same
             through netconform's engine plus its observation from inside the namespaces;
   suite:    the whole pytest run, serial and under xdist (--workers);
+  xdist:    only the run under xdist (with the bare cost), and how long its workers' network changes
+            and probes waited for the isolation lock (NETCONFORM_LOCK_TRACE);
   facts:    one container's facts read by netconform and by pytest-testinfra's docker:// backend;
   double:   every check made once, then twice, on the same containers (in-process);
   broken:   the suite on a dedicated 20.10 daemon, clean and with net.ipv4.ip_forward=0 in its netns
@@ -19,20 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from bench_inprocess import bare_and_observed, bare_cost, buildable, doubled, facts_side_by_side, judged
-from bench_runs import broken_host, run_suite, write_scale_scenarios
+from bench_runs import broken_host, evidence_differences, run_suite, write_scale_scenarios
 
 from netconform.harness.context import RunContext, RunOptions
 from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.spec import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("cost", "suite", "facts", "double", "broken", "scale")
+PARTS = ("cost", "suite", "xdist", "facts", "double", "broken", "scale")
 QUICK_PARTS = ("cost", "facts", "double")
 QUICK_SPECS = ("custom.yaml", "reach-icc.yaml", "dns-custom.yaml")
 FACTS_SPEC = "custom.yaml"
@@ -59,6 +62,9 @@ def _parse() -> argparse.Namespace:
                                                              "scenarios, to iterate")
     parser.add_argument("--scale", type=int, default=100, help="scenarios in the scale part (default 100)")
     parser.add_argument("--keep", type=Path, help="keep the reports of the runs here (default: a temp dir)")
+    parser.add_argument("--same-evidence-as", type=Path, metavar="DIR",
+                        help="broken part: compare each check's outcome, evidence sections and artifacts with "
+                             "those of an earlier run's broken report (its --keep DIR)")
     args = parser.parse_args()
     if args.quick:
         args.parts = ",".join(QUICK_PARTS)
@@ -83,7 +89,7 @@ def _in_process(args: argparse.Namespace, table: Table) -> None:
         print(f"{len(scenarios)} scenarios this host can build, {containers} containers, {checks} checks, "
               f"dockerd {context.daemon.version}")
         parts = set(args.parts)
-        if "cost" in parts or "suite" in parts:
+        if parts & {"cost", "suite", "xdist"}:
             args.bare, observed = bare_and_observed(context, scenarios)
             table.add("bare: create+start+remove (SDK)", f"{args.bare:.2f} s")
             table.add("build + observe (netconform)", f"{observed:.2f} s = {observed / args.bare:.2f} x bare")
@@ -131,6 +137,26 @@ def _suite(args: argparse.Namespace, table: Table, scratch: Path) -> None:
               "target <= 1.0 x")
 
 
+def _xdist(args: argparse.Namespace, table: Table, scratch: Path) -> None:
+    trace = scratch / "lock-trace.txt"
+    trace.unlink(missing_ok=True)
+    os.environ["NETCONFORM_LOCK_TRACE"] = str(trace)
+    try:
+        parallel = run_suite(args.specs, args.workers, report_dir=scratch / "xdist")
+    finally:
+        del os.environ["NETCONFORM_LOCK_TRACE"]
+    after = _bare_again(args)
+    bare = (args.bare + after) / 2
+    table.add("bare again, after the suite runs", f"{after:.2f} s (mean {bare:.2f} s)")
+    table.add(f"full suite, -n {args.workers}", f"{parallel.seconds:.2f} s = {parallel.seconds / bare:.2f} x bare",
+              "target <= 1.0 x")
+    holds = [line.split(" ", 5) for line in trace.read_text().splitlines()] if trace.exists() else []
+    for mode in ("change", "probe"):
+        mine = [(float(waited), float(held)) for _, _, kind, waited, held, _ in holds if kind == mode]
+        table.add(f"  isolation lock, {mode}s: {len(mine)}", f"waited {sum(w for w, _ in mine):.1f} s, "
+                  f"held {sum(h for _, h in mine):.1f} s")
+
+
 def _broken(args: argparse.Namespace, table: Table, scratch: Path) -> None:
     clean, broken = broken_host(args.specs, scratch)
     failed = broken.outcomes.get("failed", 0)
@@ -139,6 +165,12 @@ def _broken(args: argparse.Namespace, table: Table, scratch: Path) -> None:
               f"{broken.seconds / clean.seconds:.2f} x clean", "target <= 2 x")
     table.add("  failures (with a replay in their evidence)", f"{failed} ({broken.failures_with_replay})")
     (scratch / "broken-evidence.json").write_text(json.dumps(broken.evidence_shape, indent=1, sort_keys=True))
+    if args.same_evidence_as is not None:
+        for run in ("clean", "broken"):
+            differences = evidence_differences(args.same_evidence_as / run, scratch / run)
+            print("\n".join(f"    {line}" for line in differences))
+            table.add(f"  {run}: checks differing from {args.same_evidence_as.name}", f"{len(differences)} of "
+                      f"{sum(broken.outcomes.values())}", "same evidence: 0")
 
 
 def _scale(args: argparse.Namespace, table: Table, scratch: Path) -> None:
@@ -159,10 +191,10 @@ def main() -> int:
     args.bare = None
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="netconform-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    if {"cost", "suite", "facts", "double"} & set(args.parts):
+    if {"cost", "suite", "xdist", "facts", "double"} & set(args.parts):
         _in_process(args, table)
     steps: dict[str, Callable[[argparse.Namespace, Table, Path], None]] = {
-        "suite": _suite, "broken": _broken, "scale": _scale}
+        "suite": _suite, "xdist": _xdist, "broken": _broken, "scale": _scale}
     for part, step in steps.items():
         if part in args.parts:
             step(args, table, scratch)

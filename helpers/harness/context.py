@@ -291,12 +291,13 @@ class RunContext:
         prepare(self.ready_prober(), check, facts, self.context, siblings, ahead)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict,
-                      siblings: Sequence[Check] = ()) -> list[str]:
+                      siblings: Sequence[Check] = (),
+                      ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> list[str]:
         """For a failing probe or lookup: replay it, traced through the daemon's firewall (probes)
         and captured (with --report-dir), and add the replay, the trace and the namespaces' state at
-        failure time to the verdict's evidence. The failed probes among ``siblings`` are replayed
-        with it (:mod:`netconform.harness.replay_batch`). Returns the pcap paths, relative to the
-        report directory."""
+        failure time to the verdict's evidence. The failed probes among ``siblings``, and those of
+        the scenarios built ``ahead``, are replayed with it (:mod:`netconform.harness.replay_batch`).
+        Returns the pcap paths, relative to the report directory."""
         if check.aspect not in ("dns", "reachability"):
             return []
         root = Path(self.options.report_dir).resolve() if self.options.report_dir else None
@@ -305,9 +306,9 @@ class RunContext:
         try:
             evidence = self.replays.evidence(
                 check, facts, siblings,
-                replay=lambda one: keep_evidence(self.ready_prober(), one, facts, self.context,
-                                                 root / "evidence" if root else None, self.run.run_id),
-                failed=lambda other: self._fails(other, facts), context=self.context)
+                replay=lambda one, of: keep_evidence(self.ready_prober(), one, of, self.context,
+                                                     root / "evidence" if root else None, self.run.run_id),
+                failed=self._fails, context=self.context, ahead=ahead)
         except NetconformError as err:
             verdict.note = _add_note(verdict.note, f"no replay: {err}")
             return []

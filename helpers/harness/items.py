@@ -190,11 +190,12 @@ class CheckItem(pytest.Item):
         reason = not_applicable(self.check, siblings, facts, context.context)
         if reason:
             pytest.skip(reason)
-        context.prepare(self.check, facts, siblings, build_ahead(self.session).waiting())
+        ahead = build_ahead(self.session).waiting()
+        context.prepare(self.check, facts, siblings, ahead)
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
         if not verdict.passed:
-            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict, siblings)
+            self.stash[artifacts_key] = context.keep_evidence(self.check, facts, verdict, siblings, ahead)
             raise ConformanceFailure(self.check, facts.containers.get(self.check.subject), verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

@@ -112,7 +112,10 @@ class Prober:
             container.lookups[key] = self._ask(facts, container, qtype, name)
         return container.lookups[key]
 
-    def _ask(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str) -> LookupResult:
+    def _ask(self, facts: ScenarioFacts, container: ContainerFacts, qtype: str, name: str,
+             attempts: int | None = None) -> LookupResult:
+        """Ask ``name`` from ``container`` (``attempts``: fewer than the run's, for a replay)."""
+        attempts = attempts or self.attempts
         if not container.created:
             raise ProbeError(f"container {container.key} was not created ({container.error})")
         servers = container.resolv.nameservers if container.resolv else []
@@ -128,7 +131,7 @@ class Prober:
         started = time.time()
         try:
             result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
-                                        self.timeout, self.attempts, timeout=self.timeout * self.attempts + 5,
+                                        self.timeout, attempts, timeout=self.timeout * attempts + 5,
                                         what=f"DNS {qtype} {name} from {container.key}")
         except ProbeError as err:
             return LookupResult(qtype, name, server, "error", detail=self.gone(facts, *ends) or str(err))
@@ -152,13 +155,15 @@ class Prober:
             facts.reach[spec.id] = self.make(facts, spec, context)
         return facts.reach[spec.id]
 
-    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
-        """Make the probe (again, for evidence) under the isolation lock; a churn probe takes the
+    def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+             attempts: int | None = None) -> ReachResult:
+        """Make the probe (again, for evidence; ``attempts``: fewer than the run's, and for a churn
+        probe at most as many network changes) under the isolation lock; a churn probe takes the
         lock exclusively itself, around the network changes it watches."""
         if spec.churn:
-            return self._reach(facts, spec, context)
+            return self._reach(facts, spec, context, attempts)
         with self._probing(f"probe {spec.id}"):
-            return self._reach(facts, spec, context)
+            return self._reach(facts, spec, context, attempts)
 
     def _probing(self, what: str) -> AbstractContextManager[None]:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
@@ -192,14 +197,14 @@ class Prober:
                 future.result()
 
     def _churn_probe(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult, source_ns: str,
-                     mark: ProbeMark) -> None:
-        """A stream of echo requests while the daemon creates and removes ``spec.churn`` networks."""
+                     mark: ProbeMark, changes: int) -> None:
+        """A stream of echo requests while the daemon creates and removes ``changes`` networks."""
         if self.churn is None:
             raise ProbeError(f"probe {spec.id}: this prober cannot change networks")
         stream = start_in_namespaces({"net": source_ns}, ping_stream, result.address, CHURN_INTERVAL, mark,
                                      ready_timeout=5.0, what=f"echo stream {spec.id}")
         try:
-            self.churn(facts.scenario, spec.churn)
+            self.churn(facts.scenario, changes)
         except BaseException:
             stream.abandon()
             raise
@@ -239,7 +244,11 @@ class Prober:
             raise ProbeError(f"probe {spec.id}: {spec.to} has no address{where}")
         return str(endpoint.ip)
 
-    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+               replay_attempts: int | None = None) -> ReachResult:
+        # A replay of a churn probe makes at most as many network changes as attempts.
+        attempts = replay_attempts or self.attempts
+        changes = min(spec.churn, replay_attempts) if spec.churn and replay_attempts else spec.churn
         declared = spec.port if isinstance(spec.port, int) or spec.port is None else None
         result = ReachResult(spec.id, spec.frm, spec.to, spec.proto, "", facts.relocation.port(spec.proto, declared))
         try:
@@ -275,12 +284,12 @@ class Prober:
                                                    ready_timeout=5.0, what=f"echo listener {result.listener}")
                     stack.callback(listener.stop)
                 if spec.churn:
-                    self._churn_probe(facts, spec, result, source_ns, mark)
+                    self._churn_probe(facts, spec, result, source_ns, mark, changes)
                 else:
-                    budget = (self.timeout + 1) * self.attempts * 2 + 5
+                    budget = (self.timeout + 1) * attempts * 2 + 5
                     # via host: out through the sentinel's own interface, past its loopback route.
                     device = SENTINEL_IFNAME if spec.via == "host" else None
-                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, self.attempts,
+                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, attempts,
                                                 mark, device, timeout=budget, what=f"probe {spec.id}")
                 try:
                     result.arrived = witness.finish(timeout=5.0)
@@ -338,25 +347,26 @@ def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) ->
     return container, LOOKUP_QTYPES[family], str(resolve_value(check.param, facts, context))
 
 
-def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check],
-                     context: Mapping[str, Any]) -> None:
-    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt).
-    Lookups of one name are made one after another: which upstream queries were a lookup's own is
-    told by the name and the time it ran."""
-    groups: dict[str, list[tuple[ContainerFacts, str, str]]] = defaultdict(list)
-    for check in checks:
-        try:
-            asked = lookup_of(check, facts, context)
-        except Unresolvable:
-            continue  # its own turn reports it
-        if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
-            groups[asked[2].lower().rstrip(".")].append(asked)
+def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check], context: Mapping[str, Any],
+                     ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt),
+    with those of the scenarios built ``ahead``. Lookups of one name are made one after another:
+    which upstream queries were a lookup's own is told by the name and the time it ran."""
+    groups: dict[str, list[tuple[ScenarioFacts, ContainerFacts, str, str]]] = defaultdict(list)
+    for scenario, wanted in [(facts, checks), *ahead]:
+        for check in wanted:
+            try:
+                asked = lookup_of(check, scenario, context)
+            except Unresolvable:
+                continue  # its own turn reports it
+            if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
+                groups[asked[2].lower().rstrip(".")].append((scenario, *asked))
     if len(groups) < 2:
         return
 
-    def run(group: list[tuple[ContainerFacts, str, str]]) -> None:
-        for container, qtype, name in group:
-            prober.lookup(facts, container, qtype, name)
+    def run(group: list[tuple[ScenarioFacts, ContainerFacts, str, str]]) -> None:
+        for scenario, container, qtype, name in group:
+            prober.lookup(scenario, container, qtype, name)
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
         for future in [pool.submit(run, group) for group in groups.values()]:
@@ -369,7 +379,7 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
 
     The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
     those of the scenarios built ``ahead`` of their turn with them; the first DNS check makes all
-    of its siblings' lookups.
+    of its siblings' lookups, and those of the scenarios built ``ahead``.
     """
     if check.reach is not None:
         specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
@@ -380,5 +390,5 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
     asked = lookup_of(check, facts, context)
     if asked is None:
         return
-    prefetch_lookups(prober, facts, siblings, context)
+    prefetch_lookups(prober, facts, siblings, context, ahead)
     prober.lookup(facts, *asked)

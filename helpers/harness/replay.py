@@ -5,6 +5,12 @@ such), each namespace involved is dumped again (addresses, routes, neighbours: t
 build may be stale by then) and, for a reachability probe, the replay is traced through the
 daemon namespace's firewall (nftables trace), so the story names the chain, the rule and the
 verdict that decided.
+
+A probe whose every attempt went unanswered, or a lookup that timed out, is replayed with one
+attempt (:data:`SILENT_REPLAY_ATTEMPTS`): its own attempts already showed the silence, and one
+more packet is all the capture and the trace need to show where it ends (a churn probe whose
+every echo request went unanswered is replayed across one network change). On a broken host most
+failures are such silences, and replaying each with every attempt waited them all out again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netconform.facts import ScenarioFacts
+from netconform.facts import LookupResult, ReachResult, ScenarioFacts
 from netconform.harness.on_demand import Prober
 from netconform.observe.capture import capturing
 from netconform.observe.netlink import observe_netns
@@ -24,6 +30,8 @@ from netconform.observe.nftrace import ProbeMatch, packet_trace
 from netconform.spec.model import Check
 from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import resolve_value
+
+SILENT_REPLAY_ATTEMPTS = 1
 
 
 @dataclass
@@ -58,10 +66,10 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
         match = _match(address, spec.proto, first.port if first is not None else declared)
         with _captured(ends, directory, stem) as paths:
             if match is None:
-                replay = prober.make(facts, spec, context).describe()
+                replay = prober.make(facts, spec, context, replay_attempts(first)).describe()
             else:
                 with packet_trace(f"/proc/{prober.daemon_pid}/ns/net", run_id, match) as trace:
-                    replay = prober.make(facts, spec, context).describe()
+                    replay = prober.make(facts, spec, context, replay_attempts(first)).describe()
                 traced = trace.result()
                 sections["firewall path (nft trace in the daemon's netns)"] = traced.describe()
                 if directory is not None and traced.raw:
@@ -72,17 +80,29 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
         if family not in LOOKUP_QTYPES or not container.created:
             return Evidence([], {})
         name = str(resolve_value(check.param, facts, context))
+        qtype = LOOKUP_QTYPES[family]
         ends = {check.subject: prober.netns(facts, check.subject)}
         if prober.sentinel is not None:
             ends["sentinel"] = prober.netns(facts, "sentinel")
         with _captured(ends, directory, stem) as paths:
-            replay = prober._ask(facts, container, LOOKUP_QTYPES[family], name).describe()
+            first_lookup = container.lookups.get(f"{qtype} {name}")
+            replay = prober._ask(facts, container, qtype, name, replay_attempts(first_lookup)).describe()
     if directory is not None:
         (directory / f"{stem}.replay.txt").write_text(replay + "\n")
     sections = {"replay": replay, **sections}
     for end, netns in ends.items():
         sections[f"{end} at failure"] = observe_netns({"net": netns}, what=f"netlink dump of {end}").describe()
     return Evidence([str(path) for path in paths], sections)
+
+
+def replay_attempts(first: ReachResult | LookupResult | None) -> int | None:
+    """How many attempts the replay of ``first`` makes: one after nothing but silence, else
+    (None) as many as the run's probes make."""
+    if isinstance(first, LookupResult):
+        return SILENT_REPLAY_ATTEMPTS if first.rcode == "timeout" else None
+    if first is not None and first.attempts and all(attempt.outcome == "timeout" for attempt in first.attempts):
+        return SILENT_REPLAY_ATTEMPTS
+    return None
 
 
 def _match(address: str, proto: str, port: int | None) -> ProbeMatch | None:

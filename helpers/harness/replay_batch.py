@@ -5,9 +5,11 @@ evidence (:mod:`netconform.harness.replay`), and the replay of an unanswered one
 attempt again. On a host where something is broken many of a scenario's probes and lookups fail,
 and one replay after another made the run many times slower. So the first failure of a scenario
 has every failed probe and lookup of it replayed at once, at most :data:`PARALLEL_REPLAYS` at a
-time, and each later failure takes its evidence from there. What was made one after another is
-replayed one after another: probes that share a target namespace and port
-(:func:`netconform.harness.on_demand.one_at_a_time`), lookups of one name. A probe that two checks
+time, and each later failure takes its evidence from there; the failures of the scenarios built
+``ahead`` (:mod:`netconform.harness.build_ahead`), whose probes were made in the same window, are
+replayed in the same batch, so their waits overlap too. What was made one after another is
+replayed one after another: probes that share a target namespace and port, and ICMP probes to
+one target (a replay's trace and captures cannot tell two such apart), lookups of one name. A probe that two checks
 judge (its outcome and its ``[source]``) is replayed once, for both.
 """
 
@@ -20,26 +22,36 @@ from typing import Any
 
 from netconform.errors import NetconformError
 from netconform.facts import ScenarioFacts
-from netconform.harness.on_demand import lookup_of, one_at_a_time
+from netconform.harness.on_demand import lookup_of
 from netconform.harness.replay import Evidence
 from netconform.spec.model import Check
 from netconform.spec.refs import Unresolvable
 
-PARALLEL_REPLAYS = 4
+# A replay mostly waits (its attempts, the capture and the trace settling): as many as probes.
+PARALLEL_REPLAYS = 8
 
-Replay = Callable[[Check], Evidence]
+# Replays ``check`` of the scenario whose facts are given.
+Replay = Callable[[Check, ScenarioFacts], Evidence]
+Failed = Callable[[Check, ScenarioFacts], bool]
+# (id of the scenario's facts, subject, check name)
+Key = tuple[int, str, str]
 
 
-def _key(check: Check) -> tuple[str, str]:
-    return check.subject, check.name
+def _key(check: Check, facts: ScenarioFacts) -> Key:
+    return id(facts), check.subject, check.name
 
 
 def replay_group(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[str, ...] | None:
     """Checks with the same group are replayed one after another; None: ``check``'s probe or
     lookup was not made yet (or it has none), so it is replayed at its own turn."""
     if check.reach is not None:
-        target, port = one_at_a_time(check.reach)
-        return ("probe", target, str(port)) if check.reach.id in facts.reach else None
+        spec = check.reach
+        # A replay's firewall trace and captures match by destination, protocol and port (not by
+        # source), so replays to one target take turns per port, and ICMP ones per target, whatever
+        # probes may do; the host and the sentinel are the same namespace for every scenario.
+        port = str(spec.listener_port) if spec.proto != "icmp" else "icmp"
+        shared = "" if spec.to in ("host", "sentinel") else str(id(facts))
+        return ("probe", shared, spec.to, port) if spec.id in facts.reach else None
     try:
         asked = lookup_of(check, facts, context)
     except Unresolvable:
@@ -50,60 +62,68 @@ def replay_group(check: Check, facts: ScenarioFacts, context: Mapping[str, Any])
 
 
 class ReplayBatch:
-    """Evidence replayed ahead for the failed probes of the scenario being judged."""
+    """Evidence replayed ahead for the failed probes of the scenarios being judged."""
 
     def __init__(self) -> None:
-        self._facts: ScenarioFacts | None = None
-        self._ready: dict[tuple[str, str], Evidence | NetconformError] = {}
+        self._ready: dict[Key, Evidence | NetconformError] = {}
+        self._kept: dict[int, ScenarioFacts] = {}  # the facts ``_ready`` is keyed by (ids stay theirs)
 
     def evidence(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check], replay: Replay,
-                 failed: Callable[[Check], bool], context: Mapping[str, Any]) -> Evidence:
+                 failed: Failed, context: Mapping[str, Any],
+                 ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> Evidence:
         """The evidence of ``check`` (a failed one): replayed now with every other failed probe or
-        lookup of ``siblings`` already made, or taken from such an earlier batch.
+        lookup of ``siblings`` already made, and those of the scenarios built ``ahead``, or taken
+        from such an earlier batch.
 
         Raises:
             NetconformError: the replay of ``check`` failed.
         """
-        if self._facts is not facts:  # a new scenario: what was kept belongs to the last one
-            self._facts, self._ready = facts, {}
+        # What was kept for scenarios no longer in play is dropped (their ids may be reused).
+        live = [facts, *(other for other, _ in ahead)]
+        self._kept = {key: kept for key, kept in self._kept.items() if any(kept is each for each in live)}
+        self._ready = {key: kept for key, kept in self._ready.items() if key[0] in self._kept}
         own = replay_group(check, facts, context)
-        if own is not None and _key(check) not in self._ready:
-            batch = {_key(check): (own, check)}
-            for other in siblings:
-                if _key(other) in self._ready or _key(other) in batch:
-                    continue
-                group = replay_group(other, facts, context)
-                if group is not None and failed(other):
-                    batch[_key(other)] = (group, other)
+        if own is not None and _key(check, facts) not in self._ready:
+            batch = {_key(check, facts): (own, check, facts)}
+            for scenario, checks in [(facts, siblings), *ahead]:
+                for other in checks:
+                    key = _key(other, scenario)
+                    if key in self._ready or key in batch:
+                        continue
+                    group = replay_group(other, scenario, context)
+                    if group is not None and failed(other, scenario):
+                        batch[key] = (group, other, scenario)
+            self._kept.update({id(scenario): scenario for _, _, scenario in batch.values()})
             self._ready.update(_replay_all(list(batch.values()), replay))
-        kept = self._ready.pop(_key(check), None)
+        kept = self._ready.pop(_key(check, facts), None)
         if kept is None:
-            return replay(check)
+            return replay(check, facts)
         if isinstance(kept, NetconformError):
             raise kept
         return kept
 
 
-def _replay_all(checks: Sequence[tuple[tuple[str, ...], Check]],
-                replay: Replay) -> dict[tuple[str, str], Evidence | NetconformError]:
-    groups: dict[tuple[str, ...], list[Check]] = defaultdict(list)
-    for group, check in checks:
-        groups[group].append(check)
-    done: dict[tuple[str, str], Evidence | NetconformError] = {}
+def _replay_all(checks: Sequence[tuple[tuple[str, ...], Check, ScenarioFacts]],
+                replay: Replay) -> dict[Key, Evidence | NetconformError]:
+    groups: dict[tuple[str, ...], list[tuple[Check, ScenarioFacts]]] = defaultdict(list)
+    for group, check, facts in checks:
+        groups[group].append((check, facts))
+    done: dict[Key, Evidence | NetconformError] = {}
 
-    def run(group: list[Check]) -> None:
-        probes: dict[str, Evidence | NetconformError] = {}  # a probe two checks judge is replayed once
-        for check in group:
-            probe = check.reach.id if check.reach is not None else None
+    def run(group: list[tuple[Check, ScenarioFacts]]) -> None:
+        # A probe two checks judge is replayed once.
+        probes: dict[tuple[int, str], Evidence | NetconformError] = {}
+        for check, facts in group:
+            probe = (id(facts), check.reach.id) if check.reach is not None else None
             if probe is not None and probe in probes:
-                done[_key(check)] = probes[probe]
+                done[_key(check, facts)] = probes[probe]
                 continue
             try:
-                done[_key(check)] = replay(check)
+                done[_key(check, facts)] = replay(check, facts)
             except NetconformError as err:
-                done[_key(check)] = err
+                done[_key(check, facts)] = err
             if probe is not None:
-                probes[probe] = done[_key(check)]
+                probes[probe] = done[_key(check, facts)]
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_REPLAYS, len(groups))) as pool:
         for future in [pool.submit(run, group) for group in groups.values()]:

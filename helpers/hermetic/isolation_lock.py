@@ -10,11 +10,16 @@ the lock exclusively and probing takes it shared: any number of probes at once, 
 change, never both. Writers go first (a turnstile), so a stream of probes cannot starve a build.
 The lock files live in /run/netconform/locks, keyed by the netns inode; they hold no state and are
 never removed (removing a file a waiter holds open would split the lock).
+
+With ``NETCONFORM_LOCK_TRACE=<file>`` in the environment each hold is appended to that file (time,
+process, mode, seconds waited, seconds held, what): how long builds and probes of concurrent
+workers wait for each other (ci/benchmark.py uses it to profile ``-n 2``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
 import time
@@ -40,17 +45,40 @@ class IsolationLock:
     @contextlib.contextmanager
     def network_change(self, what: str) -> Iterator[None]:
         """Hold the lock alone while the daemon creates or removes a network."""
-        with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what), \
+        with _traced("change", what), _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what), \
                 _flock(self.path, fcntl.LOCK_EX, self.timeout, what):
             yield
 
     @contextlib.contextmanager
     def probing(self, what: str) -> Iterator[None]:
         """Hold the lock with other probes while isolation is probed."""
-        with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what):
-            pass  # wait behind any writer queued before us
-        with _flock(self.path, fcntl.LOCK_SH, self.timeout, what):
-            yield
+        with _traced("probe", what):
+            with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what):
+                pass  # wait behind any writer queued before us
+            with _flock(self.path, fcntl.LOCK_SH, self.timeout, what):
+                yield
+
+
+_held: contextvars.ContextVar[float] = contextvars.ContextVar("isolation_lock_held", default=0.0)
+
+
+@contextlib.contextmanager
+def _traced(mode: str, what: str) -> Iterator[None]:
+    """Time the hold (see the module's NETCONFORM_LOCK_TRACE); the flocks mark when it was got."""
+    trace = os.environ.get("NETCONFORM_LOCK_TRACE")
+    if not trace:
+        yield
+        return
+    asked = time.time()
+    token = _held.set(0.0)
+    try:
+        yield
+    finally:
+        done = time.time()
+        got = _held.get() or done
+        _held.reset(token)
+        with open(trace, "a") as out:
+            out.write(f"{asked:.3f} {os.getpid()} {mode} {got - asked:.3f} {done - got:.3f} {what}\n")
 
 
 @contextlib.contextmanager
@@ -70,6 +98,7 @@ def _flock(path: Path, mode: int, timeout: float, what: str) -> Iterator[None]:
                                        "(another run holds it)") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
+        _held.set(time.time())
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -1,6 +1,7 @@
 """The failed probes and lookups of a scenario are replayed together, bounded, once each; probes
 that share a target and port never overlap (a listener, or the TCP witness, could not tell them
-apart), nor do lookups of one name (upstream queries are told apart by name and time)."""
+apart), nor ICMP probes to one target (the trace matches by destination), nor lookups of one name
+(upstream queries are told apart by name and time)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ reachability:
   - {from: a3, to: a2, proto: tcp, port: 8080, expect: reach}
   - {from: a1, to: a3, proto: udp, port: 8053, expect: reach, source: "${container.a1.ip}"}
   - {from: a1, to: a2, proto: icmp, expect: reach}
+  - {from: a3, to: a2, proto: icmp, expect: reach}
   - {from: a2, to: a1, proto: icmp, expect: reach}
   - {from: a3, to: a1, proto: icmp, expect: blocked}
 """
@@ -61,6 +63,8 @@ def probed(checks: list[Check]) -> ScenarioFacts:
 
 def same_group(one: Check, other: Check) -> bool:
     if one.reach is not None and other.reach is not None:
+        if one.reach.proto == other.reach.proto == "icmp":  # a trace matches by destination
+            return one.reach.to == other.reach.to
         return one_at_a_time(one.reach) == one_at_a_time(other.reach)
     return one.reach is None and other.reach is None and one.param == other.param
 
@@ -70,27 +74,30 @@ class Recorder:
 
     def __init__(self, fail: tuple[str, str] = ("", "")) -> None:
         self.replayed: list[str] = []
-        self.active: list[Check] = []
+        self.scenarios: set[int] = set()
+        self.active: list[tuple[Check, ScenarioFacts | None]] = []
         self.overlaps: list[tuple[str, str]] = []
         self.most = 0
         self.fail = fail
         self.guard = threading.Lock()
 
-    def __call__(self, check: Check) -> Evidence:
+    def __call__(self, check: Check, facts: ScenarioFacts | None = None) -> Evidence:
         with self.guard:
-            self.overlaps += [(other.name, check.name) for other in self.active if same_group(other, check)]
-            self.active.append(check)
+            self.overlaps += [(other.name, check.name) for other, of in self.active
+                              if of is facts and same_group(other, check)]
+            self.active.append((check, facts))
             self.most = max(self.most, len(self.active))
         time.sleep(0.05)
         with self.guard:
-            self.active.remove(check)
+            self.active.remove((check, facts))
             self.replayed.append(check.name)
+            self.scenarios.add(id(facts))
         if (check.subject, check.name) == self.fail:
             raise ProbeError(f"replay of {check.name} failed")
         return Evidence([], {"replay": f"replay of {check.name}"})
 
 
-def failing_all_but_blocked(check: Check) -> bool:
+def failing_all_but_blocked(check: Check, facts: ScenarioFacts | None = None) -> bool:
     """Every probe fails but the one expected blocked, and every lookup."""
     if check.reach is not None:
         return check.reach.id != "a3->a1 icmp"
@@ -103,7 +110,7 @@ def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> No
     replay = Recorder()
     batch = ReplayBatch()
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    assert len(failed) == 9
+    assert len(failed) == 10
     evidence: dict[str, Any] = {}
     for check in failed:
         evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked, {})
@@ -165,3 +172,20 @@ def test_a_property_check_is_replayed_on_its_own(tmp_path: Path) -> None:
     prop = next(check for check in checks if check.prop == "interfaces")
     ReplayBatch().evidence(prop, probed(checks), checks, replay, failing_all_but_blocked, {})
     assert replay.replayed == [prop.name]
+
+
+def test_the_failures_of_scenarios_built_ahead_are_replayed_in_the_same_batch(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    first, later = probed(checks), probed(checks)
+    replay = Recorder()
+    batch = ReplayBatch()
+    failed = [check for check in checks if failing_all_but_blocked(check)]
+    batch.evidence(failed[0], first, checks, replay, failing_all_but_blocked, {}, ahead=[(later, checks)])
+    assert replay.scenarios == {id(first), id(later)}
+    replayed = len(replay.replayed)
+    assert replay.overlaps == []
+    # At its own turn the later scenario takes its evidence from that batch, each check its own.
+    evidence = {check.name: batch.evidence(check, later, checks, replay, failing_all_but_blocked, {})
+                for check in failed}
+    assert len(replay.replayed) == replayed
+    assert evidence[failed[0].name].sections["replay"] == f"replay of {failed[0].name}"
