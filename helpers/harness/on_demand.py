@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import secrets
 import time
 from collections import defaultdict
@@ -42,9 +43,12 @@ from netconform.spec.model import Check, ReachSpec
 from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
-PARALLEL_PROBES = 8
+PARALLEL_PROBES = 32
 # One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
 CHURN_INTERVAL = 0.002
+# Source ports of TCP probes to the sentinel: below the kernel's ephemeral range (32768-60999), above
+# the ports scenarios publish and listen on; each probe of a run its own.
+SOURCE_PORTS = (20000, 30000)
 
 
 class Prober:
@@ -61,6 +65,8 @@ class Prober:
         self.churn: Callable[[str, int], None] | None = None
         # Asked before and after each probe and lookup: is every end of it still there?
         self.vanished = Vanished()
+        low, high = SOURCE_PORTS
+        self._source_ports = itertools.count(low + secrets.randbelow(high - low))
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class Prober:
                 if spec.id not in scenario.reach and not spec.churn:
                     target, port = one_at_a_time(spec)
                     # The host and the sentinel are the same namespace for every scenario.
-                    shared = 0 if spec.to in ("host", "sentinel") else id(scenario)
+                    shared = 0 if spec.to in ("host", "sentinel") and port is not None else id(scenario)
                     groups[(shared, target, port)].append((scenario, spec))
         if not groups:
             return
@@ -204,6 +210,14 @@ class Prober:
             stream.abandon()
             raise
         result.attempts, result.sent = stream.finish(timeout=10.0)
+
+    def _source_port(self, spec: ReachSpec) -> int | None:
+        """The source port a TCP probe to the sentinel sends from, so that its witness tells it from
+        other probes to the same port (see :func:`one_at_a_time`); None: the kernel picks one."""
+        if spec.proto != "tcp" or spec.to != "sentinel":
+            return None
+        low, high = SOURCE_PORTS
+        return low + (next(self._source_ports) - low) % (high - low)
 
     def _resolve(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult) -> None:
         """Turn a name into the address the prober's own nameserver gives (a probe 'by name')."""
@@ -259,7 +273,8 @@ class Prober:
             # TCP SYN carries no nonce: match the destination as well, which arrives unchanged there
             # (Docker's DNAT only ever sends packets on to a container's namespace).
             seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
-            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as)
+            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as,
+                             self._source_port(spec))
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
                                               what=f"arrival witness in {spec.to}")
@@ -297,8 +312,10 @@ class Prober:
 
 def one_at_a_time(spec: ReachSpec) -> tuple[str, int | None]:
     """Probes with the same key run one after another: a listener on the target's port, and the
-    witness there (a TCP SYN carries no nonce), cannot tell two at once apart."""
-    return (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
+    witness there (a TCP SYN carries no nonce), cannot tell two at once apart. The sentinel's
+    listener is its own, always there, and its witness tells TCP probes apart by the source port
+    each was given (:meth:`Prober._source_port`): probes to it never wait for each other."""
+    return (spec.to, spec.listener_port) if spec.proto != "icmp" and spec.to != "sentinel" else (spec.id, None)
 
 
 def is_address(text: str) -> bool:

@@ -186,7 +186,7 @@ def _bind_device(sock: socket.socket, device: str | None) -> None:
 
 
 def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "",
-             device: str | None = None) -> EchoResult:
+             device: str | None = None, source_port: int | None = None) -> EchoResult:
     """One TCP echo exchange with ``host:port``, all of it within ``timeout`` seconds.
 
     Args:
@@ -195,6 +195,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
         timeout: the bound for connecting, sending and reading the answer together.
         nonce: the request token; a random one when empty.
         device: the interface to send through (SO_BINDTODEVICE), whatever the routes prefer.
+        source_port: the local port to send from (a witness tells probes to one port apart by it).
 
     Returns:
         The observation; failures are reported in it, never raised.
@@ -208,6 +209,9 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
     try:
         with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
             _bind_device(sock, device)
+            if source_port is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the attempt before's port
+                sock.bind(("::" if _family(host) == socket.AF_INET6 else "0.0.0.0", source_port))
             sock.settimeout(timeout)
             sock.connect((host, port))
             name = sock.getsockname()
