@@ -46,8 +46,7 @@ from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 PARALLEL_PROBES = 32
 # One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
 CHURN_INTERVAL = 0.002
-# Source ports of TCP probes to the sentinel: below the kernel's ephemeral range (32768-60999), above
-# the ports scenarios publish and listen on; each probe of a run its own.
+# TCP probes to the sentinel each send from their own port: below the ephemeral range, above scenarios' ports.
 SOURCE_PORTS = (20000, 30000)
 
 
@@ -212,9 +211,8 @@ class Prober:
         result.attempts, result.sent = stream.finish(timeout=10.0)
 
     def _source_port(self, spec: ReachSpec) -> int | None:
-        """The source port a TCP probe to the sentinel sends from, so that its witness tells it from
-        other probes to the same port (see :func:`one_at_a_time`); None: the kernel picks one."""
-        if spec.proto != "tcp" or spec.to != "sentinel":
+        """The port a TCP probe to the sentinel sends from (:func:`one_at_a_time`); else None."""
+        if (spec.proto, spec.to) != ("tcp", "sentinel"):
             return None
         low, high = SOURCE_PORTS
         return low + (next(self._source_ports) - low) % (high - low)
