@@ -111,9 +111,11 @@ def parse_reply(line: bytes, nonce: str) -> tuple[str, int] | None:
 
 
 def serve_echo(ready: Callable[[], None], port: int = DEFAULT_PORT, host: str = sockserve.ANY_HOST) -> None:
-    """Serve TCP and UDP echo on ``host:port`` until killed; for :func:`spawn_in_namespaces`."""
-    udp = sockserve.bind_udp(host, port)
-    tcp = sockserve.bind_tcp(host, port)
+    """Serve TCP and UDP echo on ``host:port`` until killed; for :func:`spawn_in_namespaces`.
+    Echo servers share the port (SO_REUSEPORT): two UDP probes to one port are made at once, each
+    answered by either; a process of someone else's holding the port still makes the bind fail."""
+    udp = sockserve.bind_udp(host, port, share=True)
+    tcp = sockserve.bind_tcp(host, port, share=True)
     ready()
     sockserve.serve_forever(
         lambda: sockserve.serve_udp(udp, reply_line),
