@@ -3,7 +3,7 @@
 A probe expected to be blocked waits out every attempt, and scenario after scenario these windows
 added up to most of a run's time. In a serial run the order of the scenario files is known, so
 when a file is set up and none is waiting, the next files are built too, as many as the daemon's
-resources allow (:class:`Budget`: the shipped suite is one batch) and at most ``--build-ahead``;
+resources allow (:class:`Budget`: the shipped suite is two batches) and at most ``--build-ahead``;
 the first reachability check of the batch makes the probes of all of them at once, under one
 shared hold of the isolation lock (no network is created or removed meanwhile), and their own
 checks later judge those probes. Each scenario is still built, observed and torn down by itself,
@@ -29,14 +29,14 @@ from netconform.spec.model import Check, Scenario
 DEFAULT_DEPTH = 64
 
 # What one batch may hold at once. Networks without a declared subnet take one from the daemon's
-# default address pools (30 on a stock daemon); the rest are left for the run's own churn probes
-# and for other users of the daemon.
+# default address pools (30 on a stock daemon): two whole runs at once on one daemon, each with
+# its churn probe's network, still fit (the shipped suite is two batches).
 MAX_CONTAINERS = 96
 # Builds ahead made at once: the daemon creates containers of several requests in parallel (on 2
 # cores, 3 at once took 0.6 of the time one after another did); network changes still take turns
 # (the isolation lock).
 BUILD_THREADS = 3
-MAX_POOLED_NETWORKS = 24
+MAX_POOLED_NETWORKS = 12
 
 Built = tuple[BuiltScenario, ScenarioFacts]
 
