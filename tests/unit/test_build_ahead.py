@@ -15,12 +15,12 @@ import pytest
 
 from netconform.errors import EngineError
 from netconform.facts import ReachResult, ScenarioFacts
-from netconform.harness.build_ahead import BuildAhead
+from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext
 from netconform.harness.on_demand import Prober
 from netconform.harness.removals import Removals
 from netconform.spec import load_scenario
-from netconform.spec.model import ReachSpec, Scenario
+from netconform.spec.model import NetworkSpec, ReachSpec, Scenario
 
 
 class Builds:
@@ -70,6 +70,18 @@ def test_scenarios_are_built_in_batches_and_taken_at_their_turn() -> None:
     assert sorted(builds.built) == ["s0", "s1", "s2", "s3", "s4", "s5"]
     turn(ahead, builds, 5)
     assert sorted(builds.built) == ["s0", "s1", "s2", "s3", "s4", "s5"] and ahead.waiting() == []
+
+
+def test_a_batch_takes_no_more_networks_from_the_daemons_pools_than_its_budget() -> None:
+    def pooled(index: int, declared: bool = False) -> Scenario:
+        network = NetworkSpec("net", subnet=f"10.9.{index}.0/24" if declared else None)
+        return Scenario(f"s{index}", f"s{index}.yaml", "", {"net": network}, {})
+    order = [pooled(0), pooled(1), pooled(2, declared=True), pooled(3), pooled(4)]
+    ahead, builds = BuildAhead([(Path(s.path), s) for s in order], 10, Budget(networks=3)), Builds()
+    taken = ahead.take(Path("s0.yaml")) or cast(RunContext, builds).build(order[0])
+    ahead.build_after(Path("s0.yaml"), cast(RunContext, builds))
+    assert taken == ("built s0", "facts of s0")
+    assert sorted(builds.built) == ["s0", "s1", "s2", "s3"], "a declared subnet takes nothing from the pools"
 
 
 def test_a_build_that_fails_ahead_fails_at_its_own_turn() -> None:
