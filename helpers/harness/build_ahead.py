@@ -2,11 +2,12 @@
 
 A probe expected to be blocked waits out every attempt, and scenario after scenario these windows
 added up to most of a run's time. In a serial run the order of the scenario files is known, so
-when a file is set up and none is waiting, the next ``--build-ahead`` files are built too; the
-first reachability check of the batch makes the probes of all of them at once, under one shared
-hold of the isolation lock (no network is created or removed meanwhile), and their own checks
-later judge those probes. Each scenario is still built, observed and torn down by itself, in its
-own setup and teardown order; a build that fails ahead is reported at that file's own setup.
+when a file is set up and none is waiting, the next files are built too, as many as the daemon's
+resources allow (:class:`Budget`: the shipped suite is two batches) and at most ``--build-ahead``;
+the first reachability check of the batch makes the probes of all of them at once, under one
+shared hold of the isolation lock (no network is created or removed meanwhile), and their own
+checks later judge those probes. Each scenario is still built, observed and torn down by itself,
+in its own setup and teardown order; a build that fails ahead is reported at that file's own setup.
 
 Off under xdist (a worker does not know which file it gets next) and with ``--build-ahead 0``
 (what a run that changes the host between builds needs, such as tests/faults).
@@ -15,6 +16,7 @@ Off under xdist (a worker does not know which file it gets next) and with ``--bu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +26,36 @@ from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext
 from netconform.spec.model import Check, Scenario
 
-DEFAULT_DEPTH = 3
+DEFAULT_DEPTH = 64
+
+# What one batch may hold at once. Networks without a declared subnet take one from the daemon's
+# default address pools (30 on a stock daemon): two whole runs at once on one daemon, each with
+# its churn probe's network, still fit (the shipped suite is two batches).
+MAX_CONTAINERS = 96
+# Builds ahead made at once: the daemon creates containers of several requests in parallel (on 2
+# cores, 3 at once took 0.6 of the time one after another did); network changes still take turns
+# (the isolation lock).
+BUILD_THREADS = 3
+MAX_POOLED_NETWORKS = 12
 
 Built = tuple[BuiltScenario, ScenarioFacts]
+
+
+def pooled_networks(scenario: Scenario) -> int:
+    """The networks ``scenario`` creates with a subnet the daemon picks from its pools."""
+    return sum(1 for network in scenario.networks.values() if network.subnet is None and network.existing is None)
+
+
+@dataclass
+class Budget:
+    """What a batch of scenarios built at once may hold (the file being set up counts too)."""
+
+    containers: int = MAX_CONTAINERS
+    networks: int = MAX_POOLED_NETWORKS
+
+    def fits(self, batch: Sequence[Scenario]) -> bool:
+        return (sum(len(scenario.containers) for scenario in batch) <= self.containers
+                and sum(pooled_networks(scenario) for scenario in batch) <= self.networks)
 
 
 @dataclass
@@ -35,11 +64,13 @@ class BuildAhead:
 
     Args:
         order: the scenarios whose checks run, in the order their files come up.
-        depth: how many files to build ahead of the current one (0: none).
+        depth: how many files to build ahead of the current one at most (0: none).
+        budget: what the current file and those built ahead may hold together.
     """
 
     order: list[tuple[Path, Scenario]]
     depth: int = DEFAULT_DEPTH
+    budget: Budget = field(default_factory=Budget)
     _ready: dict[Path, tuple[Scenario, Built] | NetconformError] = field(default_factory=dict)
 
     def take(self, path: Path) -> Built | None:
@@ -54,20 +85,47 @@ class BuildAhead:
         return ready[1] if ready is not None else None
 
     def build_after(self, path: Path, context: RunContext) -> None:
-        """Build the ``depth`` files after ``path``, unless some are still waiting for their turn."""
+        """Build the files after ``path`` (up to ``depth`` of them, within the budget), unless
+        some are still waiting for their turn."""
         if self.depth <= 0 or self._ready:
             return
         paths = [each for each, _ in self.order]
         if path not in paths:
             return
         start = paths.index(path) + 1
+        batch = [self.order[start - 1][1]]
+        chosen: list[tuple[Path, Scenario]] = []
         for later, scenario in self.order[start:start + self.depth]:
+            if not self.budget.fits([*batch, scenario]):
+                break
             if context.missing_features(scenario):
                 continue  # skipped at its own setup, as without
+            batch.append(scenario)
+            chosen.append((later, scenario))
+        # A batch takes subnets from the daemon's pools: those of the last one's removals first.
+        context.removals.wait()
+        if any(scenario.uses_sentinel for _, scenario in chosen):
+            context.start_sentinel()  # once, before the builds that share it
+
+        def build(scenario: Scenario) -> Built | NetconformError:
             try:
-                self._ready[later] = (scenario, context.build(scenario))
+                return context.build(scenario)
             except NetconformError as err:
-                self._ready[later] = err
+                return err
+
+        # A segment's names are the context's state while its scenario is built: those alone, first.
+        alone = {later: build(scenario) for later, scenario in chosen if scenario.segment is not None}
+        rest = [(later, scenario) for later, scenario in chosen if scenario.segment is None]
+        with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
+            together = dict(zip([later for later, _ in rest], pool.map(build, [scenario for _, scenario in rest]),
+                                strict=True))
+        for later, scenario in chosen:
+            built = alone[later] if later in alone else together[later]
+            self._ready[later] = built if isinstance(built, NetconformError) else (scenario, built)
+
+    def last(self, path: Path) -> bool:
+        """Whether ``path`` is the run's last scenario file (or not one of its files)."""
+        return not self.order or self.order[-1][0] == path or path not in [each for each, _ in self.order]
 
     def waiting(self) -> Sequence[tuple[ScenarioFacts, Sequence[Check]]]:
         """The facts and checks of the scenarios built ahead and not yet judged: only those of the

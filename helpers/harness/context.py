@@ -29,6 +29,7 @@ from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelIn
 from netconform.facts.kernel import KernelFeature
 from netconform.facts.settings import SETTINGS, EffectiveSettings
 from netconform.harness.on_demand import Prober, prepare
+from netconform.harness.removals import Removals
 from netconform.harness.replay import keep_evidence
 from netconform.harness.replay_batch import ReplayBatch
 from netconform.hermetic.isolation_lock import IsolationLock
@@ -115,6 +116,8 @@ class RunContext:
     process: DaemonProcess | None = None
     # Failed probes of the scenario being judged, replayed together for their evidence.
     replays: ReplayBatch = field(default_factory=ReplayBatch)
+    # Scenarios being removed in the background of a serial run (teardown_later).
+    removals: Removals = field(default_factory=Removals)
 
     @classmethod
     def open(cls, options: RunOptions, run: RunIdentity, worker: str = "main") -> RunContext:
@@ -337,9 +340,14 @@ class RunContext:
             if segment is not None:  # after the networks on it
                 segment.remove()
 
+    def teardown_later(self, built: BuiltScenario) -> None:
+        """:meth:`teardown` in the background (:mod:`netconform.harness.removals`)."""
+        self.removals.submit(built.scenario.name, lambda: self.teardown(built))
+
     def close(self) -> None:
         """Remove whatever this process still holds, then anything else labelled with the run."""
         try:
+            self.removals.close()
             for built in list(self.built):
                 self.teardown(built)
         finally:

@@ -132,14 +132,21 @@ class ScenarioFile(pytest.File):
         self.stepper = None
         record = scenario_record(self.scenario, self.facts, self.build_error, self.skipped, steps)
         self.config.stash.setdefault(finished_scenarios_key, []).append(record)
-        if self.built is not None:
-            built, self.built, self.facts = self.built, None, None
+        if self.built is None:
+            return
+        built, self.built, self.facts = self.built, None, None
+        context, ahead = run_context(self.config), build_ahead(self.session)
+        if ahead.depth > 0:  # a serial run: removed while the next scenarios run (harness.removals)
+            context.teardown_later(built)
+            problems = context.removals.failures(wait_all=ahead.last(self.path))
+        else:
             try:
-                run_context(self.config).teardown(built)
+                context.teardown(built)
                 return
             except NetconformError as err:
-                problem = str(err)
-            pytest.fail(f"scenario {self.scenario.name} could not be removed: {problem}", pytrace=False)
+                problems = [f"scenario {self.scenario.name} could not be removed: {err}"]
+        if problems:
+            pytest.fail("; ".join(problems), pytrace=False)
 
 
 class SubjectGroup(pytest.Collector):

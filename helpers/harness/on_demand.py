@@ -28,6 +28,7 @@ from typing import Any
 
 from netconform.errors import ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
+from netconform.harness.together import SourcePorts, made_together
 from netconform.harness.vanished import Vanished
 from netconform.hermetic.destinations import allowed_destinations
 from netconform.hermetic.echo import serve_echo
@@ -42,7 +43,7 @@ from netconform.spec.model import Check, ReachSpec
 from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
-PARALLEL_PROBES = 8
+PARALLEL_PROBES = 32
 # One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
 CHURN_INTERVAL = 0.002
 
@@ -61,6 +62,7 @@ class Prober:
         self.churn: Callable[[str, int], None] | None = None
         # Asked before and after each probe and lookup: is every end of it still there?
         self.vanished = Vanished()
+        self.source_ports = SourcePorts()
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -171,17 +173,17 @@ class Prober:
     def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any],
                  ahead: Sequence[tuple[ScenarioFacts, Sequence[ReachSpec]]] = ()) -> None:
         """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
-        add up. Probes that would share a target namespace and port (a listener, or the witness's
-        way of telling TCP probes apart) run one after another. The probes of scenarios built
-        ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
+        add up. TCP probes to one port of a container or the host run one after another, as their
+        witness cannot tell them apart (:mod:`netconform.harness.together`). The probes of scenarios
+        built ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
         groups: dict[tuple[int, str, int | None], list[tuple[ScenarioFacts, ReachSpec]]] = defaultdict(list)
         for scenario, wanted in [(facts, specs), *ahead]:
             # One probe per id: a probe's outcome and its [source] are two checks of one spec.
             for spec in {spec.id: spec for spec in wanted}.values():
                 if spec.id not in scenario.reach and not spec.churn:
-                    target, port = one_at_a_time(spec)
+                    target, port = made_together(spec)
                     # The host and the sentinel are the same namespace for every scenario.
-                    shared = 0 if spec.to in ("host", "sentinel") else id(scenario)
+                    shared = 0 if spec.to in ("host", "sentinel") and port is not None else id(scenario)
                     groups[(shared, target, port)].append((scenario, spec))
         if not groups:
             return
@@ -268,7 +270,8 @@ class Prober:
             # TCP SYN carries no nonce: match the destination as well, which arrives unchanged there
             # (Docker's DNAT only ever sends packets on to a container's namespace).
             seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
-            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as)
+            mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as,
+                             self.source_ports.for_probe(spec))
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
                                               what=f"arrival witness in {spec.to}")
@@ -305,8 +308,8 @@ class Prober:
 
 
 def one_at_a_time(spec: ReachSpec) -> tuple[str, int | None]:
-    """Probes with the same key run one after another: a listener on the target's port, and the
-    witness there (a TCP SYN carries no nonce), cannot tell two at once apart."""
+    """Probes with the same key are replayed one after another: a listener on the target's port,
+    and the witness and firewall trace there (a TCP SYN carries no nonce), cannot tell two apart."""
     return (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
 
 

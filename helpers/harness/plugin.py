@@ -86,8 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="host profile: the intended networking settings (a file, or a shipped one: "
                          "docker-defaults, hardened, cloud-mtu1450); each pinned setting is checked")
     group.addoption("--build-ahead", type=int, default=DEFAULT_DEPTH, metavar="N",
-                    help="in a serial run, build the next N scenarios ahead so their probes share one waiting "
-                         f"window (default {DEFAULT_DEPTH}; 0: one scenario at a time; off under xdist)")
+                    help="in a serial run, build up to the next N scenarios ahead (as many as the daemon's address "
+                         "pools allow) so their probes share one waiting window "
+                         f"(default {DEFAULT_DEPTH}; 0: one scenario at a time; off under xdist)")
     group.addoption("--audit-existing", action="store_true", default=False,
                     help="also audit the networks that existed before the run (the default bridge and the host's "
                          "own): isolation, ICC, egress and masquerade as each promises, as existing::<network> checks "

@@ -111,9 +111,11 @@ def parse_reply(line: bytes, nonce: str) -> tuple[str, int] | None:
 
 
 def serve_echo(ready: Callable[[], None], port: int = DEFAULT_PORT, host: str = sockserve.ANY_HOST) -> None:
-    """Serve TCP and UDP echo on ``host:port`` until killed; for :func:`spawn_in_namespaces`."""
-    udp = sockserve.bind_udp(host, port)
-    tcp = sockserve.bind_tcp(host, port)
+    """Serve TCP and UDP echo on ``host:port`` until killed; for :func:`spawn_in_namespaces`.
+    Echo servers share the port (SO_REUSEPORT): two UDP probes to one port are made at once, each
+    answered by either; a process of someone else's holding the port still makes the bind fail."""
+    udp = sockserve.bind_udp(host, port, share=True)
+    tcp = sockserve.bind_tcp(host, port, share=True)
     ready()
     sockserve.serve_forever(
         lambda: sockserve.serve_udp(udp, reply_line),
@@ -186,7 +188,7 @@ def _bind_device(sock: socket.socket, device: str | None) -> None:
 
 
 def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: str = "",
-             device: str | None = None) -> EchoResult:
+             device: str | None = None, source_port: int | None = None) -> EchoResult:
     """One TCP echo exchange with ``host:port``, all of it within ``timeout`` seconds.
 
     Args:
@@ -195,6 +197,7 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
         timeout: the bound for connecting, sending and reading the answer together.
         nonce: the request token; a random one when empty.
         device: the interface to send through (SO_BINDTODEVICE), whatever the routes prefer.
+        source_port: the local port to send from (a witness tells probes to one port apart by it).
 
     Returns:
         The observation; failures are reported in it, never raised.
@@ -208,6 +211,9 @@ def echo_tcp(host: str, port: int = DEFAULT_PORT, timeout: float = 3.0, nonce: s
     try:
         with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
             _bind_device(sock, device)
+            if source_port is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the attempt before's port
+                sock.bind(("::" if _family(host) == socket.AF_INET6 else "0.0.0.0", source_port))
             sock.settimeout(timeout)
             sock.connect((host, port))
             name = sock.getsockname()

@@ -40,18 +40,24 @@ def plain_address(address: str) -> str:
     return address.removeprefix("::ffff:") if address.startswith("::ffff:") and "." in address else address
 
 
-def bind_udp(host: str, port: int) -> socket.socket:
-    """A UDP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both families)."""
+def bind_udp(host: str, port: int, share: bool = False) -> socket.socket:
+    """A UDP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both families);
+    ``share``: with SO_REUSEPORT, so that other sharing sockets of ours may bind it too."""
     sock, bound = _socket(host, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((bound, port))
     return sock
 
 
-def bind_tcp(host: str, port: int, backlog: int = 128) -> socket.socket:
-    """A listening TCP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both families)."""
+def bind_tcp(host: str, port: int, backlog: int = 128, share: bool = False) -> socket.socket:
+    """A listening TCP socket bound to ``host:port`` (:data:`ANY_HOST`: every address of both
+    families); ``share`` as for :func:`bind_udp`."""
     sock, bound = _socket(host, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((bound, port))
     sock.listen(backlog)
     return sock

@@ -123,7 +123,8 @@ def _echo_attempt(proto: str, address: str, port: int, timeout: float, mark: Pro
                   device: str | None = None) -> Attempt:
     # One datagram per UDP attempt: the retry count is ours, recorded attempt by attempt.
     nonce = mark.nonce.decode("ascii")
-    result = (echo_tcp(address, port, timeout, nonce=nonce, device=device) if proto == "tcp"
+    result = (echo_tcp(address, port, timeout, nonce=nonce, device=device, source_port=mark.source_port)
+              if proto == "tcp"
               else echo_udp(address, port, timeout, nonce=nonce, attempts=1, device=device))
     if result.ok:
         return Attempt("reach", result.seen_ip, result.elapsed)
@@ -191,7 +192,8 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
     it is taken even to an address the prober's loopback holds. Never raises: failures are attempts."""
     if ":" in result.address:
         await_dad()  # a fresh container's IPv6 address cannot send yet (observe/dad.py)
-    departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address))
+    departures = DepartureCounter(ProbeMark(mark.proto, mark.nonce, result.port, address=result.address,
+                                            source_port=mark.source_port))
     for number in range(1, attempts + 1):
         if result.proto == "icmp":
             attempt = ping_once(result.address, timeout, number, mark)

@@ -3,7 +3,8 @@
 A probe that gets no answer proves nothing by itself: the request may have been dropped on the
 way (blocked), or it may have arrived and only the answer was dropped (a one-way leak), or the
 prober may never have sent it. So every probe carries a mark (a nonce in ICMP and UDP payloads, the
-destination port for TCP, whose SYN carries no payload) and packet sockets (AF_PACKET, which see
+destination port for TCP, whose SYN carries no payload, and the source port where the prober chose
+one) and packet sockets (AF_PACKET, which see
 every IPv4 and IPv6 packet on every interface of a namespace before its firewall) count the marked packets
 leaving the prober's namespace and arriving in the target's.
 
@@ -62,6 +63,9 @@ class ProbeMark:
     # a DNAT): a TCP SYN carries no nonce, and a namespace other runs probe too (the host's) may
     # see their SYNs to the same port at the same moment.
     address: str | None = None
+    # The source port the prober sends from, when it chose one (TCP to the sentinel, which no
+    # proxy or DNAT sits in front of): probes to one port at once are told apart by it.
+    source_port: int | None = None
 
     @property
     def icmp_ident(self) -> int:
@@ -112,6 +116,8 @@ def sighting(mark: ProbeMark, packet: bytes, answer: bool = False) -> str | None
         return f"icmp echo{' reply' if answer else ''} {src} -> {dst} seq {seq}"
     sport, dport = struct.unpack("!HH", body[:4])
     if (sport if answer else dport) != mark.port:
+        return None
+    if mark.source_port is not None and (dport if answer else sport) != mark.source_port:
         return None
     if proto == "udp":
         if mark.nonce not in body[8:]:

@@ -4,6 +4,8 @@ probes of a batch are made in one window, each once."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,11 +15,12 @@ import pytest
 
 from netconform.errors import EngineError
 from netconform.facts import ReachResult, ScenarioFacts
-from netconform.harness.build_ahead import BuildAhead
+from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext
 from netconform.harness.on_demand import Prober
+from netconform.harness.removals import Removals
 from netconform.spec import load_scenario
-from netconform.spec.model import ReachSpec, Scenario
+from netconform.spec.model import NetworkSpec, ReachSpec, Scenario
 
 
 class Builds:
@@ -27,6 +30,7 @@ class Builds:
         self.built: list[str] = []
         self.refuse = refuse
         self.lacking = lacking
+        self.removals = Removals()
 
     def missing_features(self, scenario: Scenario) -> list[str]:
         return ["ipvlan"] if scenario.name == self.lacking else []
@@ -55,23 +59,35 @@ def turn(ahead: BuildAhead, builds: Builds, index: int) -> tuple[Any, Any]:
 def test_scenarios_are_built_in_batches_and_taken_at_their_turn() -> None:
     ahead, builds = run_of(6, 2), Builds()
     assert turn(ahead, builds, 0) == ("built s0", "facts of s0")
-    assert builds.built == ["s0", "s1", "s2"]
+    assert sorted(builds.built) == ["s0", "s1", "s2"]
     assert [facts for facts, _ in ahead.waiting()] == ["facts of s1", "facts of s2"]
     assert turn(ahead, builds, 1) == ("built s1", "facts of s1")
-    assert builds.built == ["s0", "s1", "s2"], "nothing more while s2 still waits"
+    assert sorted(builds.built) == ["s0", "s1", "s2"], "nothing more while s2 still waits"
     turn(ahead, builds, 2)
-    assert builds.built == ["s0", "s1", "s2", "s3", "s4"]
+    assert sorted(builds.built) == ["s0", "s1", "s2", "s3", "s4"]
     turn(ahead, builds, 3)
     turn(ahead, builds, 4)
-    assert builds.built == ["s0", "s1", "s2", "s3", "s4", "s5"]
+    assert sorted(builds.built) == ["s0", "s1", "s2", "s3", "s4", "s5"]
     turn(ahead, builds, 5)
-    assert builds.built == ["s0", "s1", "s2", "s3", "s4", "s5"] and ahead.waiting() == []
+    assert sorted(builds.built) == ["s0", "s1", "s2", "s3", "s4", "s5"] and ahead.waiting() == []
+
+
+def test_a_batch_takes_no_more_networks_from_the_daemons_pools_than_its_budget() -> None:
+    def pooled(index: int, declared: bool = False) -> Scenario:
+        network = NetworkSpec("net", subnet=f"10.9.{index}.0/24" if declared else None)
+        return Scenario(f"s{index}", f"s{index}.yaml", "", {"net": network}, {})
+    order = [pooled(0), pooled(1), pooled(2, declared=True), pooled(3), pooled(4)]
+    ahead, builds = BuildAhead([(Path(s.path), s) for s in order], 10, Budget(networks=3)), Builds()
+    taken = ahead.take(Path("s0.yaml")) or cast(RunContext, builds).build(order[0])
+    ahead.build_after(Path("s0.yaml"), cast(RunContext, builds))
+    assert taken == ("built s0", "facts of s0")
+    assert sorted(builds.built) == ["s0", "s1", "s2", "s3"], "a declared subnet takes nothing from the pools"
 
 
 def test_a_build_that_fails_ahead_fails_at_its_own_turn() -> None:
     ahead, builds = run_of(3, 2), Builds(refuse="s1")
     turn(ahead, builds, 0)
-    assert builds.built == ["s0", "s2"]
+    assert sorted(builds.built) == ["s0", "s2"]
     assert [facts for facts, _ in ahead.waiting()] == ["facts of s2"]
     with pytest.raises(EngineError, match="refused s1"):
         ahead.take(Path("s1.yaml"))
@@ -80,7 +96,7 @@ def test_a_build_that_fails_ahead_fails_at_its_own_turn() -> None:
 def test_a_scenario_the_kernel_cannot_build_is_left_to_its_own_skip() -> None:
     ahead, builds = run_of(3, 2), Builds(lacking="s1")
     turn(ahead, builds, 0)
-    assert builds.built == ["s0", "s2"]
+    assert sorted(builds.built) == ["s0", "s2"]
     assert ahead.take(Path("s1.yaml")) is None
 
 
@@ -88,7 +104,7 @@ def test_depth_zero_builds_one_scenario_at_a_time() -> None:
     ahead, builds = run_of(3, 0), Builds()
     for index in range(3):
         turn(ahead, builds, index)
-    assert builds.built == ["s0", "s1", "s2"]
+    assert sorted(builds.built) == ["s0", "s1", "s2"]
 
 
 # -- probes of a batch made in one window ---------------------------------------------------------
@@ -121,3 +137,42 @@ def test_one_window_makes_each_probe_of_the_batch_once(tmp_path: Path) -> None:
     assert set(first.reach) == set(later.reach) == {"a->b icmp", "a->b tcp/80"}
     prober.prefetch(later, specs, {})
     assert len(prober.made) == 4, "probes already made are not made again"
+
+
+class OverlapProber(CountingProber):
+    """Takes a moment per probe and records which probes overlapped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active: set[str] = set()
+        self.overlapped: set[frozenset[str]] = set()
+        self.guard = threading.Lock()
+
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+        name = f"{facts.scenario} {spec.id}"
+        with self.guard:
+            self.overlapped.update(frozenset((name, other)) for other in self.active)
+            self.active.add(name)
+        time.sleep(0.05)
+        with self.guard:
+            self.active.discard(name)
+        return super()._reach(facts, spec, context)
+
+
+def test_probes_to_the_sentinels_port_overlap_and_those_to_one_containers_port_take_turns(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n"
+                    "  - {from: a, to: sentinel, proto: tcp, port: 7, expect: reach}\n"
+                    "  - {from: b, to: sentinel, proto: tcp, port: 7, expect: blocked}\n"
+                    "  - {from: a, to: b, proto: tcp, port: 80, expect: reach}\n"
+                    "  - {from: sentinel, to: b, proto: tcp, port: 80, expect: blocked}\n")
+    specs = [check.reach for check in load_scenario(path).checks if check.reach is not None]
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={})) for name in ("s1", "s2"))
+    prober = OverlapProber()
+    prober.prefetch(first, specs, {}, [(later, specs)])
+    assert len(prober.made) == 8
+    to_sentinel = [f"{s} {spec.id}" for s in ("s1", "s2") for spec in specs if spec.to == "sentinel"]
+    assert all(frozenset((one, other)) in prober.overlapped
+               for i, one in enumerate(to_sentinel) for other in to_sentinel[i + 1:])
+    to_b = [f"s1 {spec.id}" for spec in specs if spec.to == "b"]
+    assert frozenset(to_b) not in prober.overlapped, "one listener and witness on b's port 80: one at a time"

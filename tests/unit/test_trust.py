@@ -127,6 +127,17 @@ def test_witness_recognises_the_probe_mark() -> None:
     assert sighting(ProbeMark("tcp", b"n", 8081), syn) is None
 
 
+def test_witness_tells_tcp_probes_to_one_port_apart_by_their_source_port() -> None:
+    syn_from = {port: _ip("10.0.0.1", "10.0.0.2", struct.pack("!HHIIBBHHH", port, 7, 0, 0, 0x50, 0x02, 0, 0, 0), 6)
+                for port in (20001, 20002)}
+    synack_to = _ip("10.0.0.2", "10.0.0.1", struct.pack("!HHIIBBHHH", 7, 20001, 0, 0, 0x50, 0x12, 0, 0, 0), 6)
+    first = ProbeMark("tcp", b"n", 7, source_port=20001)
+    assert sighting(first, syn_from[20001]) == "tcp SYN 10.0.0.1:20001 -> 10.0.0.2:7"
+    assert sighting(first, syn_from[20002]) is None, "the other probe's SYN, to the same port at once"
+    assert sighting(first, synack_to, answer=True) == "tcp SYN-ACK 10.0.0.2:7 -> 10.0.0.1:20001"
+    assert sighting(ProbeMark("tcp", b"n", 7, source_port=20002), synack_to, answer=True) is None
+
+
 # -- nothing unobservable passes ----------------------------------------------------------------
 
 def test_unreadable_sysctl_satisfies_no_matcher(tmp_path: Path) -> None:
