@@ -307,12 +307,6 @@ class Prober:
             return result
 
 
-def one_at_a_time(spec: ReachSpec) -> tuple[str, int | None]:
-    """Probes with the same key are replayed one after another: a listener on the target's port,
-    and the witness and firewall trace there (a TCP SYN carries no nonce), cannot tell two apart."""
-    return (spec.to, spec.listener_port) if spec.proto != "icmp" else (spec.id, None)
-
-
 def is_address(text: str) -> bool:
     """Whether ``text`` is an IP address (else a name to look up first)."""
     try:
