@@ -181,8 +181,7 @@ class ScenarioEngine:
         for leftover in self.client.networks.list(names=[name]):
             if leftover.name == name:  # the filter matches substrings
                 refusal.left_behind = True
-                with changing_networks(self.lock, f"removing network {name}"):
-                    remove_quietly(leftover.remove, [], name)
+                remove_quietly(leftover.remove, [], name)
         built.refused_networks[spec.key] = refusal
 
     def _create_network(self, scenario: Scenario, spec: NetworkSpec, relocation: Relocation) -> Network:
@@ -392,8 +391,7 @@ class ScenarioEngine:
         for key, network in reversed(list(built.networks.items())):
             if built.scenario.networks[key].existing is not None:
                 continue  # not ours: its endpoints went with our containers
-            with changing_networks(self.lock, f"removing network {network.name}"):
-                remove_quietly(network.remove, problems, f"network {key}")
+            remove_quietly(network.remove, problems, f"network {key}")
         built.containers.clear()
         built.networks.clear()
         if problems:

@@ -35,8 +35,8 @@ def changing_networks(lock: IsolationLock | None, what: str) -> contextlib.Abstr
     return lock.network_change(what) if lock is not None else contextlib.nullcontext()
 
 
-def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None,
-          lock: IsolationLock | None = None, *, dry_run: bool = False) -> list[str]:
+def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | None = None, *,
+          dry_run: bool = False) -> list[str]:
     """Remove labelled containers and networks of dead runs (or of ``run_id``).
 
     Only objects carrying netconform's run label are considered; of those, only the ones whose
@@ -51,7 +51,7 @@ def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | 
         DaemonUnavailable: the daemon does not answer (what it holds stays labelled for a later sweep).
     """
     try:
-        return _sweep(client, run_id, worker, lock, dry_run)
+        return _sweep(client, run_id, worker, dry_run)
     except _NO_ANSWER as err:
         which = f"run {run_id}'s" if run_id else "stale runs'"
         raise DaemonUnavailable(f"the Docker daemon does not answer ({type(err).__name__}), so {which} containers "
@@ -59,8 +59,7 @@ def sweep(client: docker.DockerClient, run_id: str | None = None, worker: str | 
                                 "removes them") from None
 
 
-def _sweep(client: docker.DockerClient, run_id: str | None, worker: str | None, lock: IsolationLock | None,
-           dry_run: bool) -> list[str]:
+def _sweep(client: docker.DockerClient, run_id: str | None, worker: str | None, dry_run: bool) -> list[str]:
     removed: list[str] = []
     label = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN]
     if worker is not None:
@@ -77,7 +76,6 @@ def _sweep(client: docker.DockerClient, run_id: str | None, worker: str | None, 
     for network in client.networks.list(filters={"label": label}):
         if doomed(network.attrs.get("Labels") or {}):
             if not dry_run:
-                with changing_networks(lock, f"removing network {network.name}"):
-                    remove_quietly(network.remove, [], str(network.name))
+                remove_quietly(network.remove, [], str(network.name))
             removed.append(f"network {network.name}")
     return removed

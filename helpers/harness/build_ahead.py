@@ -102,6 +102,8 @@ class BuildAhead:
                 continue  # skipped at its own setup, as without
             batch.append(scenario)
             chosen.append((later, scenario))
+        if not chosen:
+            return
         # A batch takes subnets from the daemon's pools: those of the last one's removals first.
         context.removals.wait()
         if any(scenario.uses_sentinel for _, scenario in chosen):

@@ -358,7 +358,7 @@ class RunContext:
                 # The controller (or a lone process) sweeps the whole run once the workers are done.
                 controller = self.engine.worker == "main"
                 try:
-                    sweep(self.client, self.run.run_id, None if controller else self.engine.worker, lock=self.lock)
+                    sweep(self.client, self.run.run_id, None if controller else self.engine.worker)
                 finally:
                     self.client.close()
 

@@ -11,7 +11,6 @@ import docker
 from netconform.engine.builder import sweep as sweep_docker_objects
 from netconform.errors import EnvironmentProblem, NetconformError
 from netconform.hermetic.daemon_sweep import sweep_stale_daemons
-from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.runs import REGISTRY, stale_runs
 from netconform.hermetic.sentinel_sweep import sweep_stale_sentinels
 from netconform.hermetic.swarm_lab import sweep_stale_labs
@@ -42,7 +41,7 @@ def sweep_stale(client: docker.DockerClient, daemon_netns: str, *, dry_run: bool
         removed.extend(sweep_stale_traces(daemon_netns, dry_run=dry_run))
     except NetconformError as err:
         problems.append(str(err))
-    removed.extend(sweep_docker_objects(client, lock=IsolationLock(daemon_netns), dry_run=dry_run))
+    removed.extend(sweep_docker_objects(client, dry_run=dry_run))
     if not problems:
         for run_id in sorted(stale):
             if not dry_run:
