@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from netconform.errors import SpecError
 from netconform.facts.settings import SETTINGS
-from netconform.harness.items import SCENARIO_SUFFIXES
 from netconform.spec import Scenario, load_scenario
+from netconform.spec.model import SCENARIO_SUFFIXES
 from netconform.spec.properties import ASPECTS, PROPERTIES
 from netconform.spec.shipped import profiles_dir, suites_dir
 

@@ -9,8 +9,9 @@ shared hold of the isolation lock (no network is created or removed meanwhile), 
 checks later judge those probes. Each scenario is still built, observed and torn down by itself,
 in its own setup and teardown order; a build that fails ahead is reported at that file's own setup.
 
-Off under xdist (a worker does not know which file it gets next) and with ``--build-ahead 0``
-(what a run that changes the host between builds needs, such as tests/faults).
+Under xdist each worker builds ahead the files of its share (:mod:`netconform.harness.shares`),
+within its part of the budget. Off with ``--build-ahead 0`` (what a run that changes the host
+between builds needs, such as tests/faults).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Budget:
 
     containers: int = MAX_CONTAINERS
     networks: int = MAX_POOLED_NETWORKS
+
+    def shared(self, count: int) -> Budget:
+        """One of ``count`` workers' part of this budget (together they hold no more)."""
+        return Budget(max(1, self.containers // count), max(1, self.networks // count))
 
     def fits(self, batch: Sequence[Scenario]) -> bool:
         return (sum(len(scenario.containers) for scenario in batch) <= self.containers

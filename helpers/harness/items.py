@@ -18,8 +18,9 @@ import pytest
 from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
-from netconform.harness.build_ahead import BuildAhead
+from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext, RunOptions, worker_id
+from netconform.harness.shares import SHARES_KEY, share_index, split_files
 from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
@@ -29,7 +30,6 @@ from netconform.report.records import scenario_record
 from netconform.spec import Check, Scenario, load_scenario
 from netconform.spec.profile import HostProfile
 
-SCENARIO_SUFFIXES = (".yaml", ".yml")
 spec_errors_key = pytest.StashKey[list[SpecError]]()
 options_key = pytest.StashKey[RunOptions]()
 identity_key = pytest.StashKey[RunIdentity]()
@@ -57,14 +57,22 @@ def run_context(config: pytest.Config) -> RunContext:
 
 def build_ahead(session: pytest.Session) -> BuildAhead:
     """The run's scenarios to build ahead (:mod:`netconform.harness.build_ahead`): the files of the
-    items to run, in order; none under xdist, where a worker does not know its next file."""
+    items to run, in order; under xdist, those of this worker's share (:mod:`netconform.harness.shares`)
+    within its part of the budget, or none where the worker has no share."""
     config = session.config
     if build_ahead_key not in config.stash:
         files = [item.parent.parent for item in session.items
                  if isinstance(item, CheckItem) and item.parent is not None]
-        order = [(node.path, node.scenario) for node in dict.fromkeys(files) if isinstance(node, ScenarioFile)]
-        depth = 0 if hasattr(config, "workerinput") else int(config.getoption("build_ahead", 0) or 0)
-        config.stash[build_ahead_key] = BuildAhead(order, depth)
+        nodes = [node for node in dict.fromkeys(files) if isinstance(node, ScenarioFile)]
+        depth, budget = int(config.getoption("build_ahead", 0) or 0), Budget()
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None:
+            count = int(workerinput.get(SHARES_KEY, 0))
+            index = share_index(str(workerinput["workerid"]), count) if count else None
+            mine = split_files([item.nodeid for item in session.items], count)[index] if index is not None else []
+            nodes = [node for node in nodes if node.nodeid in mine]
+            depth, budget = (depth, budget.shared(count)) if mine else (0, budget)
+        config.stash[build_ahead_key] = BuildAhead([(node.path, node.scenario) for node in nodes], depth, budget)
     return config.stash[build_ahead_key]
 
 

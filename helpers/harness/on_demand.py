@@ -374,18 +374,21 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
             siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
     """Make the probe or lookup ``check`` is judged on, unless an earlier check made it already.
 
-    The first reachability check of a scenario makes all of its ``siblings``' probes at once, and
-    those of the scenarios built ``ahead`` of their turn with them; the first DNS check makes all
-    of its siblings' lookups, and those of the scenarios built ``ahead``.
+    The first reachability or DNS check of a scenario makes all of its ``siblings``' probes and
+    lookups, and those of the scenarios built ``ahead`` of their turn, in one window: a blocked
+    probe and an unanswered lookup each wait out every attempt, side by side.
     """
-    if check.reach is not None:
-        specs = [other.reach for other in siblings if other.reach is not None] or [check.reach]
-        others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+    asked = lookup_of(check, facts, context) if check.reach is None else None
+    if check.reach is None and asked is None:
+        return
+    specs = [other.reach for other in siblings if other.reach is not None] or \
+        ([check.reach] if check.reach is not None else [])
+    others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        lookups = beside.submit(prefetch_lookups, prober, facts, siblings, context, ahead)
         prober.prefetch(facts, specs, context, others)
+        lookups.result()
+    if check.reach is not None:
         prober.reach(facts, check.reach, context)
-        return
-    asked = lookup_of(check, facts, context)
-    if asked is None:
-        return
-    prefetch_lookups(prober, facts, siblings, context, ahead)
-    prober.lookup(facts, *asked)
+    elif asked is not None:
+        prober.lookup(facts, *asked)

@@ -26,7 +26,6 @@ from netconform.harness.audit import audit_items, audit_summary, existing_key, l
 from netconform.harness.build_ahead import DEFAULT_DEPTH
 from netconform.harness.context import RunOptions, check_environment
 from netconform.harness.items import (
-    SCENARIO_SUFFIXES,
     CheckItem,
     ScenarioFile,
     artifacts_key,
@@ -40,6 +39,7 @@ from netconform.harness.items import (
     verdict_key,
 )
 from netconform.harness.reporting import ReportPlugin
+from netconform.harness.shares import SHARES_KEY, ShareScheduling, shares_files
 from netconform.harness.sweep import sweep_stale
 from netconform.hermetic.runs import RunIdentity, register, unregister
 from netconform.hermetic.sentinel import DEFAULT_CIDR, DEFAULT_CIDR6
@@ -48,6 +48,7 @@ from netconform.judge.failure import ConformanceFailure
 from netconform.report.gather import CHECK_ATTR, SCENARIOS_ATTR
 from netconform.report.records import check_record
 from netconform.spec import load_scenario
+from netconform.spec.model import SCENARIO_SUFFIXES
 from netconform.spec.profile import HostProfile, load_profile
 from netconform.spec.properties import ASPECTS
 from netconform.spec.shipped import find_profile
@@ -154,10 +155,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist: a run of scenario files only sends each worker a fixed share of the files,
+    which it builds ahead (harness.shares)."""
+    if shares_files(config, _spec_files(config)):
+        return ShareScheduling(config, log)
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist: workers join the controller's run (same id, same owner)."""
+    """pytest-xdist: workers join the controller's run (same id, same owner), and learn how many
+    shares the files are split into (when the run's scheduler shares them)."""
     run = node.config.stash[identity_key]
     node.workerinput["netconform_run"] = (run.run_id, run.owner)
+    if shares_files(node.config, _spec_files(node.config)):
+        node.workerinput[SHARES_KEY] = node.config.getoption("numprocesses")
     if existing_key in node.config.stash:  # one list for every worker: the daemon's before the run
         node.workerinput["netconform_existing"] = as_json(node.config.stash[existing_key])
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from netconform.spec.values import Expectation, Value
 
 RESERVED_MODES = ("bridge", "host", "none")
+# What a scenario file is called.
+SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+"""Under xdist, each worker runs one fixed share of the scenario files, known before the run.
+
+xdist's own schedulers hand out tests as workers free up, so a worker never knows its next file
+and cannot build ahead (:mod:`netconform.harness.build_ahead`): each file's blocked probes waited
+out a window of their own. Here the files are split once, in collection order, each to the share
+with the fewest checks so far; the controller's scheduler sends share K to worker ``gwK``, and the
+worker computes the same split from its own collection (xdist checks every worker collected the
+same items), so it builds its files ahead as a serial run does and probes them in few windows.
+A replacement worker (``gwK`` past the share count) or a test outside every share runs as
+xdist would run it, built at its turn.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+from netconform.spec.model import SCENARIO_SUFFIXES
+
+SHARE_PREFIX = "netconform-share-"
+# workerinput key: how many shares the controller split the files into (absent: xdist's own scheduling).
+SHARES_KEY = "netconform_shares"
+
+
+def scenario_file(nodeid: str) -> str | None:
+    """The scenario file of a test id (None: not a scenario's test)."""
+    path = nodeid.split("::", 1)[0]
+    return path if Path(path).suffix in SCENARIO_SUFFIXES else None
+
+
+def split_files(nodeids: Iterable[str], count: int) -> list[list[str]]:
+    """The scenario files of ``nodeids`` in first-seen order, split into ``count`` shares: each file
+    to the share with the fewest checks so far (the first such share on a tie)."""
+    checks = Counter(path for path in map(scenario_file, nodeids) if path is not None)
+    shares: list[list[str]] = [[] for _ in range(count)]
+    weights = [0] * count
+    for path, weight in checks.items():
+        lightest = weights.index(min(weights))
+        shares[lightest].append(path)
+        weights[lightest] += weight
+    return shares
+
+
+def share_index(workerid: str, count: int) -> int | None:
+    """Which share worker ``workerid`` ("gw0", "gw1", ...) runs (None: a replacement, none)."""
+    index = int(workerid.removeprefix("gw")) if workerid.removeprefix("gw").isdigit() else count
+    return index if index < count else None
+
+
+def shares_files(config: pytest.Config, spec_files: Sequence[Path]) -> bool:
+    """Whether this run sends workers shares: it runs scenario files only (its paths name no Python
+    test module) under one of xdist's schedulers that keep a file's tests together or need not."""
+    args = [Path(arg.split("::")[0]) for arg in config.args]
+    python = [path for path in args if path.suffix == ".py" or (path.is_dir() and any(path.rglob("test_*.py")))]
+    return config.getoption("dist") in ("load", "loadfile") and bool(spec_files) and not python
+
+
+class ShareScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    """xdist's scope scheduling, the scope of a scenario's test being its file's share; worker
+    ``gwK`` is sent share K, any other unit goes to the first worker that asks."""
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        super().__init__(config, log)
+        self._share_of: dict[str, str] = {}
+
+    def schedule(self) -> None:
+        if self.collection is None and self.registered_collections:
+            collection = next(iter(self.registered_collections.values()))
+            for index, files in enumerate(split_files(collection, len(self.nodes))):
+                self._share_of.update({path: f"{SHARE_PREFIX}{index}" for path in files})
+        super().schedule()
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = scenario_file(nodeid)
+        return self._share_of.get(path, nodeid) if path is not None else nodeid.split("::", 1)[0]
+
+    def _assign_work_unit(self, node: Any) -> None:
+        self._own_share_first(node)
+        super()._assign_work_unit(node)  # sends the first unit of the queue
+
+    def _own_share_first(self, node: Any) -> None:
+        index = share_index(str(node.gateway.id), len(self.nodes))
+        own = f"{SHARE_PREFIX}{index}"
+        if index is not None and own in self.workqueue:
+            self.workqueue.move_to_end(own, last=False)
