@@ -20,7 +20,7 @@ from netconform.errors import NetconformError, SpecError
 from netconform.facts import ScenarioFacts
 from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext, RunOptions, worker_id
-from netconform.harness.shares import SHARES_KEY, share_index, split_files
+from netconform.harness.shares import SHARES_KEY, scenario_cost, share_index, split_files
 from netconform.harness.stepping import Stepper, StepUnavailable
 from netconform.hermetic.runs import RunIdentity
 from netconform.judge import Verdict, judge
@@ -69,7 +69,8 @@ def build_ahead(session: pytest.Session) -> BuildAhead:
         if workerinput is not None:
             count = int(workerinput.get(SHARES_KEY, 0))
             index = share_index(str(workerinput["workerid"]), count) if count else None
-            mine = split_files([item.nodeid for item in session.items], count)[index] if index is not None else []
+            costs = [(node.nodeid, scenario_cost(node.scenario)) for node in nodes]
+            mine = split_files(costs, count)[index] if index is not None else []
             nodes = [node for node in nodes if node.nodeid in mine]
             depth, budget = (depth, budget.shared(count)) if mine else (0, budget)
         config.stash[build_ahead_key] = BuildAhead([(node.path, node.scenario) for node in nodes], depth, budget)

@@ -3,7 +3,7 @@
 xdist's own schedulers hand out tests as workers free up, so a worker never knows its next file
 and cannot build ahead (:mod:`netconform.harness.build_ahead`): each file's blocked probes waited
 out a window of their own. Here the files are split once, in collection order, each to the share
-with the fewest checks so far; the controller's scheduler sends share K to worker ``gwK``, and the
+that costs least so far (:func:`scenario_cost`); the controller's scheduler sends share K to worker ``gwK``, and the
 worker computes the same split from its own collection (xdist checks every worker collected the
 same items), so it builds its files ahead as a serial run does and probes them in few windows.
 A replacement worker (``gwK`` past the share count) or a test outside every share runs as
@@ -12,7 +12,6 @@ xdist would run it, built at its turn.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,9 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from netconform.errors import SpecError
+from netconform.harness.build_ahead import pooled_networks
+from netconform.spec import Scenario, load_scenario
 from netconform.spec.model import SCENARIO_SUFFIXES
 
 SHARE_PREFIX = "netconform-share-"
@@ -33,17 +35,44 @@ def scenario_file(nodeid: str) -> str | None:
     return path if Path(path).suffix in SCENARIO_SUFFIXES else None
 
 
-def split_files(nodeids: Iterable[str], count: int) -> list[list[str]]:
-    """The scenario files of ``nodeids`` in first-seen order, split into ``count`` shares: each file
-    to the share with the fewest checks so far (the first such share on a tie)."""
-    checks = Counter(path for path in map(scenario_file, nodeids) if path is not None)
+# What a scenario costs a worker, in rough seconds measured on a 2-core machine (20.10): creating,
+# starting and removing a container; a network from the daemon's pools (a worker's batch holds
+# few, so more of them mean more batches, each with its probe window); a step or a churn probe,
+# each a waiting window of its own.
+CONTAINER_COST = 0.4
+POOLED_NETWORK_COST = 0.6
+WINDOW_COST = 3.5
+
+
+def scenario_cost(scenario: Scenario) -> float:
+    """What running ``scenario`` costs a worker (see CONTAINER_COST and the others)."""
+    windows = len(scenario.steps) + sum(1 for check in scenario.checks if check.reach is not None and check.reach.churn)
+    return (CONTAINER_COST * len(scenario.containers) + POOLED_NETWORK_COST * pooled_networks(scenario)
+            + WINDOW_COST * windows)
+
+
+def split_files(costs: Sequence[tuple[str, float]], count: int) -> list[list[str]]:
+    """The scenario files, in order, split into ``count`` shares: each file to the share that costs
+    least so far (the first such share on a tie)."""
     shares: list[list[str]] = [[] for _ in range(count)]
-    weights = [0] * count
-    for path, weight in checks.items():
-        lightest = weights.index(min(weights))
-        shares[lightest].append(path)
-        weights[lightest] += weight
+    totals = [0.0] * count
+    for path, cost in costs:
+        cheapest = totals.index(min(totals))
+        shares[cheapest].append(path)
+        totals[cheapest] += cost
     return shares
+
+
+def file_costs(nodeids: Iterable[str], root: Path) -> list[tuple[str, float]]:
+    """The scenario files of ``nodeids`` (paths relative to ``root``) in first-seen order, with their
+    cost (one that does not load costs nothing: its collection reports the error)."""
+    costs = []
+    for path in dict.fromkeys(filter(None, map(scenario_file, nodeids))):
+        try:
+            costs.append((path, scenario_cost(load_scenario(root / path))))
+        except SpecError:
+            costs.append((path, 0.0))
+    return costs
 
 
 def share_index(workerid: str, count: int) -> int | None:
@@ -71,7 +100,8 @@ class ShareScheduling(LoadScopeScheduling):  # type: ignore[misc]
     def schedule(self) -> None:
         if self.collection is None and self.registered_collections:
             collection = next(iter(self.registered_collections.values()))
-            for index, files in enumerate(split_files(collection, len(self.nodes))):
+            costs = file_costs(collection, self.config.rootpath)
+            for index, files in enumerate(split_files(costs, len(self.nodes))):
                 self._share_of.update({path: f"{SHARE_PREFIX}{index}" for path in files})
         super().schedule()
 

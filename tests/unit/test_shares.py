@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from netconform.harness.shares import SHARE_PREFIX, ShareScheduling, share_index, split_files
+import pytest
+
+from netconform.harness.shares import (
+    CONTAINER_COST,
+    POOLED_NETWORK_COST,
+    SHARE_PREFIX,
+    WINDOW_COST,
+    ShareScheduling,
+    file_costs,
+    scenario_cost,
+    share_index,
+    split_files,
+)
+from netconform.spec import load_scenario
+from netconform.spec.shipped import suites_dir
 
 
-def _ids(counts: dict[str, int]) -> list[str]:
-    return [f"suites/{name}.yaml::c::check{index}" for name, count in counts.items() for index in range(count)]
+def test_files_go_in_order_to_the_share_that_costs_least_so_far() -> None:
+    costs = [("a.yaml", 10.0), ("b.yaml", 3.0), ("c.yaml", 3.0), ("d.yaml", 5.0), ("e.yaml", 1.0)]
+    assert split_files(costs, 2) == [["a.yaml", "e.yaml"], ["b.yaml", "c.yaml", "d.yaml"]]
+    assert split_files(costs[:1], 3) == [["a.yaml"], [], []]
 
 
-def test_files_go_in_order_to_the_share_with_fewest_checks() -> None:
-    nodeids = _ids({"a": 10, "b": 3, "c": 3, "d": 5, "e": 1})
-    assert split_files(nodeids, 2) == [["suites/a.yaml", "suites/e.yaml"],
-                                       ["suites/b.yaml", "suites/c.yaml", "suites/d.yaml"]]
+def test_a_scenario_costs_its_containers_pooled_networks_and_waiting_windows() -> None:
+    plain = load_scenario(suites_dir() / "custom.yaml")  # 3 containers, 1 pooled network
+    assert scenario_cost(plain) == pytest.approx(3 * CONTAINER_COST + POOLED_NETWORK_COST)
+    stepped = load_scenario(suites_dir() / "live-connect.yaml")  # 2 steps, subnets of its own
+    assert scenario_cost(stepped) == pytest.approx(2 * CONTAINER_COST + 2 * WINDOW_COST)
+    churn = load_scenario(suites_dir() / "reach-churn.yaml")
+    assert scenario_cost(churn) == pytest.approx(2 * CONTAINER_COST + 2 * POOLED_NETWORK_COST + WINDOW_COST)
 
 
-def test_every_file_is_in_exactly_one_share_and_python_tests_in_none() -> None:
-    nodeids = [*_ids({"a": 2, "b": 2, "c": 2}), "tests/test_x.py::test_y"]
-    shares = split_files(nodeids, 3)
-    assert sorted(path for share in shares for path in share) == ["suites/a.yaml", "suites/b.yaml", "suites/c.yaml"]
-    assert split_files(nodeids, 5)[3:] == [[], []]
+def test_file_costs_take_each_scenario_file_once_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text((suites_dir() / "custom.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text("containers: [\n")
+    nodeids = ["good.yaml::a::x", "good.yaml::b::y", "bad.yaml::a::x", "test_z.py::test_z"]
+    costs = file_costs(nodeids, tmp_path)
+    assert [path for path, _ in costs] == ["good.yaml", "bad.yaml"]
+    assert costs[0][1] > 0 and costs[1][1] == 0.0
 
 
 def test_a_worker_runs_the_share_of_its_number_and_a_replacement_none() -> None:
