@@ -44,7 +44,21 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = int(sys.argv[1])
     close_inherited([fd])
+    _warm_netlink()
     serve(socket.socket(fileno=fd))
+
+
+def _warm_netlink() -> None:
+    """Build pyroute2's netlink parsers here once, so that every child inherits them built: a
+    child's first socket and dumps took ~4.5 ms cold against ~1.8 ms warm, and nearly every child
+    makes one (a visit, a probe's DAD wait). Only this process's own namespace is read; nothing of
+    pyroute2 outlives the socket (no thread, descriptor or event loop: forking stays safe)."""
+    from pyroute2 import IPRoute  # the server's only use of it
+
+    with IPRoute() as ipr:
+        for dump in (ipr.get_links(), ipr.get_addr(), ipr.get_routes(), ipr.get_neighbours()):
+            for _ in dump:
+                pass
 
 
 def serve(control: socket.socket) -> None:
