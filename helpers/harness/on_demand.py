@@ -10,8 +10,9 @@ Anything else is refused here, before a packet is sent.
 
 A probe's outcome rests on three observations: the prober's attempts, its marked packets seen
 leaving the prober's namespace, and those seen arriving in the target's (a witness started there
-for the probe's duration). Probes hold the daemon's isolation lock shared, so none runs while the
-suite itself creates or removes a network (:mod:`netconform.hermetic.isolation_lock`).
+for the probe's duration). A probe that a network creation of the suite's own (another worker's,
+another run's) may have misled is made again with creations held off
+(:mod:`netconform.hermetic.isolation_lock`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from netconform.hermetic.nsexec import call_in_namespaces, spawn_in_namespaces, 
 from netconform.hermetic.sentinel import Sentinel
 from netconform.hermetic.sentinel_veth import SENTINEL_IFNAME
 from netconform.observe.dns import ask
+from netconform.observe.firewall_layout import docker_user_only_narrows
 from netconform.observe.reach import ping_stream, probe
 from netconform.observe.witness import ProbeMark, watch_arrivals
 from netconform.spec.model import Check, ReachSpec
@@ -160,11 +162,28 @@ class Prober:
     def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
              attempts: int | None = None) -> ReachResult:
         """Make the probe (again, for evidence; ``attempts``: fewer than the run's, and for a churn
-        probe at most as many network changes) under the isolation lock; a churn probe takes the
-        lock exclusively itself, around the network changes it watches."""
+        probe at most as many network changes), again with creations held off should one have
+        misled it; a churn probe takes the isolation lock exclusively itself, around the network
+        changes it watches."""
         if spec.churn:
             return self._reach(facts, spec, context, attempts)
-        with self._probing(f"probe {spec.id}"):
+        return self._beside_creations(facts, spec, context, attempts)
+
+    def _beside_creations(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+                          attempts: int | None = None) -> ReachResult:
+        """Make the probe while networks may be created (another worker's, another run's): it
+        stands unless a creation overlapped it and it saw something arrive (or the daemon's
+        DOCKER-USER rules accept traffic); then it is made again with creations held off
+        (:mod:`netconform.hermetic.isolation_lock`)."""
+        if self.lock is None:
+            return self._reach(facts, spec, context, attempts)
+        mark = self.lock.mark()
+        result = self._reach(facts, spec, context, attempts)
+        if not self.lock.changed_since(mark) or (
+                result.outcome == "blocked"
+                and docker_user_only_narrows(self.daemon_pid, ":" in result.address, self.timeout + 5)):
+            return result
+        with self._probing(f"probe {spec.id} again: a network was created while it ran"):
             return self._reach(facts, spec, context, attempts)
 
     def _probing(self, what: str) -> AbstractContextManager[None]:
@@ -190,11 +209,9 @@ class Prober:
 
         def run(group: list[tuple[ScenarioFacts, ReachSpec]]) -> None:
             for scenario, spec in group:
-                scenario.reach[spec.id] = self._reach(scenario, spec, context)
+                scenario.reach[spec.id] = self._beside_creations(scenario, spec, context)
 
-        names = ", ".join(dict.fromkeys(scenario.scenario for scenario, _ in [(facts, specs), *ahead]))
-        with self._probing(f"the probes of {names}"), \
-                ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in groups.values()]:
                 future.result()
 

@@ -6,13 +6,22 @@ is off. A probe expected to be blocked that runs across that instant may get thr
 suite would blame the daemon for a hole its own other worker (or a concurrent run) opened.
 
 So, per daemon network namespace (the firewall in question), creating a network takes the lock
-exclusively and probing takes it shared: any number of probes at once, or one network change, never
-both. Removing a network does not take it: the daemon then deletes only the removed bridge's own
+exclusively and careful probing takes it shared: any number of probes at once, or one network
+change, never both. Most probes need not hold creations off, though: a creation only ever opens a
+path for an instant (it deletes a jump and adds it again), so a probe that saw nothing arrive stands
+whatever happened meanwhile, unless the operator's DOCKER-USER rules accept what isolation drops
+(skipping them for that instant then closes a path). A probe reads :meth:`IsolationLock.mark`
+before it starts and asks :meth:`IsolationLock.changed_since` after; only one that overlapped a
+creation and saw something (or met DOCKER-USER rules that accept) is made again, carefully
+(:mod:`netconform.harness.on_demand`). Each creation bumps a generation counter kept beside the
+lock file, and one under way holds the lock exclusively, which a probe can see without waiting.
+
+Removing a network does not take the lock: the daemon then deletes only the removed bridge's own
 rules, never a shared jump (watched with xtables-monitor on 20.10.24, 26.1.5 and 28.5.2;
 tests/integration/test_removal_rules.py keeps watching), and no probe runs on a network being
-removed. Writers go first (a turnstile), so a stream of probes cannot starve a build.
-The lock files live in /run/netconform/locks, keyed by the netns inode; they hold no state and are
-never removed (removing a file a waiter holds open would split the lock).
+removed. Writers go first (a turnstile), so a stream of careful probes cannot starve a build.
+The lock files live in /run/netconform/locks, keyed by the netns inode; they hold no state but the
+generation count and are never removed (removing a file a waiter holds open would split the lock).
 
 With ``NETCONFORM_LOCK_TRACE=<file>`` in the environment each hold is appended to that file (time,
 process, mode, seconds waited, seconds held, what): how long builds and probes of concurrent
@@ -27,6 +36,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from netconform.errors import ProbeTimeout
@@ -36,6 +46,14 @@ LOCK_DIR = REGISTRY.parent / "locks"
 DEFAULT_TIMEOUT = 300.0
 
 
+@dataclass(frozen=True)
+class Mark:
+    """Creations as a probe starts: how many there were, and whether one was under way."""
+
+    generation: int
+    changing: bool
+
+
 class IsolationLock:
     """The lock of one daemon network namespace (``/proc/<pid>/ns/net`` or a named netns)."""
 
@@ -43,6 +61,7 @@ class IsolationLock:
         inode = os.stat(netns_path).st_ino
         self.path = LOCK_DIR / f"net-{inode}.lock"
         self.turnstile = LOCK_DIR / f"net-{inode}.turnstile"
+        self.generation = LOCK_DIR / f"net-{inode}.generation"
         self.timeout = timeout
 
     @contextlib.contextmanager
@@ -50,11 +69,44 @@ class IsolationLock:
         """Hold the lock alone while the daemon creates a network (or connects a container to one)."""
         with _traced("change", what), _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what), \
                 _flock(self.path, fcntl.LOCK_EX, self.timeout, what):
-            yield
+            try:
+                yield
+            finally:
+                self._bump()
+
+    def mark(self) -> Mark:
+        """Where creations stand now, for :meth:`changed_since` after a probe."""
+        return Mark(self._generation(), self._changing())
+
+    def changed_since(self, mark: Mark) -> bool:
+        """Whether a network change was under way at ``mark``, is now, or happened in between."""
+        return mark.changing or self._changing() or self._generation() != mark.generation
+
+    def _generation(self) -> int:
+        try:
+            return int.from_bytes(self.generation.read_bytes() or b"\0", "little")
+        except FileNotFoundError:
+            return 0
+
+    def _bump(self) -> None:
+        # Only the holder of the exclusive lock writes: no two bumps race.
+        self.generation.write_bytes((self._generation() + 1).to_bytes(8, "little"))
+
+    def _changing(self) -> bool:
+        """Whether someone holds the lock exclusively (a change under way), without waiting."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def probing(self, what: str) -> Iterator[None]:
-        """Hold the lock with other probes while isolation is probed."""
+        """Hold the lock with other probes while isolation is probed carefully (no creation meanwhile)."""
         with _traced("probe", what):
             with _flock(self.turnstile, fcntl.LOCK_EX, self.timeout, what):
                 pass  # wait behind any writer queued before us

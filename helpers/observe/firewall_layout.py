@@ -124,3 +124,30 @@ def read_firewall_layout(daemon_pid: int, timeout: float = 10.0) -> dict[str, An
         if parsed is not None:
             tables.append(parsed)
     return {"tables": tables, "unreadable": texts["unreadable"]}
+
+
+# What a DOCKER-USER rule may do and still never let through what isolation drops.
+_NARROWING_TARGETS = ("RETURN", "DROP", "REJECT")
+
+
+def _docker_user_rules(tool: str) -> list[str] | None:
+    done = subprocess.run([tool, "-S", "DOCKER-USER"], capture_output=True, text=True, timeout=20)
+    if done.returncode != 0:
+        # No such chain (ip6tables off on 20.10): no jump to skip either.
+        return [] if "No chain/target/match" in done.stderr else None
+    return [line for line in done.stdout.splitlines() if line.startswith("-A ")]
+
+
+def docker_user_only_narrows(daemon_pid: int, ipv6: bool = False, timeout: float = 10.0) -> bool:
+    """Whether every rule in the daemon's DOCKER-USER chain (of the IPv4 or the IPv6 firewall)
+    returns, drops or rejects: skipping them for an instant (a network creation before 28.0
+    deletes and re-adds the jump) then never drops what they would pass. False when the chain
+    cannot be read."""
+    rules = call_in_namespaces({"net": f"/proc/{daemon_pid}/ns/net"}, _docker_user_rules,
+                               "ip6tables" if ipv6 else "iptables", timeout=timeout, what="DOCKER-USER rules")
+    return rules is not None and only_narrowing(rules)
+
+
+def only_narrowing(rules: list[str]) -> bool:
+    """Whether each ``iptables -S`` rule returns, drops or rejects (a jump elsewhere may accept)."""
+    return all(rule.split(" -j ")[-1].split()[0] in _NARROWING_TARGETS for rule in rules if " -j " in rule)
