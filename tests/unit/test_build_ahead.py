@@ -116,7 +116,8 @@ class CountingProber(Prober):
         super().__init__(daemon_pid=1, sentinel=None)
         self.made: list[tuple[str, str]] = []
 
-    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+               replay_attempts: int | None = None) -> ReachResult:
         self.made.append((facts.scenario, spec.id))
         return ReachResult(spec.id, spec.frm, spec.to, spec.proto, "10.0.0.1", None)
 
@@ -148,7 +149,8 @@ class OverlapProber(CountingProber):
         self.overlapped: set[frozenset[str]] = set()
         self.guard = threading.Lock()
 
-    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any]) -> ReachResult:
+    def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+               replay_attempts: int | None = None) -> ReachResult:
         name = f"{facts.scenario} {spec.id}"
         with self.guard:
             self.overlapped.update(frozenset((name, other)) for other in self.active)
