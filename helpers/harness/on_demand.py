@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
-from netconform.errors import ProbeError
+from netconform.errors import NetconformError, ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
 from netconform.harness.together import SourcePorts, made_together
 from netconform.harness.vanished import Vanished
@@ -401,10 +401,14 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
     specs = [other.reach for other in siblings if other.reach is not None] or \
         ([check.reach] if check.reach is not None else [])
     others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+    # What fails in the other kind's part is not this check's: that probe or lookup stays unmade,
+    # and its own check makes it again and reports it.
     with ThreadPoolExecutor(max_workers=1) as beside:
         lookups = beside.submit(prefetch_lookups, prober, facts, siblings, context, ahead)
-        prober.prefetch(facts, specs, context, others)
-        lookups.result()
+        with contextlib.suppress(*(() if check.reach is not None else (NetconformError,))):
+            prober.prefetch(facts, specs, context, others)
+        with contextlib.suppress(*(() if asked is not None else (NetconformError,))):
+            lookups.result()
     if check.reach is not None:
         prober.reach(facts, check.reach, context)
     elif asked is not None:

@@ -13,11 +13,11 @@ from typing import Any, cast
 
 import pytest
 
-from netconform.errors import EngineError
+from netconform.errors import EngineError, ProbeError
 from netconform.facts import ReachResult, ScenarioFacts
 from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext
-from netconform.harness.on_demand import Prober
+from netconform.harness.on_demand import Prober, prepare
 from netconform.harness.removals import Removals
 from netconform.spec import load_scenario
 from netconform.spec.model import NetworkSpec, ReachSpec, Scenario
@@ -178,3 +178,26 @@ def test_probes_to_the_sentinels_port_overlap_and_those_to_one_containers_port_t
                for i, one in enumerate(to_sentinel) for other in to_sentinel[i + 1:])
     to_b = [f"s1 {spec.id}" for spec in specs if spec.to == "b"]
     assert frozenset(to_b) not in prober.overlapped, "one listener and witness on b's port 80: one at a time"
+
+
+def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
+    check = load_scenario(path).checks[0]
+    facts = cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}))
+
+    def failing_lookups(*_: Any) -> None:
+        raise ProbeError("DNS A name from a: the child died")
+
+    monkeypatch.setattr("netconform.harness.on_demand.prefetch_lookups", failing_lookups)
+    prober = CountingProber()
+    prepare(prober, check, facts, {}, [check])
+    assert prober.made == [("s", "a->b icmp")]  # the probe's check is judged on its own probe
+
+    def failing_probes(*_: Any) -> None:
+        raise ProbeError("probe a->b icmp: the child died")
+
+    monkeypatch.setattr(prober, "prefetch", failing_probes)
+    with pytest.raises(ProbeError, match="a->b icmp"):  # its own kind's failure is still its own
+        prepare(prober, check, cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={})), {}, [check])
