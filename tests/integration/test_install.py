@@ -146,11 +146,12 @@ def test_a_users_project_runs_its_own_scenarios_with_plain_pytest(venv: Path, tm
 
 @needs_root
 def test_run_under_xdist_keeps_a_scenario_on_one_worker(venv: Path, tmp_path: Path) -> None:
-    """No pyproject.toml of the checkout here: run itself asks for --dist loadfile."""
+    """No pyproject.toml of the checkout here: run itself asks for --dist loadfile, and a run of
+    scenario files only is then sent out in shares of whole files (harness/shares.py)."""
     done = _run([str(venv / "bin" / "netconform"), "run", "-n", "2", "-k", "bridge and alpha", "-v"], tmp_path)
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
-    assert "created: 2/2 workers" in out and "scheduling tests via LoadFileScheduling" in out, out[:2000]
+    assert "created: 2/2 workers" in out and "scheduling tests via ShareScheduling" in out, out[:2000]
 
 
 @needs_root
