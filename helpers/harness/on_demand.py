@@ -199,7 +199,10 @@ class Prober:
         for scenario, wanted in [(facts, specs), *ahead]:
             # One probe per id: a probe's outcome and its [source] are two checks of one spec.
             for spec in {spec.id: spec for spec in wanted}.values():
-                if spec.id not in scenario.reach and not spec.churn:
+                # A container the daemon did not create leaves nothing to probe: its checks are
+                # skipped, or fail and make the probe at their own turn.
+                refused = any(not end.created for end in map(scenario.containers.get, (spec.frm, spec.to)) if end)
+                if spec.id not in scenario.reach and not spec.churn and not refused:
                     target, port = made_together(spec)
                     # The host and the sentinel are the same namespace for every scenario.
                     shared = 0 if spec.to in ("host", "sentinel") and port is not None else id(scenario)

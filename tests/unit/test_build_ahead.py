@@ -130,7 +130,7 @@ def test_one_window_makes_each_probe_of_the_batch_once(tmp_path: Path) -> None:
     checks = load_scenario(path).checks
     assert len(checks) == 3  # tcp outcome, tcp [source], icmp
     specs = [check.reach for check in checks if check.reach is not None]
-    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={})) for name in ("s1", "s2"))
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={})) for name in ("s1", "s2"))
     prober = CountingProber()
     prober.prefetch(first, specs, {}, [(later, specs)])
     assert sorted(prober.made) == [("s1", "a->b icmp"), ("s1", "a->b tcp/80"),
@@ -169,7 +169,7 @@ def test_probes_to_the_sentinels_port_overlap_and_those_to_one_containers_port_t
                     "  - {from: a, to: b, proto: tcp, port: 80, expect: reach}\n"
                     "  - {from: sentinel, to: b, proto: tcp, port: 80, expect: blocked}\n")
     specs = [check.reach for check in load_scenario(path).checks if check.reach is not None]
-    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={})) for name in ("s1", "s2"))
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={})) for name in ("s1", "s2"))
     prober = OverlapProber()
     prober.prefetch(first, specs, {}, [(later, specs)])
     assert len(prober.made) == 8
@@ -185,7 +185,7 @@ def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
     path = tmp_path / "s.yaml"
     path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
     check = load_scenario(path).checks[0]
-    facts = cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}))
+    facts = cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={}))
 
     def failing_lookups(*_: Any) -> None:
         raise ProbeError("DNS A name from a: the child died")
@@ -200,4 +200,15 @@ def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
 
     monkeypatch.setattr(prober, "prefetch", failing_probes)
     with pytest.raises(ProbeError, match="a->b icmp"):  # its own kind's failure is still its own
-        prepare(prober, check, cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={})), {}, [check])
+        prepare(prober, check, cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={})), {}, [check])
+
+
+def test_no_probe_is_made_to_or_from_a_container_the_daemon_did_not_create(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
+    specs = [check.reach for check in load_scenario(path).checks if check.reach is not None]
+    facts = cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={
+        "a": SimpleNamespace(created=True), "b": SimpleNamespace(created=False)}))
+    prober = CountingProber()
+    prober.prefetch(facts, specs, {})
+    assert prober.made == [] and facts.reach == {}  # its check is skipped, or makes it at its turn
