@@ -130,7 +130,8 @@ def test_one_window_makes_each_probe_of_the_batch_once(tmp_path: Path) -> None:
     checks = load_scenario(path).checks
     assert len(checks) == 3  # tcp outcome, tcp [source], icmp
     specs = [check.reach for check in checks if check.reach is not None]
-    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={})) for name in ("s1", "s2"))
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={}))
+                    for name in ("s1", "s2"))
     prober = CountingProber()
     prober.prefetch(first, specs, {}, [(later, specs)])
     assert sorted(prober.made) == [("s1", "a->b icmp"), ("s1", "a->b tcp/80"),
@@ -169,7 +170,8 @@ def test_probes_to_the_sentinels_port_overlap_and_those_to_one_containers_port_t
                     "  - {from: a, to: b, proto: tcp, port: 80, expect: reach}\n"
                     "  - {from: sentinel, to: b, proto: tcp, port: 80, expect: blocked}\n")
     specs = [check.reach for check in load_scenario(path).checks if check.reach is not None]
-    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={})) for name in ("s1", "s2"))
+    first, later = (cast(ScenarioFacts, SimpleNamespace(scenario=name, reach={}, containers={}))
+                    for name in ("s1", "s2"))
     prober = OverlapProber()
     prober.prefetch(first, specs, {}, [(later, specs)])
     assert len(prober.made) == 8
