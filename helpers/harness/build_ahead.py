@@ -1,12 +1,12 @@
-"""Scenarios built ahead of their turn in a serial run, so that their probes share one waiting window.
+"""Scenarios built ahead of their turn, so that their probes and lookups share one waiting window.
 
 A probe expected to be blocked waits out every attempt, and scenario after scenario these windows
 added up to most of a run's time. In a serial run the order of the scenario files is known, so
 when a file is set up and none is waiting, the next files are built too, as many as the daemon's
 resources allow (:class:`Budget`: the shipped suite is two batches) and at most ``--build-ahead``;
-the first reachability check of the batch makes the probes of all of them at once, under one
-shared hold of the isolation lock (no network is created or removed meanwhile), and their own
-checks later judge those probes. Each scenario is still built, observed and torn down by itself,
+the first reachability or DNS check of the batch makes the probes and lookups of all of them at
+once (one misled by a network creation of another worker or run is made again:
+:mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario is still built, observed and torn down by itself,
 in its own setup and teardown order; a build that fails ahead is reported at that file's own setup.
 
 Under xdist each worker builds ahead the files of its share (:mod:`netconform.harness.shares`),

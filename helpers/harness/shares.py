@@ -3,9 +3,10 @@
 xdist's own schedulers hand out tests as workers free up, so a worker never knows its next file
 and cannot build ahead (:mod:`netconform.harness.build_ahead`): each file's blocked probes waited
 out a window of their own. Here the files are split once, in collection order, each to the share
-that costs least so far (:func:`scenario_cost`); the controller's scheduler sends share K to worker ``gwK``, and the
-worker computes the same split from its own collection (xdist checks every worker collected the
-same items), so it builds its files ahead as a serial run does and probes them in few windows.
+that costs least so far (:func:`scenario_cost`); the controller's scheduler sends share K to worker
+``gwK``, and the worker computes the same split from its own collection (xdist checks every worker
+collected the same items), so it builds its files ahead as a serial run does and probes them in
+few windows.
 A replacement worker (``gwK`` past the share count) or a test outside every share runs as
 xdist would run it, built at its turn.
 """
