@@ -6,8 +6,9 @@ when a file is set up and none is waiting, the next files are built too, as many
 resources allow (:class:`Budget`: the shipped suite is two batches) and at most ``--build-ahead``;
 the first reachability or DNS check of the batch makes the probes and lookups of all of them at
 once (one misled by a network creation of another worker or run is made again:
-:mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario is still built, observed and torn down by itself,
-in its own setup and teardown order; a build that fails ahead is reported at that file's own setup.
+:mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario
+is still built, observed and torn down by itself, in its own setup and teardown order; a build that
+fails ahead is reported at that file's own setup.
 
 Under xdist each worker builds ahead the files of its share (:mod:`netconform.harness.shares`),
 within its part of the budget. Off with ``--build-ahead 0`` (what a run that changes the host
