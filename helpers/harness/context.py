@@ -28,10 +28,11 @@ from netconform.errors import DaemonUnavailable, EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelInfo
 from netconform.facts.kernel import KernelFeature
 from netconform.facts.settings import SETTINGS, EffectiveSettings
-from netconform.harness.on_demand import Prober, prepare
+from netconform.harness.on_demand import Prober
 from netconform.harness.removals import Removals
 from netconform.harness.replay import keep_evidence
 from netconform.harness.replay_batch import ReplayBatch
+from netconform.harness.windows import prepare
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.kernel_features import FeatureProbe
 from netconform.hermetic.runs import RunIdentity

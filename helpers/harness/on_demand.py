@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
-from netconform.errors import NetconformError, ProbeError
+from netconform.errors import ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
 from netconform.harness.together import SourcePorts, made_together
 from netconform.harness.vanished import Vanished
@@ -41,8 +41,7 @@ from netconform.observe.dns import ask
 from netconform.observe.firewall_layout import docker_user_only_narrows
 from netconform.observe.reach import ping_stream, probe
 from netconform.observe.witness import ProbeMark, watch_arrivals
-from netconform.spec.model import Check, ReachSpec
-from netconform.spec.properties import LOOKUP_QTYPES
+from netconform.spec.model import ReachSpec
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
 PARALLEL_PROBES = 32
@@ -346,73 +345,3 @@ def ipv6_binding(facts: ScenarioFacts, proto: str, moved: int | None) -> int | N
             if key.endswith(f"/{proto}") and moved in [port for host, port in hosts.items() if ":" not in host]:
                 return next((port for host, port in hosts.items() if ":" in host), moved)
     return moved
-
-
-def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[ContainerFacts, str, str] | None:
-    """The container, query type and name a DNS check asks about (None: not a DNS check, or its
-    container was not created).
-
-    Raises:
-        Unresolvable: the name refers to something the facts do not hold.
-    """
-    family = check.prop.split(".", 1)[0]
-    if family not in LOOKUP_QTYPES:
-        return None
-    container = facts.containers[check.subject]
-    if not container.created:
-        return None
-    return container, LOOKUP_QTYPES[family], str(resolve_value(check.param, facts, context))
-
-
-def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Check], context: Mapping[str, Any],
-                     ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
-    """Make the DNS lookups of ``checks`` concurrently (an unanswered one waits out every attempt),
-    with those of the scenarios built ``ahead``. Lookups of one name are made one after another:
-    which upstream queries were a lookup's own is told by the name and the time it ran."""
-    groups: dict[str, list[tuple[ScenarioFacts, ContainerFacts, str, str]]] = defaultdict(list)
-    for scenario, wanted in [(facts, checks), *ahead]:
-        for check in wanted:
-            try:
-                asked = lookup_of(check, scenario, context)
-            except Unresolvable:
-                continue  # its own turn reports it
-            if asked is not None and f"{asked[1]} {asked[2]}" not in asked[0].lookups:
-                groups[asked[2].lower().rstrip(".")].append((scenario, *asked))
-    if len(groups) < 2:
-        return
-
-    def run(group: list[tuple[ScenarioFacts, ContainerFacts, str, str]]) -> None:
-        for scenario, container, qtype, name in group:
-            prober.lookup(scenario, container, qtype, name)
-
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
-        for future in [pool.submit(run, group) for group in groups.values()]:
-            future.result()
-
-
-def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
-            siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
-    """Make the probe or lookup ``check`` is judged on, unless an earlier check made it already.
-
-    The first reachability or DNS check of a scenario makes all of its ``siblings``' probes and
-    lookups, and those of the scenarios built ``ahead`` of their turn, in one window: a blocked
-    probe and an unanswered lookup each wait out every attempt, side by side.
-    """
-    asked = lookup_of(check, facts, context) if check.reach is None else None
-    if check.reach is None and asked is None:
-        return
-    specs = [other.reach for other in siblings if other.reach is not None] or \
-        ([check.reach] if check.reach is not None else [])
-    others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
-    # What fails in the other kind's part is not this check's: that probe or lookup stays unmade,
-    # and its own check makes it again and reports it.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        lookups = beside.submit(prefetch_lookups, prober, facts, siblings, context, ahead)
-        with contextlib.suppress(*(() if check.reach is not None else (NetconformError,))):
-            prober.prefetch(facts, specs, context, others)
-        with contextlib.suppress(*(() if asked is not None else (NetconformError,))):
-            lookups.result()
-    if check.reach is not None:
-        prober.reach(facts, check.reach, context)
-    elif asked is not None:
-        prober.lookup(facts, *asked)

@@ -22,8 +22,8 @@ from typing import Any
 
 from netconform.errors import NetconformError
 from netconform.facts import ScenarioFacts
-from netconform.harness.on_demand import lookup_of
 from netconform.harness.replay import Evidence
+from netconform.harness.windows import lookup_of
 from netconform.spec.model import Check
 from netconform.spec.refs import Unresolvable
 

@@ -17,8 +17,9 @@ from netconform.errors import EngineError, ProbeError
 from netconform.facts import ReachResult, ScenarioFacts
 from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext
-from netconform.harness.on_demand import Prober, prepare
+from netconform.harness.on_demand import Prober
 from netconform.harness.removals import Removals
+from netconform.harness.windows import prepare
 from netconform.spec import load_scenario
 from netconform.spec.model import NetworkSpec, ReachSpec, Scenario
 
@@ -192,7 +193,7 @@ def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
     def failing_lookups(*_: Any) -> None:
         raise ProbeError("DNS A name from a: the child died")
 
-    monkeypatch.setattr("netconform.harness.on_demand.prefetch_lookups", failing_lookups)
+    monkeypatch.setattr("netconform.harness.windows.prefetch_lookups", failing_lookups)
     prober = CountingProber()
     prepare(prober, check, facts, {}, [check])
     assert prober.made == [("s", "a->b icmp")]  # the probe's check is judged on its own probe

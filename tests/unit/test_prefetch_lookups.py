@@ -11,7 +11,8 @@ from typing import Any, cast
 
 from netconform.facts import ScenarioFacts
 from netconform.facts.relocation import Relocation
-from netconform.harness.on_demand import Prober, prefetch_lookups
+from netconform.harness.on_demand import Prober
+from netconform.harness.windows import prefetch_lookups
 from netconform.spec import Check, load_scenario
 
 SPEC = """\
