@@ -36,11 +36,16 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def _setns(path: str, kind: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if _libc.setns(fd, _CLONE_FLAGS[kind]) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({path}, {kind}): {os.strerror(err)}")
+        setns_fd(fd, kind, path)
     finally:
         os.close(fd)
+
+
+def setns_fd(fd: int, kind: str, name: str) -> None:
+    """Join the namespace of kind ``kind`` that the open descriptor ``fd`` (named ``name``) refers to."""
+    if _libc.setns(fd, _CLONE_FLAGS[kind]) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns({name}, {kind}): {os.strerror(err)}")
 
 
 def enter(ns_files: Mapping[str, str]) -> None:
@@ -68,8 +73,12 @@ def write_all(fd: int, data: bytes) -> None:
 
 def failure(err: BaseException) -> bytes:
     """The pickled ``("err", ...)`` answer for ``err``: its one-line text and the traceback."""
-    detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-    return pickle.dumps(("err", detail, traceback.format_exc()))
+    return pickle.dumps(("err", describe(err), traceback.format_exc()))
+
+
+def describe(err: BaseException) -> str:
+    """``err`` in one line: its type and message."""
+    return "".join(traceback.format_exception_only(type(err), err)).strip()
 
 
 def run_child(parent: int, ns_files: Mapping[str, str], fn: Callable[..., Any], args: tuple[Any, ...],
@@ -90,10 +99,7 @@ def run_child(parent: int, ns_files: Mapping[str, str], fn: Callable[..., Any], 
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         enter(ns_files)
-        if stop_fd is None:
-            result = fn(*args)
-        else:
-            result = fn(lambda: write_all(answer_fd, pickle.dumps(("ok", None))), stop_fd, *args)
+        result = fn(*args) if stop_fd is None else fn(_answer_to(answer_fd), stop_fd, *args)
         payload = pickle.dumps(("ok", result))
     except BaseException as err:  # report every failure to the client, never raise here
         status = 1
@@ -103,6 +109,14 @@ def run_child(parent: int, ns_files: Mapping[str, str], fn: Callable[..., Any], 
     finally:
         _stop_own_server()
         os._exit(status)
+
+
+def _answer_to(answer_fd: int) -> Callable[..., None]:
+    """A task's ``ready``: ``ready()`` says it is ready; a task that serves requests answers each
+    with ``ready(value)`` (read by :meth:`netconform.hermetic.nsexec.NamespaceTask.ask`)."""
+    def ready(value: Any = None) -> None:
+        write_all(answer_fd, pickle.dumps(("ok", value)))
+    return ready
 
 
 def _stop_own_server() -> None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from netconform.errors import ProbeError, ProbeTimeout
 from netconform.hermetic.forkserver_client import REAP_BOUND, Child, spawn
+from netconform.hermetic.nschild import write_all
 
 T = TypeVar("T")
 
@@ -86,15 +87,15 @@ def _result(answer: Any, label: str) -> Any:
 
 
 def _read_answer(fd: int, timeout: float, child: Child, label: str, data: bytes = b"") -> tuple[Any, bytes]:
-    """:func:`_read_message`, killing the child when it does not answer in time."""
+    """:func:`read_message`, killing the child when it does not answer in time."""
     try:
-        return _read_message(fd, timeout, data)
+        return read_message(fd, timeout, data)
     except ProbeTimeout:
         child.signal(signal.SIGKILL)
         raise ProbeTimeout(f"{label}: no answer from inside the namespace within {timeout:g}s") from None
 
 
-def _read_message(fd: int, timeout: float, data: bytes = b"") -> tuple[Any, bytes]:
+def read_message(fd: int, timeout: float, data: bytes = b"") -> tuple[Any, bytes]:
     """The next pickled message from the child (None if the pipe closed first) and the bytes after it.
 
     Reads until one whole pickle has arrived, after what ``data`` holds already; not until
@@ -178,6 +179,26 @@ class NamespaceTask:
             self._gone()
         return _result(answer, self.what)
 
+    def ask(self, request: Any, timeout: float) -> Any:
+        """Send ``request`` (pickled) on the stop pipe and return the task's next answer, for a task
+        that serves requests until the pipe closes (:mod:`netconform.hermetic.resident`).
+
+        Raises:
+            ProbeTimeout: no answer within ``timeout`` (the task is killed).
+            ProbeError: the task has ended, or ended without answering.
+        """
+        if self._reaped:
+            raise ProbeError(f"{self.what}: already finished")
+        try:
+            write_all(self._stop_fd, pickle.dumps(request))
+            answer, self._pending = _read_answer(self._result_fd, timeout, self._child, self.what, self._pending)
+        except BaseException:
+            self._gone(kill=True)
+            raise
+        if answer is None:
+            self._gone(kill=True)
+        return _result(answer, self.what)
+
     def alive(self) -> bool:
         """Whether the child still runs (one that has ended is let go of here)."""
         if self._reaped:
@@ -245,7 +266,7 @@ def start_in_namespaces(
         os.close(stop_read)
     task = NamespaceTask(child, label, read_fd, stop_write)
     try:
-        first, task._pending = _read_message(read_fd, ready_timeout)
+        first, task._pending = read_message(read_fd, ready_timeout)
     except BaseException as err:
         task.abandon()
         if isinstance(err, ProbeTimeout):

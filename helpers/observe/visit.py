@@ -1,8 +1,8 @@
 """Everything observation reads of one process's namespaces, in one visit.
 
-A process's network view and its UTS nodename are read by one child that joins both of its
-namespaces (one fork, not one per fact); namespace identities and the generated files are read
-from the host through /proc, which needs no child at all.
+A process's network view and its UTS nodename are read in one call inside both of its namespaces,
+by the resident visitor (:mod:`netconform.hermetic.resident`: no fork, no cold start); namespace
+identities and the generated files are read from the host through /proc, which needs no child.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from netconform.facts import NamespaceId, NetnsView
 from netconform.hermetic.nsexec import call_in_namespaces
-from netconform.observe.dad import await_dad
+from netconform.hermetic.resident import call_resident
+from netconform.observe.dad import await_dad, tentative_addresses
 from netconform.observe.identity import namespace_ids, read_generated_files
 from netconform.observe.netlink import read_netns
 
@@ -37,14 +38,25 @@ def _read_inside(sysctl_names: Sequence[str]) -> tuple[NetnsView, str]:
     return read_netns(sysctl_names), socket.gethostname()
 
 
+def _read_if_settled(sysctl_names: Sequence[str]) -> tuple[NetnsView, str] | None:
+    """:func:`_read_inside` when no global IPv6 address here is tentative, else None (at once)."""
+    if tentative_addresses(global_only=True):
+        return None
+    return read_netns(sysctl_names), socket.gethostname()
+
+
 def visit_process(pid: int, sysctl_names: Sequence[str], timeout: float, what: str) -> ProcessView:
-    """Read ``pid``'s namespaces: one child in its network and UTS namespaces, the rest via /proc.
+    """Read ``pid``'s namespaces: its network view and nodename from inside, the rest via /proc.
 
     Raises:
-        ProbeError: the process is gone, or the child failed or did not answer within ``timeout``.
+        ProbeError: the process is gone, or the reading failed or did not answer within ``timeout``.
     """
     namespaces = namespace_ids(pid)
-    net, hostname = call_in_namespaces({"net": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"},
-                                       _read_inside, tuple(sysctl_names), timeout=timeout,
-                                       what=f"{what} (network view and hostname)")
+    inside = {"net": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"}
+    label = f"{what} (network view and hostname)"
+    seen = call_resident(inside, _read_if_settled, tuple(sysctl_names), timeout=timeout, what=label)
+    if seen is None:  # a fresh address is still tentative: wait in a child of its own, not in the
+        # resident that every other visit of this process goes through
+        seen = call_in_namespaces(inside, _read_inside, tuple(sysctl_names), timeout=timeout, what=label)
+    net, hostname = seen
     return ProcessView(namespaces, net, hostname, read_generated_files(pid))

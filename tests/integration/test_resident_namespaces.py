@@ -1,0 +1,73 @@
+"""The resident visitor in real namespaces: it sees the one it joined, then goes back to its own.
+
+Each target is a process of ours in new network and UTS namespaces (``unshare``), killed at the
+end: nothing named is created, nothing is left.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.resident import call_resident
+from netconform.observe.netlink import read_netns
+from netconform.observe.visit import visit_process
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="joining namespaces needs root")
+
+
+PORT_START = "net.ipv4.ip_unprivileged_port_start"
+
+
+def _interfaces_nodename_port_start() -> tuple[list[str], str, str]:
+    view = read_netns((PORT_START,))
+    return [iface.name for iface in view.interfaces], socket.gethostname(), view.sysctls[PORT_START]
+
+
+@pytest.fixture
+def isolated() -> Iterator[list[int]]:
+    """Two processes, each in network and UTS namespaces of its own: named inner-<n>, with
+    net.ipv4.ip_unprivileged_port_start 100<n>."""
+    script = "hostname inner-{n}; echo 100{n} >/proc/sys/net/ipv4/ip_unprivileged_port_start; echo up; exec sleep 60"
+    procs = [subprocess.Popen(["unshare", "--net", "--uts", "sh", "-c", script.format(n=n)],
+                              stdout=subprocess.PIPE, text=True) for n in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        yield [proc.pid for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_each_call_sees_the_namespaces_it_joined_and_the_next_sees_its_own(isolated: list[int]) -> None:
+    home = call_resident({}, _interfaces_nodename_port_start, timeout=10, what="home")
+    assert home[1] == socket.gethostname() and len(home[0]) > 1 and home[2] not in ("1000", "1001")
+    for _ in range(3):  # alternate, so that any namespace left joined would show
+        for n, pid in enumerate(isolated):
+            inside = {"net": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"}
+            assert call_resident(inside, _interfaces_nodename_port_start, timeout=10,
+                                 what="inner") == (["lo"], f"inner-{n}", f"100{n}")
+        assert call_resident({}, _interfaces_nodename_port_start, timeout=10, what="home") == home
+
+
+def test_a_failure_inside_leaves_the_resident_at_home(isolated: list[int]) -> None:
+    home = call_resident({}, _interfaces_nodename_port_start, timeout=10, what="home")
+    with pytest.raises(Exception, match="ZeroDivisionError"):
+        call_resident({"net": f"/proc/{isolated[0]}/ns/net"}, divmod, 1, 0, timeout=10, what="fails inside")
+    assert call_resident({}, _interfaces_nodename_port_start, timeout=10, what="home") == home
+
+
+def test_a_visit_reads_what_a_child_of_its_own_reads(isolated: list[int]) -> None:
+    pid = isolated[1]
+    seen = visit_process(pid, (PORT_START,), 10.0, "visit")
+    child = call_in_namespaces({"net": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"},
+                               _interfaces_nodename_port_start, timeout=10)
+    assert ([iface.name for iface in seen.net.interfaces], seen.hostname, seen.net.sysctls[PORT_START]) == child
+    assert child[2] == "1001"
