@@ -29,6 +29,7 @@ from typing import Any
 
 from netconform.errors import ProbeError
 from netconform.facts import ContainerFacts, LookupResult, ReachResult, ScenarioFacts, Sighting
+from netconform.harness.settling import Settling
 from netconform.harness.together import SourcePorts, made_together
 from netconform.harness.vanished import Vanished
 from netconform.hermetic.destinations import allowed_destinations
@@ -64,6 +65,7 @@ class Prober:
         # Asked before and after each probe and lookup: is every end of it still there?
         self.vanished = Vanished()
         self.source_ports = SourcePorts()
+        self.settling = Settling(timeout=10.0)
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -131,9 +133,11 @@ class Prober:
         gone = self.gone(facts, *ends)
         if gone:
             return LookupResult(qtype, name, server, "error", detail=gone)
-        started = time.time()
         try:
-            result = call_in_namespaces({"net": self.netns(facts, container.key)}, ask, server, name, qtype,
+            netns = self.netns(facts, container.key)
+            self.settling.settle(facts)
+            started = time.time()
+            result = call_in_namespaces({"net": netns}, ask, server, name, qtype,
                                         self.timeout, attempts, timeout=self.timeout * attempts + 5,
                                         what=f"DNS {qtype} {name} from {container.key}")
         except ProbeError as err:
@@ -280,6 +284,7 @@ class Prober:
                 result.port = ipv6_binding(facts, spec.proto, result.port)
             source_ns = self.netns(facts, spec.frm)
             target_ns = self.netns(facts, spec.to)
+            self.settling.settle(facts)
             if not is_address(result.address):
                 self._resolve(facts, spec, result)
                 if result.error:

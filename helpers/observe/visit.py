@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netconform.facts import NamespaceId, NetnsView
-from netconform.hermetic.nsexec import call_in_namespaces
 from netconform.hermetic.resident import call_resident
-from netconform.observe.dad import await_dad, tentative_addresses
 from netconform.observe.identity import namespace_ids, read_generated_files
 from netconform.observe.netlink import read_netns
 
@@ -30,18 +28,8 @@ class ProcessView:
 
 
 def _read_inside(sysctl_names: Sequence[str]) -> tuple[NetnsView, str]:
-    # A scenario is observed as it settles: a fresh global IPv6 address (a container's, a bridge's
-    # gateway) is tentative for about a second, and meanwhile a peer's SYN goes unanswered and
-    # source selection passes it over (docker-proxy then dials from another of the host's
-    # addresses). Link-local ones are left alone: every new veth has one, and nothing probes them.
-    await_dad(global_only=True)
-    return read_netns(sysctl_names), socket.gethostname()
-
-
-def _read_if_settled(sysctl_names: Sequence[str]) -> tuple[NetnsView, str] | None:
-    """:func:`_read_inside` when no global IPv6 address here is tentative, else None (at once)."""
-    if tentative_addresses(global_only=True):
-        return None
+    # Not waiting for IPv6 DAD: an address reads the same, tentative or not; the wait is before a
+    # scenario's first probe (netconform.harness.settling).
     return read_netns(sysctl_names), socket.gethostname()
 
 
@@ -54,9 +42,5 @@ def visit_process(pid: int, sysctl_names: Sequence[str], timeout: float, what: s
     namespaces = namespace_ids(pid)
     inside = {"net": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"}
     label = f"{what} (network view and hostname)"
-    seen = call_resident(inside, _read_if_settled, tuple(sysctl_names), timeout=timeout, what=label)
-    if seen is None:  # a fresh address is still tentative: wait in a child of its own, not in the
-        # resident that every other visit of this process goes through
-        seen = call_in_namespaces(inside, _read_inside, tuple(sysctl_names), timeout=timeout, what=label)
-    net, hostname = seen
+    net, hostname = call_resident(inside, _read_inside, tuple(sysctl_names), timeout=timeout, what=label)
     return ProcessView(namespaces, net, hostname, read_generated_files(pid))
