@@ -1,4 +1,5 @@
-"""The resident visitor in real namespaces: it sees the one it joined, then goes back to its own.
+"""The resident visitor in real namespaces: it sees the one it joined, then goes back to its own;
+and waiting out DAD before a probe (harness/settling.py) on a really tentative address.
 
 Each target is a process of ours in new network and UTS namespaces (``unshare``), killed at the
 end: nothing named is created, nothing is left.
@@ -13,8 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from netconform.harness.settling import settle_netns
 from netconform.hermetic.nsexec import call_in_namespaces
 from netconform.hermetic.resident import call_resident
+from netconform.observe.dad import tentative_addresses
 from netconform.observe.netlink import read_netns
 from netconform.observe.visit import visit_process
 
@@ -71,3 +74,20 @@ def test_a_visit_reads_what_a_child_of_its_own_reads(isolated: list[int]) -> Non
                                _interfaces_nodename_port_start, timeout=10)
     assert ([iface.name for iface in seen.net.interfaces], seen.hostname, seen.net.sysctls[PORT_START]) == child
     assert child[2] == "1001"
+
+
+def test_settling_waits_until_a_fresh_ipv6_address_is_no_longer_tentative() -> None:
+    # DAD of a new address on an interface that is up takes about a second (dad_transmits 1,
+    # retrans_time 1 s); nodad is not given, so the kernel really runs it.
+    script = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=0; ip link add v0 type veth peer name v1; "
+              "ip link set v0 up; ip link set v1 up; ip addr add fd00:5e7::1/64 dev v0; echo up; exec sleep 60")
+    proc = subprocess.Popen(["unshare", "--net", "sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        path = f"/proc/{proc.pid}/ns/net"
+        assert call_resident({"net": path}, tentative_addresses, True, timeout=10, what="fresh") == ["fd00:5e7::1"]
+        settle_netns(path, "the fresh namespace", timeout=10)
+        assert call_resident({"net": path}, tentative_addresses, True, timeout=10, what="settled") == []
+    finally:
+        proc.kill()
+        proc.wait()
