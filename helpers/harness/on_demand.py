@@ -40,7 +40,7 @@ from netconform.hermetic.sentinel import Sentinel
 from netconform.hermetic.sentinel_veth import SENTINEL_IFNAME
 from netconform.observe.dns import ask
 from netconform.observe.firewall_layout import docker_user_only_narrows
-from netconform.observe.reach import ping_stream, probe
+from netconform.observe.reach import ping_stream, probe_noting_creations
 from netconform.observe.witness import ProbeMark, watch_arrivals
 from netconform.spec.model import ReachSpec
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
@@ -180,9 +180,8 @@ class Prober:
         (:mod:`netconform.hermetic.isolation_lock`)."""
         if self.lock is None:
             return self._reach(facts, spec, context, attempts)
-        mark = self.lock.mark()
-        result = self._reach(facts, spec, context, attempts)
-        if not self.lock.changed_since(mark) or (
+        result, overlapped = self._probe(facts, spec, context, attempts, watch=True)
+        if not overlapped or (
                 result.outcome == "blocked"
                 and docker_user_only_narrows(self.daemon_pid, ":" in result.address, self.timeout + 5)):
             return result
@@ -271,6 +270,11 @@ class Prober:
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
                replay_attempts: int | None = None) -> ReachResult:
+        return self._probe(facts, spec, context, replay_attempts)[0]
+
+    def _probe(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
+               replay_attempts: int | None = None, watch: bool = False) -> tuple[ReachResult, bool]:
+        """The probe, and (``watch``) whether a network creation overlapped the sending of it."""
         # A replay of a churn probe makes at most as many network changes as attempts.
         attempts = replay_attempts or self.attempts
         changes = min(spec.churn, replay_attempts) if spec.churn and replay_attempts else spec.churn
@@ -288,12 +292,13 @@ class Prober:
             if not is_address(result.address):
                 self._resolve(facts, spec, result)
                 if result.error:
-                    return result
+                    return result, False
             self._check_destination(facts, result.address, spec.frm, named=spec.address is not None)
             # In the daemon's own netns (the host, a host-mode container) other runs probe too, and a
             # TCP SYN carries no nonce: match the destination as well, which arrives unchanged there
             # (Docker's DNAT only ever sends packets on to a container's namespace).
             seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
+            overlapped = False
             mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as,
                              self.source_ports.for_probe(spec))
             with contextlib.ExitStack() as stack:
@@ -316,8 +321,9 @@ class Prober:
                     budget = (self.timeout + 1) * attempts * 2 + 5
                     # via host: out through the sentinel's own interface, past its loopback route.
                     device = SENTINEL_IFNAME if spec.via == "host" else None
-                    result = call_in_namespaces({"net": source_ns}, probe, result, self.timeout, attempts,
-                                                mark, device, timeout=budget, what=f"probe {spec.id}")
+                    result, overlapped = call_in_namespaces(
+                        {"net": source_ns}, probe_noting_creations, self.lock if watch else None, result,
+                        self.timeout, attempts, mark, device, timeout=budget, what=f"probe {spec.id}")
                 try:
                     result.arrived = witness.finish(timeout=5.0)
                 except ProbeError as err:
@@ -325,10 +331,10 @@ class Prober:
             gone = self.gone(facts, spec.frm, spec.to)
             if gone:  # during the probe: a vanished end reads as "blocked", which Docker did not do
                 result.error = f"{gone} (while the probe ran)"
-            return result
+            return result, overlapped
         except (ProbeError, Unresolvable) as err:
             result.error = self.gone(facts, spec.frm, spec.to) or str(err)
-            return result
+            return result, False
 
 
 def is_address(text: str) -> bool:

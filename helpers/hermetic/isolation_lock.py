@@ -11,8 +11,9 @@ change, never both. Most probes need not hold creations off, though: a creation 
 path for an instant (it deletes a jump and adds it again), so a probe that saw nothing arrive stands
 whatever happened meanwhile, unless the operator's DOCKER-USER rules accept what isolation drops
 (skipping them for that instant then closes a path). A probe reads :meth:`IsolationLock.mark`
-before it starts and asks :meth:`IsolationLock.changed_since` after; only one that overlapped a
-creation and saw something (or met DOCKER-USER rules that accept) is made again, carefully
+just before its first packet and asks :meth:`IsolationLock.changed_since` after its last (in the
+prober's child: a creation while its witness and listener start cannot mislead it); only one whose
+packets were sent across a creation and saw something (or met DOCKER-USER rules that accept) is made again, carefully
 (:mod:`netconform.harness.on_demand`). Each creation bumps a generation counter kept beside the
 lock file, and one under way holds the lock exclusively, which a probe can see without waiting.
 

@@ -21,6 +21,7 @@ from pyroute2 import IPRoute
 
 from netconform.facts import NO_ROUTE, Attempt, ReachResult, Sighting
 from netconform.hermetic.echo import echo_tcp, echo_udp
+from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.observe.dad import await_dad
 from netconform.observe.icmp6 import classify_icmp6, echo_request6
 from netconform.observe.witness import DepartureCounter, ProbeMark
@@ -213,6 +214,16 @@ def probe(result: ReachResult, timeout: float, attempts: int, mark: ProbeMark,
             result.attempts = [Attempt("unreachable", None, a.elapsed, f"{NO_ROUTE}: {down}")
                                if a.outcome in ("timeout", "unreachable") else a for a in result.attempts]
     return result
+
+
+def probe_noting_creations(creations: IsolationLock | None, result: ReachResult, timeout: float, attempts: int,
+                           mark: ProbeMark, device: str | None = None) -> tuple[ReachResult, bool]:
+    """:func:`probe`, and whether one of the suite's network creations was under way or made while
+    it sent (:mod:`netconform.hermetic.isolation_lock`): only a creation while its packets were on
+    their way can have misled it, not one while its witness or listener started."""
+    before = creations.mark() if creations is not None else None
+    result = probe(result, timeout, attempts, mark, device)
+    return result, creations is not None and before is not None and creations.changed_since(before)
 
 
 def _no_neighbour(address: str) -> str:

@@ -1,7 +1,7 @@
 """Probes made while the suite's own networks may be created: which stand, which are made again.
 
-A creation before 28.0 opens a path for an instant, so a probe that overlapped one and saw
-something arrive is made again with creations held off; one that saw nothing stands, unless
+A creation before 28.0 opens a path for an instant, so a probe whose packets were sent across one
+and saw something arrive is made again with creations held off; one that saw nothing stands, unless
 DOCKER-USER rules accept traffic (skipping them then closes a path).
 """
 
@@ -18,7 +18,10 @@ from test_trust import TIMEOUTS, result
 from netconform.facts import Attempt, ReachResult
 from netconform.harness.on_demand import Prober
 from netconform.hermetic.isolation_lock import IsolationLock
+from netconform.observe import reach
 from netconform.observe.firewall_layout import only_narrowing
+from netconform.observe.reach import probe_noting_creations
+from netconform.observe.witness import ProbeMark
 from netconform.spec.model import ReachSpec
 
 REACHED = result(Attempt("reach", "10.0.0.1"), arrived=1)
@@ -62,16 +65,19 @@ class _Prober(Prober):
         self.outcomes, self.create_during_first = outcomes, create_during_first
         self.made: list[bool] = []  # per probe made: whether creations were held off meanwhile
 
-    def _reach(self, facts: Any, spec: Any, context: Any, replay_attempts: int | None = None) -> ReachResult:
+    def _probe(self, facts: Any, spec: Any, context: Any, replay_attempts: int | None = None,
+               watch: bool = False) -> tuple[ReachResult, bool]:
         assert self.lock is not None
+        before = self.lock.mark()
         if self.create_during_first and not self.made:
             with self.lock.network_change("another worker's network"):
                 pass
         self.made.append(_creations_held_off(self.lock))
-        return self.outcomes[len(self.made) - 1]
+        return self.outcomes[len(self.made) - 1], watch and self.lock.changed_since(before)
 
 
 SPEC = ReachSpec(frm="a", to="b", proto="tcp", port=80)
+MARK = ProbeMark("tcp", b"0123456789abcdef", 80)
 
 
 @pytest.mark.parametrize(("first", "created", "user_rules_narrow", "probes"), [
@@ -101,3 +107,22 @@ def test_only_a_probe_a_creation_may_have_misled_is_made_again(
 def test_docker_user_rules_that_only_return_drop_or_reject_never_pass_what_isolation_drops(
         rules: list[str], narrow: bool) -> None:
     assert only_narrowing(rules) is narrow
+
+
+def test_only_a_creation_while_the_packets_were_sent_counts(lock: IsolationLock,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    creating = [False]
+
+    def probe(result: ReachResult, *_: Any) -> ReachResult:
+        if creating[0]:
+            with lock.network_change("another worker's network"):
+                pass
+        return result
+
+    monkeypatch.setattr(reach, "probe", probe)
+    with lock.network_change("before the probe sends"):
+        pass
+    assert probe_noting_creations(lock, REACHED, 1.0, 3, MARK) == (REACHED, False)
+    creating[0] = True
+    assert probe_noting_creations(lock, REACHED, 1.0, 3, MARK) == (REACHED, True)
+    assert probe_noting_creations(None, REACHED, 1.0, 3, MARK) == (REACHED, False)  # not watched
