@@ -1,7 +1,7 @@
 """Interfaces, addresses, routes and per-netns sysctls, read through netlink from inside a netns.
 
-:func:`read_netns` runs in a child that has joined the target network namespace
-(:func:`netconform.hermetic.nsexec.call_in_namespaces`); it never parses ``ip`` output.
+:func:`read_netns` runs in a process that has joined the target network namespace (the resident
+visitor, :mod:`netconform.hermetic.resident`); it never parses ``ip`` output.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from netconform.facts import Interface, NetnsView, Route
-from netconform.hermetic.nsexec import call_in_namespaces
+from netconform.hermetic.resident import call_resident
 
 _MAIN_TABLE = 254
 _IFF_UP = 0x1
@@ -90,5 +90,4 @@ def _read_sysctls(names: Sequence[str]) -> dict[str, str]:
 def observe_netns(ns_files: Mapping[str, str], sysctl_names: Sequence[str] = (), timeout: float = 10.0,
                   what: str = "netlink dump") -> NetnsView:
     """The network namespace named in ``ns_files['net']``, seen from inside."""
-    return call_in_namespaces({"net": ns_files["net"]}, read_netns, tuple(sysctl_names),
-                              timeout=timeout, what=what)
+    return call_resident({"net": ns_files["net"]}, read_netns, tuple(sysctl_names), timeout=timeout, what=what)

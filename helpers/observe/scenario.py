@@ -28,7 +28,7 @@ from netconform.facts import (
 from netconform.facts.files import parse_hosts, parse_resolv_conf
 from netconform.observe.identity import cgroup_version
 from netconform.observe.netlink import observe_netns
-from netconform.observe.visit import ProcessView, visit_process
+from netconform.observe.visit import ProcessView, view_between_host_reads, visit_process
 
 
 class Subject(Protocol):
@@ -207,7 +207,8 @@ def _transient_host_interfaces(host: HostFacts, containers: Iterable[ContainerFa
 
     The host is read again after the containers. A container in the host's namespace may have
     caught an interface that lived only between two host reads (another run's veth); it is read
-    again, with the host, until everything it saw was seen by a host read too (bounded).
+    again, between two host reads milliseconds apart, until everything it saw was seen by a host
+    read too (bounded).
     Namespace identity only decides whom to read again: the comparison itself stays between
     separate reads.
     """
@@ -218,7 +219,9 @@ def _transient_host_interfaces(host: HostFacts, containers: Iterable[ContainerFa
         for _ in range(rereads):
             if _names(container.net) <= set().union(*reads):
                 break
-            container.net = reader.view(container.pid, f"netlink dump of {container.name}, again")
-            reads.append(_names(reader.view(host.daemon_pid, "netlink dump of the daemon's namespace, again")))
+            before, container.net, after = view_between_host_reads(
+                host.daemon_pid, container.pid, reader.sysctls, reader.timeout,
+                f"netlink dump of {container.name} between two of the daemon's namespace, again")
+            reads += [before, after]
     seen: set[str] = set().union(*reads)
     return sorted(seen - reads[0].intersection(*reads[1:]))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netconform.facts import NamespaceId, NetnsView
+from netconform.hermetic.nschild import enter
 from netconform.hermetic.resident import call_resident
 from netconform.observe.identity import namespace_ids, read_generated_files
 from netconform.observe.netlink import read_netns
@@ -44,3 +45,23 @@ def visit_process(pid: int, sysctl_names: Sequence[str], timeout: float, what: s
     label = f"{what} (network view and hostname)"
     net, hostname = call_resident(inside, _read_inside, tuple(sysctl_names), timeout=timeout, what=label)
     return ProcessView(namespaces, net, hostname, read_generated_files(pid))
+
+
+def _between_host_reads(daemon_netns: str, netns: str,
+                        sysctl_names: Sequence[str]) -> tuple[set[str], NetnsView, set[str]]:
+    # Run by the resident, which goes back to its own namespace afterwards.
+    enter({"net": daemon_netns})
+    before = {iface.name for iface in read_netns().interfaces}
+    enter({"net": netns})
+    view = read_netns(sysctl_names)
+    enter({"net": daemon_netns})
+    return before, view, {iface.name for iface in read_netns().interfaces}
+
+
+def view_between_host_reads(daemon_pid: int, pid: int, sysctl_names: Sequence[str], timeout: float,
+                            what: str) -> tuple[set[str], NetnsView, set[str]]:
+    """``pid``'s network view, with the interface names of the daemon's namespace read just before
+    and just after it (milliseconds apart): what another run's veth, moved into its container a
+    moment after it was made, can have passed through unseen by both is that short a window."""
+    return call_resident({}, _between_host_reads, f"/proc/{daemon_pid}/ns/net", f"/proc/{pid}/ns/net",
+                         tuple(sysctl_names), timeout=timeout, what=what)

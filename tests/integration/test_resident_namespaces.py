@@ -19,7 +19,7 @@ from netconform.hermetic.nsexec import call_in_namespaces
 from netconform.hermetic.resident import call_resident
 from netconform.observe.dad import tentative_addresses
 from netconform.observe.netlink import read_netns
-from netconform.observe.visit import visit_process
+from netconform.observe.visit import view_between_host_reads, visit_process
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="joining namespaces needs root")
 
@@ -91,3 +91,11 @@ def test_settling_waits_until_a_fresh_ipv6_address_is_no_longer_tentative() -> N
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_view_between_two_host_reads(isolated: list[int]) -> None:
+    # This process's own network namespace stands in for the daemon's.
+    home = set(_interfaces_nodename_port_start()[0])
+    before, view, after = view_between_host_reads(os.getpid(), isolated[0], (PORT_START,), 10.0, "between")
+    assert before == after == home
+    assert [iface.name for iface in view.interfaces] == ["lo"] and view.sysctls[PORT_START] == "1000"
