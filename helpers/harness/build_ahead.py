@@ -7,8 +7,10 @@ resources allow (:class:`Budget`: the shipped suite is two batches) and at most 
 the first reachability or DNS check of the batch makes the probes and lookups of all of them at
 once (one misled by a network creation of another worker or run is made again:
 :mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario
-is still built, observed and torn down by itself, in its own setup and teardown order; a build that
-fails ahead is reported at that file's own setup.
+is still built and observed by itself; a build that fails ahead is reported at that file's own
+setup. One whose every check already holds after the window, with no step to come, is removed
+right then, in the background, rather than at its own teardown: a failure keeps its scenario up
+for the replay that gathers its evidence.
 
 Under xdist each worker builds ahead the files of its share (:mod:`netconform.harness.shares`),
 within its part of the budget. Off with ``--build-ahead 0`` (what a run that changes the host
@@ -26,6 +28,8 @@ from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError
 from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext
+from netconform.judge import judge
+from netconform.judge.applicability import not_applicable
 from netconform.spec.model import Check, Scenario
 
 DEFAULT_DEPTH = 64
@@ -41,6 +45,15 @@ BUILD_THREADS = 3
 MAX_POOLED_NETWORKS = 12
 
 Built = tuple[BuiltScenario, ScenarioFacts]
+
+
+def _holds(check: Check, siblings: Sequence[Check], facts: ScenarioFacts, context: RunContext) -> bool:
+    """Whether ``check`` passes, or does not apply, on ``facts`` (any doubt: no)."""
+    try:
+        return bool(not_applicable(check, siblings, facts, context.context)
+                    or judge(check, facts, context.context).passed)
+    except Exception:  # e.g. a probe it needs was not made: its own turn makes and reports it
+        return False
 
 
 def pooled_networks(scenario: Scenario) -> int:
@@ -78,6 +91,8 @@ class BuildAhead:
     depth: int = DEFAULT_DEPTH
     budget: Budget = field(default_factory=Budget)
     _ready: dict[Path, tuple[Scenario, Built] | NetconformError] = field(default_factory=dict)
+    _weighed: set[Path] = field(default_factory=set)  # judged once after their window (release_settled)
+    _released: set[Path] = field(default_factory=set)  # being removed already
 
     def take(self, path: Path) -> Built | None:
         """The scenario of ``path`` if it was built ahead (None: build it now).
@@ -131,12 +146,32 @@ class BuildAhead:
             built = alone[later] if later in alone else together[later]
             self._ready[later] = built if isinstance(built, NetconformError) else (scenario, built)
 
+    def release_settled(self, context: RunContext) -> None:
+        """Remove now, in the background, each scenario built ahead whose every check holds on the
+        facts it has; call once its window has made its probes and lookups. Nothing of it is needed
+        any more (no step to perform, no failure to replay), and its removal then overlaps the run
+        instead of trailing it. Its checks are still judged at their own turn, on the same facts."""
+        for path, ready in self._ready.items():
+            if isinstance(ready, NetconformError) or path in self._weighed:
+                continue
+            self._weighed.add(path)
+            scenario, (built, facts) = ready
+            if not scenario.steps and all(_holds(check, scenario.checks, facts, context) for check in scenario.checks):
+                self._released.add(path)
+                context.teardown_later(built)
+
+    def released(self, path: Path) -> bool:
+        """Whether ``path``'s scenario was removed ahead of its turn (:meth:`release_settled`)."""
+        return path in self._released
+
     def last(self, path: Path) -> bool:
         """Whether ``path`` is the run's last scenario file (or not one of its files)."""
         return not self.order or self.order[-1][0] == path or path not in [each for each, _ in self.order]
 
     def waiting(self) -> Sequence[tuple[ScenarioFacts, Sequence[Check]]]:
-        """The facts and checks of the scenarios built ahead and not yet judged: only those of the
-        state as built; a step's checks need the step performed first."""
+        """The facts and checks of the scenarios built ahead and not yet judged (nor removed ahead:
+        nothing of theirs is made or replayed any more): only those of the state as built; a step's
+        checks need the step performed first."""
         return [(ready[1][1], [check for check in ready[0].checks if not check.step])
-                for ready in self._ready.values() if not isinstance(ready, NetconformError)]
+                for path, ready in self._ready.items()
+                if not isinstance(ready, NetconformError) and path not in self._released]

@@ -6,7 +6,7 @@ create is swept together if the controller dies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,10 +289,11 @@ class RunContext:
         return self.prober
 
     def prepare(self, check: Check, facts: ScenarioFacts, siblings: Sequence[Check] = (),
-                ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+                ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = (),
+                after_window: Callable[[], None] | None = None) -> None:
         """Make the lookups and probes ``check`` needs (once per scenario; with the probes of the
-        scenarios built ``ahead``)."""
-        prepare(self.ready_prober(), check, facts, self.context, siblings, ahead)
+        scenarios built ``ahead``, then ``after_window()``)."""
+        prepare(self.ready_prober(), check, facts, self.context, siblings, ahead, after_window)
 
     def keep_evidence(self, check: Check, facts: ScenarioFacts, verdict: Verdict,
                       siblings: Sequence[Check] = (),

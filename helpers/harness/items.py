@@ -146,7 +146,8 @@ class ScenarioFile(pytest.File):
         built, self.built, self.facts = self.built, None, None
         context, ahead = run_context(self.config), build_ahead(self.session)
         if ahead.depth > 0:  # a serial run: removed while the next scenarios run (harness.removals)
-            context.teardown_later(built)
+            if not ahead.released(self.path):
+                context.teardown_later(built)
             problems = context.removals.failures(wait_all=ahead.last(self.path))
         else:
             try:
@@ -206,8 +207,11 @@ class CheckItem(pytest.Item):
         reason = not_applicable(self.check, siblings, facts, context.context)
         if reason:
             pytest.skip(reason)
-        ahead = build_ahead(self.session).waiting()
-        context.prepare(self.check, facts, siblings, ahead)
+        builder = build_ahead(self.session)
+        ahead = builder.waiting()
+        # Once the window has made their probes and lookups, what holds already need not stay up.
+        context.prepare(self.check, facts, siblings, ahead,
+                        after_window=(lambda: builder.release_settled(context)) if ahead else None)
         verdict = judge(self.check, facts, context.context)
         self.stash[verdict_key] = verdict
         if not verdict.passed:

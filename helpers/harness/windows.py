@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,12 +63,14 @@ def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Chec
 
 
 def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
-            siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = ()) -> None:
+            siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = (),
+            after_window: Callable[[], None] | None = None) -> None:
     """Make the probe or lookup ``check`` is judged on, unless an earlier check made it already.
 
     The first reachability or DNS check of a scenario makes all of its ``siblings``' probes and
     lookups, and those of the scenarios built ``ahead`` of their turn, in one window: a blocked
-    probe and an unanswered lookup each wait out every attempt, side by side.
+    probe and an unanswered lookup each wait out every attempt, side by side. ``after_window`` is
+    called once those are made, before ``check``'s own probe (a churn probe is never in a window).
     """
     asked = lookup_of(check, facts, context) if check.reach is None else None
     if check.reach is None and asked is None:
@@ -84,6 +86,8 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
             prober.prefetch(facts, specs, context, others)
         with contextlib.suppress(*(() if asked is not None else (NetconformError,))):
             lookups.result()
+    if after_window is not None:
+        after_window()
     if check.reach is not None:
         prober.reach(facts, check.reach, context)
     elif asked is not None:

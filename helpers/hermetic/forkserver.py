@@ -51,8 +51,9 @@ def main() -> None:
 def _warm_netlink() -> None:
     """Build pyroute2's netlink parsers here once, so that every child inherits them built: a
     child's first socket and dumps took ~4.5 ms cold against ~1.8 ms warm, and nearly every child
-    makes one (a probe's DAD wait, a witness; the resident visitor's dumps). Only this process's own namespace is read; nothing of
-    pyroute2 outlives the socket (no thread, descriptor or event loop: forking stays safe)."""
+    makes one (a probe's DAD wait, a witness; the resident visitor's dumps). Only this process's
+    own namespace is read; nothing of pyroute2 outlives the socket (no thread, descriptor or event
+    loop: forking stays safe)."""
     from pyroute2 import IPRoute  # the server's only use of it
 
     with IPRoute() as ipr:

@@ -4,6 +4,7 @@ probes of a batch are made in one window, each once."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping
@@ -215,3 +216,38 @@ def test_no_probe_is_made_to_or_from_a_container_the_daemon_did_not_create(tmp_p
     prober = CountingProber()
     prober.prefetch(facts, specs, {})
     assert prober.made == [] and facts.reach == {}  # its check is skipped, or makes it at its turn
+
+
+class Releases(Builds):
+    """Also records what was removed in the background."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context: dict[str, Any] = {}
+        self.removed_later: list[str] = []
+
+    def teardown_later(self, built: Any) -> None:
+        self.removed_later.append(built)
+
+
+def test_after_the_window_a_scenario_whose_checks_all_hold_is_removed_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    holding = {"facts of s1", "facts of s3"}
+    judged: list[str] = []
+
+    def holds(check: Any, siblings: Any, facts: str, context: Any) -> bool:
+        judged.append(facts)
+        return facts in holding
+
+    monkeypatch.setattr("netconform.harness.build_ahead._holds", holds)
+    checks = (cast(Any, SimpleNamespace(step="")),)  # judged by the stand-in above
+    order = [(Path(f"s{i}.yaml"), Scenario(f"s{i}", f"s{i}.yaml", "", {}, {}, checks=checks)) for i in range(4)]
+    order[3] = (order[3][0], dataclasses.replace(order[3][1], steps=(cast(Any, "a step"),)))
+    ahead, context = BuildAhead(order, 10), Releases()
+    turn(ahead, context, 0)
+    ahead.release_settled(cast(RunContext, context))
+    assert context.removed_later == ["built s1"], "s2 fails, s3 has a step to come"
+    assert [facts for facts, _ in ahead.waiting()] == ["facts of s2", "facts of s3"]
+    assert ahead.released(Path("s1.yaml")) and not ahead.released(Path("s2.yaml"))
+    ahead.release_settled(cast(RunContext, context))
+    assert context.removed_later == ["built s1"] and judged.count("facts of s2") == 1, "each is weighed once"
