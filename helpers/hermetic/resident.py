@@ -5,9 +5,10 @@ A fresh child per call (:func:`netconform.hermetic.nsexec.call_in_namespaces`) c
 server round trip and a cold start: reading one container's interfaces, routes, sysctls and
 nodename took ~11 ms that way, ~3.5 ms in a process that was already running. A process can join
 a network, UTS or IPC namespace and go back to its own with setns(2), so one child of the fork
-server (single-threaded, started clean, like every other child) stays and serves the calls one at a
-time. Mount, PID, user and cgroup namespaces cannot be left that way: calls that need them, and
-calls that wait long, still take a child of their own.
+server (single-threaded, started clean, like every other child) stays and serves calls one at a
+time; a few such residents (one per core) serve calls from several threads. Mount, PID, user and
+cgroup namespaces cannot be left that way: calls that need them, and calls that wait long, still
+take a child of their own.
 
 If the resident cannot go back to its own namespaces it answers and exits; one that died or did
 not answer in time is replaced on the next call. It dies with the fork server, and exits when
@@ -58,7 +59,7 @@ def _serve(ready: Callable[..., None], requests: int) -> None:
 
 
 class _Resident:
-    """The running resident of this process (forked copies start their own)."""
+    """A running resident of this process (forked copies start their own)."""
 
     def __init__(self) -> None:
         self.task: NamespaceTask = start_in_namespaces({}, _serve, ready_timeout=SPAWN_BOUND,
@@ -69,13 +70,26 @@ class _Resident:
         return self.owner == os.getpid() and self.task.alive()
 
 
-_lock = threading.Lock()
-_current: _Resident | None = None
+# Residents at most: one per core keeps the cores busy; more callers take turns.
+MAX_RESIDENTS = max(2, os.cpu_count() or 1)
+_slots = threading.BoundedSemaphore(MAX_RESIDENTS)
+_guard = threading.Lock()
+_idle: list[_Resident] = []
+
+
+def _take() -> _Resident:
+    """An idle resident of this process (the one used last), or a new one."""
+    with _guard:
+        while _idle:
+            resident = _idle.pop()
+            if resident.usable():
+                return resident
+    return _Resident()
 
 
 def call_resident(ns_files: Mapping[str, str], fn: Callable[..., T], *args: Any, timeout: float, what: str) -> T:
-    """``fn(*args)`` run by the resident inside ``ns_files`` (kinds of :data:`RETURNABLE_KINDS`
-    only); calls from several threads take turns.
+    """``fn(*args)`` run by a resident inside ``ns_files`` (kinds of :data:`RETURNABLE_KINDS`
+    only); up to :data:`MAX_RESIDENTS` calls from several threads at once, the rest take turns.
 
     Raises:
         ValueError: ``ns_files`` names a kind the resident cannot leave again.
@@ -85,17 +99,15 @@ def call_resident(ns_files: Mapping[str, str], fn: Callable[..., T], *args: Any,
     others = sorted(set(ns_files) - set(RETURNABLE_KINDS))
     if others:
         raise ValueError(f"the resident visitor cannot join and leave {', '.join(others)} namespaces")
-    global _current
     request = (dict(ns_files), fn, args)
-    with _lock:
-        if _current is None or not _current.usable():
-            _current = _Resident()
-        resident = _current
+    with _slots:
+        resident = _take()
         try:
             answer = resident.task.ask(request, timeout)
         except OSError as err:  # its request pipe broke: it died between two calls
-            _current = None
             raise ProbeError(f"{what}: the resident namespace visitor is gone ({err})") from err
+        with _guard:
+            _idle.append(resident)
     if answer[0] == "ok":
         return answer[1]  # type: ignore[no-any-return]
     raise ProbeError(f"{what}: {answer[1]}")

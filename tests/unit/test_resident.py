@@ -14,7 +14,7 @@ import pytest
 
 from netconform.errors import ProbeError, ProbeTimeout
 from netconform.hermetic.forkserver_client import shutdown
-from netconform.hermetic.resident import call_resident
+from netconform.hermetic.resident import MAX_RESIDENTS, call_resident
 
 
 def _sleep_then_pid(seconds: float) -> int:
@@ -58,20 +58,21 @@ def test_one_that_died_is_replaced_on_the_next_call() -> None:
     assert call_resident({}, os.getpid, timeout=10, what="pid") not in (before, None)
 
 
-def test_calls_from_several_threads_take_turns() -> None:
+def test_calls_from_several_threads_share_a_few_residents_and_take_turns_beyond() -> None:
     results: list[int] = []
 
     def call() -> None:
-        results.append(call_resident({}, _sleep_then_pid, 0.05, timeout=10, what="turn"))
+        results.append(call_resident({}, _sleep_then_pid, 0.1, timeout=10, what="turn"))
 
-    threads = [threading.Thread(target=call) for _ in range(6)]
+    count = 3 * MAX_RESIDENTS
+    threads = [threading.Thread(target=call) for _ in range(count)]
     start = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(set(results)) == 1 and len(results) == 6
-    assert time.monotonic() - start >= 6 * 0.05
+    assert len(results) == count and 1 < len(set(results)) <= MAX_RESIDENTS
+    assert time.monotonic() - start >= 3 * 0.1
 
 
 @pytest.mark.parametrize("kind", ["mnt", "pid", "user", "cgroup"])
