@@ -51,15 +51,22 @@ class RuleWatch:
 
     def barrier(self) -> int:
         """Create and delete a chain of our own and wait for the monitor to show it: every event of
-        what was done before is in :attr:`events` then. Returns the index just past the barrier."""
-        name = f"nc-barrier-{next(self._barriers)}"
-        for flag in ("-N", "-X"):
-            subprocess.run(["nsenter", f"--net={self._netns}", "iptables", flag, name], check=True)
+        what was done before is in :attr:`events` then. Returns the index just past the barrier.
+        A fresh monitor may not listen yet (its first barrier went unseen once in CI): each half
+        second unseen, another barrier is made, until one shows or the timeout passes."""
         deadline = time.monotonic() + BARRIER_TIMEOUT
-        with self._seen:
-            while f"-t filter -X {name}" not in "\n".join(self.events[-4:]):
-                assert self._seen.wait(max(0.0, deadline - time.monotonic())), f"xtables-monitor never showed {name}"
-            return len(self.events)
+        while True:
+            name = f"nc-barrier-{next(self._barriers)}"
+            for flag in ("-N", "-X"):
+                subprocess.run(["nsenter", f"--net={self._netns}", "iptables", flag, name], check=True)
+            retry = min(deadline, time.monotonic() + 0.5)
+            with self._seen:
+                while f"-t filter -X {name}" not in "\n".join(self.events[-4:]):
+                    if not self._seen.wait(max(0.0, retry - time.monotonic())):
+                        break
+                else:
+                    return len(self.events)
+            assert time.monotonic() < deadline, f"xtables-monitor never showed {name}"
 
     def close(self) -> None:
         self._monitor.terminate()
