@@ -57,6 +57,13 @@ def _generic(text: str) -> str:
     return "<volatile>" if _VOLATILE.match(text) else text
 
 
+def _daemon_error(text: str) -> str:
+    """The daemon's words, with the endpoints a refused multi-network create lists sorted: moby
+    names them in Go map order, which changes from run to run."""
+    head, said, listed = text.partition("network endpoints: ")
+    return head + said + ", ".join(sorted(listed.split(", "))) if said else text
+
+
 def _scenario_substitutions(scenario: dict[str, Any], run_id: str) -> Substitutions:
     subs = Substitutions()
     observed = scenario.get("observed") or {}
@@ -201,7 +208,7 @@ def flatten_scenario(scenario: dict[str, Any], run_id: str) -> Flat:
         prefix = f"{name} {key}"
         out[f"{prefix} created"] = str(container.get("created"))
         if container.get("error"):
-            out[f"{prefix} daemon error"] = subs.apply(container["error"])
+            out[f"{prefix} daemon error"] = _daemon_error(subs.apply(container["error"]))
         out[f"{prefix} left behind"] = str(container.get("left_behind"))
         if not container.get("created"):
             continue

@@ -305,3 +305,11 @@ def test_the_sentinels_ipv6_slice_is_no_change() -> None:
 
     diff = compare(with_sentinel("aaaaaaaa", 1), with_sentinel("bbbbbbbb", 3))
     assert diff.facts_changed == []
+
+
+def test_endpoints_a_refused_create_lists_in_map_order_are_sorted() -> None:
+    from netconform.report.normalize import _daemon_error
+
+    said = "Container cannot be connected to network endpoints: <net:second>, <net:first>"
+    assert _daemon_error(said) == "Container cannot be connected to network endpoints: <net:first>, <net:second>"
+    assert _daemon_error("conflicting options: mac-address") == "conflicting options: mac-address"
