@@ -1,15 +1,14 @@
-"""Namespace identities, the UTS nodename and generated files of a process, seen from the host."""
+"""Namespace identities and generated files of a process, seen from the host."""
 
 from __future__ import annotations
 
 import errno
 import os
-import socket
 from pathlib import Path
 
 from netconform.errors import ProbeError
 from netconform.facts import NamespaceId
-from netconform.hermetic.nsexec import NAMESPACE_KINDS, call_in_namespaces
+from netconform.hermetic.nsexec import NAMESPACE_KINDS
 
 # The files Docker generates per container (or copies from the host / the joined container).
 GENERATED_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
@@ -30,16 +29,6 @@ def namespace_ids(pid: int) -> dict[str, NamespaceId]:
             raise ProbeError(f"reading the namespaces of pid {pid}: {gone}") from err
         ids[kind] = NamespaceId(kind, info.st_dev, info.st_ino)
     return ids
-
-
-def _nodename() -> str:
-    return socket.gethostname()
-
-
-def uts_hostname(pid: int, timeout: float = 10.0) -> str:
-    """The nodename inside ``pid``'s UTS namespace (what ``hostname`` would print there)."""
-    return call_in_namespaces({"uts": f"/proc/{pid}/ns/uts"}, _nodename, timeout=timeout,
-                              what=f"hostname in the UTS namespace of pid {pid}")
 
 
 def read_generated_files(pid: int) -> dict[str, str]:
