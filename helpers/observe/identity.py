@@ -1,4 +1,4 @@
-"""Namespace identities and generated files of a process, seen from the host."""
+"""Namespace identities and generated files of a process, and the cgroup version, seen from the host."""
 
 from __future__ import annotations
 
