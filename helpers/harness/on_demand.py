@@ -163,30 +163,30 @@ class Prober:
         return facts.reach[spec.id]
 
     def make(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-             attempts: int | None = None) -> ReachResult:
+             attempts: int | None = None, source_port: int | None = None) -> ReachResult:
         """Make the probe (again, for evidence; ``attempts``: fewer than the run's, and for a churn
-        probe at most as many network changes), again with creations held off should one have
-        misled it; a churn probe takes the isolation lock exclusively itself, around the network
-        changes it watches."""
+        probe at most as many network changes; ``source_port``: the one a replay chose from
+        :attr:`source_ports`), again with creations held off should one have misled it; a churn
+        probe takes the isolation lock exclusively itself, around the network changes it watches."""
         if spec.churn:
             return self._reach(facts, spec, context, attempts)
-        return self._beside_creations(facts, spec, context, attempts)
+        return self._beside_creations(facts, spec, context, attempts, source_port)
 
     def _beside_creations(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-                          attempts: int | None = None) -> ReachResult:
+                          attempts: int | None = None, source_port: int | None = None) -> ReachResult:
         """Make the probe while networks may be created (another worker's, another run's): it
         stands unless a creation overlapped it and it saw something arrive (or the daemon's
         DOCKER-USER rules accept traffic); then it is made again with creations held off
         (:mod:`netconform.hermetic.isolation_lock`)."""
         if self.lock is None:
-            return self._reach(facts, spec, context, attempts)
-        result, overlapped = self._probe(facts, spec, context, attempts, watch=True)
+            return self._reach(facts, spec, context, attempts, source_port)
+        result, overlapped = self._probe(facts, spec, context, attempts, source_port, watch=True)
         if not overlapped or (
                 result.outcome == "blocked"
                 and docker_user_only_narrows(self.daemon_pid, ":" in result.address, self.timeout + 5)):
             return result
         with self._probing(f"probe {spec.id} again: a network was created while it ran"):
-            return self._reach(facts, spec, context, attempts)
+            return self._reach(facts, spec, context, attempts, source_port)
 
     def _probing(self, what: str) -> AbstractContextManager[None]:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
@@ -269,11 +269,12 @@ class Prober:
         return str(endpoint.ip)
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-               replay_attempts: int | None = None) -> ReachResult:
-        return self._probe(facts, spec, context, replay_attempts)[0]
+               replay_attempts: int | None = None, source_port: int | None = None) -> ReachResult:
+        return self._probe(facts, spec, context, replay_attempts, source_port)[0]
 
     def _probe(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-               replay_attempts: int | None = None, watch: bool = False) -> tuple[ReachResult, bool]:
+               replay_attempts: int | None = None, source_port: int | None = None,
+               watch: bool = False) -> tuple[ReachResult, bool]:
         """The probe, and (``watch``) whether a network creation overlapped the sending of it."""
         # A replay of a churn probe makes at most as many network changes as attempts.
         attempts = replay_attempts or self.attempts
@@ -300,7 +301,7 @@ class Prober:
             seen_as = result.address if self._in_daemon_netns(facts, spec.to) else None
             overlapped = False
             mark = ProbeMark(spec.proto, secrets.token_hex(8).encode("ascii"), spec.listener_port, seen_as,
-                             self.source_ports.for_probe(spec))
+                             source_port or self.source_ports.for_probe(spec))
             with contextlib.ExitStack() as stack:
                 witness = start_in_namespaces({"net": target_ns}, watch_arrivals, mark, ready_timeout=5.0,
                                               what=f"arrival witness in {spec.to}")

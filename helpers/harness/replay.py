@@ -43,11 +43,15 @@ class Evidence:
 
 
 @contextlib.contextmanager
-def _captured(ends: Mapping[str, str], directory: Path | None, stem: str) -> Iterator[list[Path]]:
+def _captured(ends: Mapping[str, str], directory: Path | None, stem: str,
+              source_port: int | None = None) -> Iterator[list[Path]]:
     if directory is None:
         yield []
         return
-    with capturing(ends, directory, stem) as paths:
+    # A replay with a source port of its own may run beside others to the same port (the
+    # sentinel's): its captures keep only its own TCP segments, and everything else.
+    only = f"not tcp or tcp port {source_port}" if source_port is not None else None
+    with capturing(ends, directory, stem, only) as paths:
         yield paths
 
 
@@ -63,13 +67,14 @@ def keep_evidence(prober: Prober, check: Check, facts: ScenarioFacts, context: M
         first = facts.reach.get(spec.id)
         address = first.address if first is not None else ""
         declared = spec.port if isinstance(spec.port, int) else None  # a reference: known once probed
-        match = _match(address, spec.proto, first.port if first is not None else declared)
-        with _captured(ends, directory, stem) as paths:
+        source_port = prober.source_ports.for_probe(spec)
+        match = _match(address, spec.proto, first.port if first is not None else declared, source_port)
+        with _captured(ends, directory, stem, source_port) as paths:
             if match is None:
-                replay = prober.make(facts, spec, context, replay_attempts(first)).describe()
+                replay = prober.make(facts, spec, context, replay_attempts(first), source_port).describe()
             else:
                 with packet_trace(f"/proc/{prober.daemon_pid}/ns/net", run_id, match) as trace:
-                    replay = prober.make(facts, spec, context, replay_attempts(first)).describe()
+                    replay = prober.make(facts, spec, context, replay_attempts(first), source_port).describe()
                 traced = trace.result()
                 sections["firewall path (nft trace in the daemon's netns)"] = traced.describe()
                 if directory is not None and traced.raw:
@@ -105,8 +110,8 @@ def replay_attempts(first: ReachResult | LookupResult | None) -> int | None:
     return None
 
 
-def _match(address: str, proto: str, port: int | None) -> ProbeMatch | None:
+def _match(address: str, proto: str, port: int | None, source_port: int | None) -> ProbeMatch | None:
     try:
-        return ProbeMatch(dst=address, protocol=proto, dport=port)
+        return ProbeMatch(dst=address, protocol=proto, dport=port, sport=source_port)
     except ValueError:
         return None

@@ -8,9 +8,11 @@ has every failed probe and lookup of it replayed at once, at most :data:`PARALLE
 time, and each later failure takes its evidence from there; the failures of the scenarios built
 ``ahead`` (:mod:`netconform.harness.build_ahead`), whose probes were made in the same window, are
 replayed in the same batch, so their waits overlap too. What was made one after another is
-replayed one after another: probes that share a target namespace and port, and ICMP probes to
-one target (a replay's trace and captures cannot tell two such apart), lookups of one name. A probe that two checks
-judge (its outcome and its ``[source]``) is replayed once, for both.
+replayed one after another: probes that share a target namespace, protocol and port, and ICMP
+probes to one target (a replay's trace and captures cannot tell two such apart), lookups of one
+name; a TCP probe to the sentinel sends from a port of its own, which its replay's trace and
+captures match, so those are replayed at once. A probe that two checks judge (its outcome and its
+``[source]``) is replayed once, for both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from netconform.errors import NetconformError
 from netconform.facts import ScenarioFacts
 from netconform.harness.replay import Evidence
+from netconform.harness.together import sends_from_own_port
 from netconform.harness.windows import lookup_of
 from netconform.spec.model import Check
 from netconform.spec.refs import Unresolvable
@@ -46,12 +49,16 @@ def replay_group(check: Check, facts: ScenarioFacts, context: Mapping[str, Any])
     lookup was not made yet (or it has none), so it is replayed at its own turn."""
     if check.reach is not None:
         spec = check.reach
-        # A replay's firewall trace and captures match by destination, protocol and port (not by
-        # source), so replays to one target take turns per port, and ICMP ones per target, whatever
-        # probes may do; the host and the sentinel are the same namespace for every scenario.
-        port = str(spec.listener_port) if spec.proto != "icmp" else "icmp"
+        if spec.id not in facts.reach:
+            return None
+        if sends_from_own_port(spec):
+            # Its trace and captures match the source port its replay sends from: a turn of its own.
+            return ("probe", str(id(facts)), spec.id)
+        # Otherwise a replay's firewall trace and captures match by destination, protocol and port
+        # (not by source), so replays to one target take turns per protocol and port, and ICMP ones
+        # per target; the host and the sentinel are the same namespace for every scenario.
         shared = "" if spec.to in ("host", "sentinel") else str(id(facts))
-        return ("probe", shared, spec.to, port) if spec.id in facts.reach else None
+        return ("probe", shared, spec.to, spec.proto, str(spec.listener_port) if spec.proto != "icmp" else "")
     try:
         asked = lookup_of(check, facts, context)
     except Unresolvable:

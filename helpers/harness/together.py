@@ -28,6 +28,11 @@ def made_together(spec: ReachSpec) -> tuple[str, int | None]:
     return (spec.id, None)
 
 
+def sends_from_own_port(spec: ReachSpec) -> bool:
+    """Whether ``spec``'s packets carry a source port :class:`SourcePorts` chose for it."""
+    return (spec.proto, spec.to) == ("tcp", "sentinel")
+
+
 class SourcePorts:
     """The source ports of one prober's TCP probes to the sentinel, each its own (thread-safe:
     ``next`` on an itertools counter is atomic)."""
@@ -38,7 +43,7 @@ class SourcePorts:
 
     def for_probe(self, spec: ReachSpec) -> int | None:
         """The port ``spec`` sends from (None: the kernel picks one, as for any other probe)."""
-        if (spec.proto, spec.to) != ("tcp", "sentinel"):
+        if not sends_from_own_port(spec):
             return None
         low, high = SOURCE_PORTS
         return low + (next(self._next) - low) % (high - low)

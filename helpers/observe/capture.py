@@ -30,8 +30,10 @@ def _tcpdump() -> str:
 
 
 @contextmanager
-def capturing(namespaces: Mapping[str, str], directory: Path, stem: str) -> Iterator[list[Path]]:
-    """Capture on every interface of each named netns while the block runs; yield the pcap paths."""
+def capturing(namespaces: Mapping[str, str], directory: Path, stem: str,
+              only: str | None = None) -> Iterator[list[Path]]:
+    """Capture on every interface of each named netns while the block runs; yield the pcap paths.
+    ``only``: a pcap-filter expression the packets must match (everything when None)."""
     tcpdump = _tcpdump()
     directory.mkdir(parents=True, exist_ok=True)
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -41,7 +43,7 @@ def capturing(namespaces: Mapping[str, str], directory: Path, stem: str) -> Iter
             path.unlink(missing_ok=True)
             # --immediate-mode: without it packets wait in the ring buffer and are lost when stopped.
             command = ["nsenter", f"--net={netns}", tcpdump, "-i", "any", "--immediate-mode", "-U", "-n",
-                       "-s", "262144", "-Z", "root", "-w", str(path)]
+                       "-s", "262144", "-Z", "root", "-w", str(path), *([only] if only else [])]
             processes.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
                               path))
         deadline = time.monotonic() + START_TIMEOUT

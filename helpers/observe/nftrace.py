@@ -255,7 +255,8 @@ def _unavailable(netns: str, notes: list[str]) -> str:
 def _rule_handles(netns: str, raw: str, notes: list[str]) -> dict[tuple[str, str, str, int], str]:
     """Name the rules the monitor reported by handle only (added after it read the ruleset)."""
     handles: dict[tuple[str, str, str, int], str] = {}
-    for family, table in sorted(unknown_rule_tables(raw)):
+    # Tracers' tables (another replay's may be gone by now) are left out of the story anyway.
+    for family, table in sorted(found for found in unknown_rule_tables(raw) if trace_run_id(found[1]) is None):
         try:
             handles.update(parse_rule_handles(_nft(netns, "-a", "list", "table", family, table)))
         except (NetconformError, OSError) as err:

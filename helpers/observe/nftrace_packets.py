@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netconform.observe.nftrace_events import TERMINAL_VERDICTS, TraceEvent, TraceStep
-from netconform.observe.nftrace_ruleset import ICMP_ERRORS, ProbeMatch
+from netconform.observe.nftrace_ruleset import ICMP_ERRORS, TRACE_TABLE, ProbeMatch
 from netconform.observe.nftrace_story import hook_lines
 
 # Header fields no hook rewrites: they tie the segments of one packet together across trace ids.
@@ -98,6 +98,12 @@ class _Segment:
     ours: bool = False
 
 
+def is_tracer(step: TraceStep) -> bool:
+    """Whether ``step`` is in a tracer's own table (ours or another replay's, which only marks
+    packets and accepts): never part of the firewall's path."""
+    return step.family == "inet" and TRACE_TABLE.match(step.table) is not None
+
+
 def _identity(fields: dict[str, str]) -> tuple[tuple[str, str], ...] | None:
     key = tuple((name, fields[name]) for name in _IDENTITY if name in fields)
     return key or None
@@ -108,8 +114,8 @@ def assemble(events: list[TraceEvent], own_table: tuple[str, str], match: ProbeM
 
     Args:
         events: from :func:`parse_events`.
-        own_table: (family, name) of the tracer's table; its chains seed the probe's packets and
-            are left out of the steps.
+        own_table: (family, name) of the tracer's table; its rules seed the probe's packets. Every
+            tracer's chains are left out of the steps.
         match: the probe, to tell request from reply.
     """
     segments: list[_Segment] = []
@@ -130,7 +136,9 @@ def assemble(events: list[TraceEvent], own_table: tuple[str, str], match: ProbeM
             segments.append(segment)
             current[step.trace_id] = segment
         segment.events.append((index, event))
-        segment.ours = segment.ours or (step.family, step.table) == own_table
+        # Ours once one of our rules marked it: a packet another tracer marked (in the same
+        # namespace, maybe to the same port from another source port) passes our chains too.
+        segment.ours = segment.ours or ((step.family, step.table) == own_table and step.kind == "rule")
     groups: list[list[_Segment]] = []
     by_key: dict[tuple[tuple[str, str], ...], list[_Segment]] = {}
     for segment in segments:
@@ -148,7 +156,7 @@ def _packet(group: list[_Segment], own_table: tuple[str, str], match: ProbeMatch
         event for _, event in sorted((pair for segment in group for pair in segment.events), key=lambda pair: pair[0])
     ]
     first = next((event.fields for event in events if event.step.kind == "packet"), {})
-    steps = tuple(event.step for event in events if (event.step.family, event.step.table) != own_table)
+    steps = tuple(event.step for event in events if not is_tracer(event.step))
     terminals = [step for step in steps if (step.kind == "policy" or step.verdict in TERMINAL_VERDICTS)]
     if not steps:
         verdict, decided_by = "accept", None

@@ -20,7 +20,8 @@ _RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 
 @dataclass(frozen=True)
 class ProbeMatch:
-    """The probe to trace: its destination, protocol and, when known, source and destination port.
+    """The probe to trace: its destination, protocol and, when known, its source address and ports
+    (``sport``: a port the prober chose, which tells its packets from other probes' to one port).
 
     Raises:
         ValueError: an address is malformed, families differ, or a port is given for ICMP.
@@ -30,6 +31,7 @@ class ProbeMatch:
     protocol: str
     src: str | None = None
     dport: int | None = None
+    sport: int | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -39,6 +41,8 @@ class ProbeMatch:
             raise ValueError(f"src {self.src} and dst {self.dst} are not of the same IP version")
         if self.dport is not None and (self.protocol == "icmp" or not 0 < self.dport < 65536):
             raise ValueError(f"dport {self.dport!r} needs tcp or udp and 1-65535")
+        if self.sport is not None and (self.protocol == "icmp" or not 0 < self.sport < 65536):
+            raise ValueError(f"sport {self.sport!r} needs tcp or udp and 1-65535")
 
     @property
     def family(self) -> str:
@@ -46,7 +50,8 @@ class ProbeMatch:
 
     def describe(self) -> str:
         port = f":{self.dport}" if self.dport is not None else ""
-        return f"{self.src or 'any'} > {self.dst}{port} {self.protocol}"
+        source = f"{self.src or 'any'}" + (f":{self.sport}" if self.sport is not None else "")
+        return f"{source} > {self.dst}{port} {self.protocol}"
 
 
 def trace_table_name(run_id: str, *numbers: int) -> str:
@@ -86,6 +91,10 @@ def trace_ruleset(table: str, match: ProbeMatch) -> str:
         request += f" th dport {match.dport}"
         reply += f" th sport {match.dport}"
         ct += f" ct original proto-dst {match.dport}"
+    if match.sport is not None:
+        request += f" th sport {match.sport}"
+        reply += f" th dport {match.sport}"
+        ct += f" ct original proto-src {match.sport}"
     early = [request, reply]
     if match.src:
         icmp, errors = ("icmpv6", ICMP_ERRORS) if fam == "ip6" else ("icmp", ICMP_ERRORS[:3])

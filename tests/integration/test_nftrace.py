@@ -16,6 +16,7 @@ import struct
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,19 @@ def _connect(address: str, port: int, timeout: float) -> str:
         return "timeout"
 
 
+def _connect_from(source_port: int, address: str, port: int, timeout: float) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("0.0.0.0", source_port))
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+            return "connected"
+        except ConnectionRefusedError:
+            return "refused"
+        except TimeoutError:
+            return "timeout"
+
+
 def _send_udp(address: str, port: int, timeout: float) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
@@ -229,6 +243,29 @@ def test_the_trace_follows_an_accepted_request_and_its_reply(pair: Pair) -> None
         (pair.firewall, "output", "policy"),
     ], story
     assert f"ip {pair.firewall} output → policy ACCEPT" in story, story
+    assert _trace_tables(pair) == []
+
+
+def test_traces_of_one_port_at_once_keep_to_their_own_source_ports(pair: Pair) -> None:
+    """Replays to one port run at once when each sends from a port of its own: each trace shows its
+    own request and reset, none of the other's."""
+    ports = (21001, 21002)
+    with contextlib.ExitStack() as stack:
+        traces = [stack.enter_context(packet_trace(pair.server, pair.run.run_id,
+                                                   ProbeMatch(SERVER, "tcp", dport=ECHO_PORT, sport=port)))
+                  for port in ports]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(lambda port: call_in_namespaces(
+                {"net": pair.client}, _connect_from, port, SERVER, ECHO_PORT, 1.0, timeout=10), ports))
+    assert outcomes == ["refused", "refused"]
+    for port, trace in zip(ports, traces, strict=True):
+        result = trace.result()
+        story = result.describe()
+        assert [packet.direction for packet in result.packets] == ["request", "reply"], story
+        request, reply = result.packets
+        assert request.summary.startswith(f"{CLIENT}:{port} > {SERVER}:{ECHO_PORT} tcp"), story
+        assert reply.summary.startswith(f"{SERVER}:{ECHO_PORT} > {CLIENT}:{port} tcp"), story
+        assert f"nc_{pair.run.run_id}_trace" not in story and not result.notes, "no tracer's chains in the path"
     assert _trace_tables(pair) == []
 
 

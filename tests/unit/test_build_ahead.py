@@ -119,7 +119,7 @@ class CountingProber(Prober):
         self.made: list[tuple[str, str]] = []
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-               replay_attempts: int | None = None) -> ReachResult:
+               replay_attempts: int | None = None, source_port: int | None = None) -> ReachResult:
         self.made.append((facts.scenario, spec.id))
         return ReachResult(spec.id, spec.frm, spec.to, spec.proto, "10.0.0.1", None)
 
@@ -153,7 +153,7 @@ class OverlapProber(CountingProber):
         self.guard = threading.Lock()
 
     def _reach(self, facts: ScenarioFacts, spec: ReachSpec, context: Mapping[str, Any],
-               replay_attempts: int | None = None) -> ReachResult:
+               replay_attempts: int | None = None, source_port: int | None = None) -> ReachResult:
         name = f"{facts.scenario} {spec.id}"
         with self.guard:
             self.overlapped.update(frozenset((name, other)) for other in self.active)

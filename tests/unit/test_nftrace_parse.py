@@ -202,12 +202,27 @@ def test_the_tracer_ruleset_marks_request_reply_errors_and_natted_replies() -> N
     assert "icmpv6 type" not in six, "errors to the source are marked only when the source is known"
 
 
+def test_a_source_port_the_prober_chose_narrows_every_mark() -> None:
+    match = ProbeMatch("198.18.0.2", "tcp", dport=7, sport=20123)
+    script = trace_ruleset("nc_0123abcd_trace", match)
+    for rule in (
+        "ip daddr 198.18.0.2 meta l4proto tcp th dport 7 th sport 20123 meta nftrace set 1",
+        "ip saddr 198.18.0.2 meta l4proto tcp th sport 7 th dport 20123 meta nftrace set 1",
+        "ct original ip daddr 198.18.0.2 meta l4proto tcp ct original proto-dst 7 "
+        "ct original proto-src 20123 meta nftrace set 1",
+    ):
+        assert rule in script
+    assert match.describe() == "any:20123 > 198.18.0.2:7 tcp"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "problem"),
     [
         ({"dst": "10.0.0.1", "protocol": "sctp"}, "protocol"),
         ({"dst": "10.0.0.1", "protocol": "icmp", "dport": 80}, "dport"),
         ({"dst": "10.0.0.1", "protocol": "tcp", "dport": 0}, "dport"),
+        ({"dst": "10.0.0.1", "protocol": "icmp", "sport": 20000}, "sport"),
+        ({"dst": "10.0.0.1", "protocol": "udp", "sport": 70000}, "sport"),
         ({"dst": "10.0.0.1", "protocol": "tcp", "src": "fd00::1"}, "IP version"),
         ({"dst": "not-an-address", "protocol": "tcp"}, "does not appear to be an IPv4 or IPv6 address"),
     ],

@@ -66,7 +66,7 @@ class _Prober(Prober):
         self.made: list[bool] = []  # per probe made: whether creations were held off meanwhile
 
     def _probe(self, facts: Any, spec: Any, context: Any, replay_attempts: int | None = None,
-               watch: bool = False) -> tuple[ReachResult, bool]:
+               source_port: int | None = None, watch: bool = False) -> tuple[ReachResult, bool]:
         assert self.lock is not None
         before = self.lock.mark()
         if self.create_during_first and not self.made:

@@ -1,7 +1,8 @@
 """The failed probes and lookups of a scenario are replayed together, bounded, once each; probes
-that share a target and port never overlap (a listener, or the TCP witness, could not tell them
-apart), nor ICMP probes to one target (the trace matches by destination), nor lookups of one name
-(upstream queries are told apart by name and time)."""
+that share a target, protocol and port never overlap (a listener, or the TCP witness, could not
+tell them apart), but for TCP probes to the sentinel, which send from ports of their own; nor ICMP
+probes to one target (the trace matches by destination), nor lookups of one name (upstream queries
+are told apart by name and time)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ reachability:
   - {from: a3, to: a2, proto: icmp, expect: reach}
   - {from: a2, to: a1, proto: icmp, expect: reach}
   - {from: a3, to: a1, proto: icmp, expect: blocked}
+  - {from: a1, to: sentinel, proto: tcp, port: 7, expect: reach}
+  - {from: a3, to: sentinel, proto: tcp, port: 7, expect: reach}
+  - {from: a3, to: sentinel, proto: udp, port: 7, expect: reach}
 """
 
 
@@ -60,11 +64,19 @@ def probed(checks: list[Check]) -> ScenarioFacts:
                                                containers=containers, relocation=Relocation()))
 
 
+def own_port(check: Check) -> bool:
+    """A TCP probe to the sentinel: its replay sends from a port of its own."""
+    return check.reach is not None and (check.reach.proto, check.reach.to) == ("tcp", "sentinel")
+
+
 def same_group(one: Check, other: Check) -> bool:
     if one.reach is not None and other.reach is not None:
+        if own_port(one) or own_port(other):
+            return one.reach.id == other.reach.id
         if one.reach.proto == other.reach.proto == "icmp":  # a trace matches by destination
             return one.reach.to == other.reach.to
-        return (one.reach.to, one.reach.listener_port) == (other.reach.to, other.reach.listener_port)
+        return ((one.reach.to, one.reach.proto, one.reach.listener_port)
+                == (other.reach.to, other.reach.proto, other.reach.listener_port))
     return one.reach is None and other.reach is None and one.param == other.param
 
 
@@ -76,6 +88,7 @@ class Recorder:
         self.scenarios: set[int] = set()
         self.active: list[tuple[Check, ScenarioFacts | None]] = []
         self.overlaps: list[tuple[str, str]] = []
+        self.together: list[tuple[str, str]] = []  # every pair that overlapped
         self.most = 0
         self.fail = fail
         self.guard = threading.Lock()
@@ -84,6 +97,7 @@ class Recorder:
         with self.guard:
             self.overlaps += [(other.name, check.name) for other, of in self.active
                               if of is facts and same_group(other, check)]
+            self.together += [(other.name, check.name) for other, _ in self.active]
             self.active.append((check, facts))
             self.most = max(self.most, len(self.active))
         time.sleep(0.05)
@@ -111,7 +125,7 @@ def test_the_first_failure_replays_every_failed_probe_once(tmp_path: Path) -> No
     replay = Recorder()
     batch = ReplayBatch()
     failed = [check for check in checks if failing_all_but_blocked(check)]
-    assert len(failed) == 10
+    assert len(failed) == 13
     evidence: dict[str, Any] = {}
     for check in failed:
         evidence[check.name] = batch.evidence(check, facts, checks, replay, failing_all_but_blocked, {})
@@ -131,6 +145,18 @@ def test_probes_to_one_target_port_are_replayed_one_after_another(tmp_path: Path
     tcp = [check for check in checks if check.reach is not None and check.reach.proto == "tcp"]
     ReplayBatch().evidence(tcp[0], probed(checks), checks, replay, failing_all_but_blocked, {})
     assert set(replay.replayed) >= {check.name for check in tcp}
+    assert replay.overlaps == []
+
+
+def test_tcp_probes_to_the_sentinel_one_port_are_replayed_at_once(tmp_path: Path) -> None:
+    checks = scenario_checks(tmp_path)
+    replay = Recorder()
+    to_sentinel = [check for check in checks if own_port(check) and not check.name.endswith(" [source]")]
+    assert len(to_sentinel) == 2
+    ReplayBatch().evidence(to_sentinel[0], probed(checks), checks, replay, failing_all_but_blocked, {})
+    assert set(replay.replayed) >= {check.name for check in to_sentinel}
+    assert (to_sentinel[0].name, to_sentinel[1].name) in replay.together or \
+        (to_sentinel[1].name, to_sentinel[0].name) in replay.together
     assert replay.overlaps == []
 
 
