@@ -18,7 +18,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
-from netconform.engine import placement, ports, removal
+from netconform.engine import churn, placement, ports, removal
 from netconform.engine.image import PAUSE_COMMAND, PAUSE_IN_CONTAINER
 from netconform.engine.removal import changing_networks, remove_quietly, sweep
 from netconform.errors import EngineError
@@ -121,27 +121,16 @@ class ScenarioEngine:
         return {**self.run.labels, LABEL_WORKER: self.worker, LABEL_SCENARIO: name, LABEL_KEY: key}
 
     def churn_networks(self, scenario: str, cycles: int) -> None:
-        """Create and remove ``cycles`` bridge networks, one after another, holding the isolation
-        lock throughout: the daemon reconfigures its firewall each time, and no other probe of any
-        run may be misled by it (only the scenario's own churn probe runs meanwhile).
+        """Create and remove ``cycles`` bridge networks for ``scenario``'s churn probe
+        (:func:`netconform.engine.churn.churn_networks`).
 
         Raises:
             EngineError: the daemon refused a network.
         """
-        with changing_networks(self.lock, f"{cycles} network changes of {scenario}"):
-            for cycle in range(cycles):
-                key = f"churn{cycle}"
-                name = self.run.name(self.worker, scenario, key)
-                try:
-                    network = self.client.networks.create(name, driver="bridge", labels=self.labels(scenario, key),
-                                                          check_duplicate=True)
-                except docker.errors.APIError as err:
-                    raise EngineError(f"scenario {scenario}: the daemon refused churn network {name}: "
-                                      f"{err.explanation or err}") from err
-                problems: list[str] = []
-                remove_quietly(network.remove, problems, f"churn network {name}")
-                if problems:
-                    raise EngineError("; ".join(problems))
+        keys = [f"churn{cycle}" for cycle in range(cycles)]
+        churn.churn_networks(self.client, self.lock, [self.run.name(self.worker, scenario, key) for key in keys],
+                             [self.labels(scenario, key) for key in keys],
+                             f"{cycles} network changes of {scenario}")
 
     def build(self, scenario: Scenario) -> BuiltScenario:
         """Create the scenario's networks (look up existing ones), then its containers in order.
