@@ -2,10 +2,12 @@
 while a stream of echo requests runs between two of a scenario's networks.
 
 Each creation is what reconfigures the daemon's firewall (Docker up to 27.x re-inserts its FORWARD
-jumps then), so creations take turns under the isolation lock, held throughout. A removal touches
-only the removed bridge's own rules (:mod:`netconform.hermetic.isolation_lock`), so each network
-is removed while the next one is created: at most two churn networks exist at once (a pool
-subnet each), and a cycle costs the longer of a creation and a removal, not both.
+jumps then), so each holds the isolation lock alone, as a build's creations do: a probe of another
+worker or run that one overlapped is made again carefully, and may be made between two creations
+(it holds them off while it runs) rather than after all of them. A removal touches only the
+removed bridge's own rules (:mod:`netconform.hermetic.isolation_lock`), so each network is removed
+while the next one is created: at most two churn networks exist at once (a pool subnet each), and
+a cycle costs the longer of a creation and a removal, not both.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from netconform.hermetic.isolation_lock import IsolationLock
 
 def churn_networks(client: docker.DockerClient, lock: IsolationLock | None, names: list[str],
                    labels: list[dict[str, str]], what: str) -> None:
-    """Create and remove a bridge network per name (with its labels), holding ``lock`` while any
+    """Create and remove a bridge network per name (with its labels), holding ``lock`` while each
     is created.
 
     Raises:
@@ -33,16 +35,16 @@ def churn_networks(client: docker.DockerClient, lock: IsolationLock | None, name
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-removal") as remover:
         removing: Future[Any] | None = None
         try:
-            with changing_networks(lock, what):
-                for name, label in zip(names, labels, strict=True):
-                    try:
+            for name, label in zip(names, labels, strict=True):
+                try:
+                    with changing_networks(lock, f"{what}: {name}"):
                         network = client.networks.create(name, driver="bridge", labels=label, check_duplicate=True)
-                    except docker.errors.APIError as err:
-                        raise EngineError(f"{what}: the daemon refused churn network {name}: "
-                                          f"{err.explanation or err}") from err
-                    if removing is not None:
-                        removing.result()  # the network before is gone: two at most
-                    removing = remover.submit(_remove, network, name, problems)
+                except docker.errors.APIError as err:
+                    raise EngineError(f"{what}: the daemon refused churn network {name}: "
+                                      f"{err.explanation or err}") from err
+                if removing is not None:
+                    removing.result()  # the network before is gone: two at most
+                removing = remover.submit(_remove, network, name, problems)
         finally:
             if removing is not None:
                 removing.result()

@@ -3,7 +3,7 @@
 A probe expected to be blocked waits out every attempt, and scenario after scenario these windows
 added up to most of a run's time. In a serial run the order of the scenario files is known, so
 when a file is set up and none is waiting, the next files are built too, as many as the daemon's
-resources allow (:class:`Budget`: the shipped suite is two batches) and at most ``--build-ahead``;
+resources allow (:class:`Budget` and the pool ledger: the shipped suite is one batch) and at most ``--build-ahead``;
 the first reachability or DNS check of the batch makes the probes and lookups of all of them at
 once (one misled by a network creation of another worker or run is made again:
 :mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario
@@ -35,14 +35,14 @@ from netconform.spec.model import Check, Scenario
 DEFAULT_DEPTH = 64
 
 # What one batch may hold at once. Networks without a declared subnet take one from the daemon's
-# default address pools (30 on a stock daemon): two whole runs at once on one daemon, each with
-# its churn probe's network, still fit (the shipped suite is two batches).
+# default address pools (30 on a stock daemon), shared among the suite's processes by the pool
+# ledger (netconform.hermetic.pool_ledger): the shipped suite is one batch, or one per xdist worker.
 MAX_CONTAINERS = 96
 # Builds ahead made at once: the daemon creates containers of several requests in parallel (on 2
 # cores, 3 at once took 0.6 of the time one after another did); network changes still take turns
 # (the isolation lock).
 BUILD_THREADS = 3
-MAX_POOLED_NETWORKS = 12
+MAX_POOLED_NETWORKS = 24
 
 Built = tuple[BuiltScenario, ScenarioFacts]
 
@@ -54,11 +54,6 @@ def _holds(check: Check, siblings: Sequence[Check], facts: ScenarioFacts, contex
                     or judge(check, facts, context.context).passed)
     except Exception:  # e.g. a probe it needs was not made: its own turn makes and reports it
         return False
-
-
-def pooled_networks(scenario: Scenario) -> int:
-    """The networks ``scenario`` creates with a subnet the daemon picks from its pools."""
-    return sum(1 for network in scenario.networks.values() if network.subnet is None and network.existing is None)
 
 
 @dataclass
@@ -74,7 +69,7 @@ class Budget:
 
     def fits(self, batch: Sequence[Scenario]) -> bool:
         return (sum(len(scenario.containers) for scenario in batch) <= self.containers
-                and sum(pooled_networks(scenario) for scenario in batch) <= self.networks)
+                and sum(scenario.pooled_networks for scenario in batch) <= self.networks)
 
 
 @dataclass
@@ -125,14 +120,21 @@ class BuildAhead:
             chosen.append((later, scenario))
         if not chosen:
             return
-        # A batch takes subnets from the daemon's pools: those of the last one's removals first.
+        # A batch takes subnets from the daemon's pools: those of the last one's removals first,
+        # and no more than the pool ledger has free now (the rest is built at its own turn).
         context.removals.wait()
+        reserved = 0
+        while reserved < len(chosen) and context.reserve_ahead(chosen[reserved][1]):
+            reserved += 1
+        chosen = chosen[:reserved]
+        if not chosen:
+            return
         if any(scenario.uses_sentinel for _, scenario in chosen):
             context.start_sentinel()  # once, before the builds that share it
 
         def build(scenario: Scenario) -> Built | NetconformError:
             try:
-                return context.build(scenario)
+                return context.build(scenario, reserved=True)
             except NetconformError as err:
                 return err
 

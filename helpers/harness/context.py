@@ -23,6 +23,7 @@ from netconform.engine.dockerhost import (
     read_daemon,
 )
 from netconform.engine.image import ensure_probe_image, pause_binary, require_image
+from netconform.engine.pool_room import suite_pool_room
 from netconform.engine.steps import perform_step
 from netconform.errors import DaemonUnavailable, EngineError, NetconformError
 from netconform.facts import DaemonFacts, ScenarioFacts, SegmentInfo, SentinelInfo
@@ -35,11 +36,12 @@ from netconform.harness.replay_batch import ReplayBatch
 from netconform.harness.windows import prepare
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.hermetic.kernel_features import FeatureProbe
+from netconform.hermetic.pool_ledger import PoolLedger
 from netconform.hermetic.runs import RunIdentity
 from netconform.hermetic.segment import Segment
 from netconform.hermetic.sentinel import DEFAULT_CIDR, DEFAULT_CIDR6, Sentinel
 from netconform.judge import Verdict, judge
-from netconform.observe.daemon_settings import read_effective_settings
+from netconform.observe.daemon_settings import builtin_defaults, read_effective_settings
 from netconform.observe.firewall_layout import read_firewall_layout
 from netconform.observe.scenario import observe_scenario
 from netconform.spec.model import Check, Scenario, StepSpec
@@ -103,6 +105,8 @@ class RunContext:
     prober: Prober | None = None
     docker_info: dict[str, Any] = field(default_factory=dict)
     lock: IsolationLock | None = None
+    # The subnets of the daemon's address pools the suite's processes hold (None: unbounded).
+    pools: PoolLedger | None = None
     settings: EffectiveSettings | None = None
     firewall_layout: dict[str, Any] | None = None
     # Values a host profile pins (setting name -> value); they win over the effective ones.
@@ -140,8 +144,12 @@ class RunContext:
                                                timeout=options.probe_timeout)
             # Only the controlling process's is reported; a worker may open after others built.
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
+            pools = settings.settings.get("default_address_pools")
+            room = suite_pool_room(client, pools.value if pools is not None and pools.value
+                                   else builtin_defaults(daemon.version)["default_address_pools"])
             return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
-                       lock=lock, settings=settings, firewall_layout=layout,
+                       lock=lock, pools=PoolLedger(f"/proc/{pid}/ns/net", room), settings=settings,
+                       firewall_layout=layout,
                        process=DaemonProcess.of(pid, attached_daemon.socket))
         except BaseException:
             client.close()
@@ -192,27 +200,28 @@ class RunContext:
             return str(value)
         raise EngineError(f"{value} cannot be resolved when the scenario is built")
 
-    def build(self, scenario: Scenario) -> tuple[BuiltScenario, ScenarioFacts]:
-        """Create the scenario and observe it once; its checks all judge these facts.
+    def reserve_ahead(self, scenario: Scenario) -> bool:
+        """Reserve ``scenario``'s subnets of the daemon's pools if they are free now, to build it
+        ahead (:meth:`build` with ``reserved``); False: build it at its own turn."""
+        return self.pools is None or self.pools.try_reserve(scenario.pooled_networks)
+
+    def build(self, scenario: Scenario, reserved: bool = False) -> tuple[BuiltScenario, ScenarioFacts]:
+        """Create the scenario and observe it once; its checks all judge these facts. Its subnets
+        of the daemon's pools are reserved first, waiting for other processes of the suite to give
+        some back if need be, unless ``reserved`` (:meth:`reserve_ahead`); :meth:`teardown` gives
+        them back.
 
         Raises:
             DaemonUnavailable: the daemon under test stopped or restarted since the run began.
+            EngineError: the subnets were not free in time.
         """
-        changed = self.process.change() if self.process is not None else ""
-        if changed:
-            raise DaemonUnavailable(f"{changed}; what the run read of the daemon (version, settings, firewall "
-                                    "layout, namespaces) was the old process's, so nothing more is built")
-        if scenario.uses_sentinel:
-            self.start_sentinel()
-        segment = self.make_segment(scenario)
+        if self.pools is not None and not reserved:
+            self.pools.reserve(scenario.pooled_networks, f"scenario {scenario.name}")
         try:
-            built = self.engine.build(scenario)
+            built, segment = self._create(scenario)
         except BaseException:
-            if segment is not None:
-                segment.remove()
+            self._give_back(scenario)  # nothing of it is left (the engine removed what it made)
             raise
-        finally:
-            self._building = {}
         self.built.append(built)
         if segment is not None:
             self.segments[id(built)] = segment
@@ -222,6 +231,23 @@ class RunContext:
             self.teardown(built)
             raise
         return built, facts
+
+    def _create(self, scenario: Scenario) -> tuple[BuiltScenario, Segment | None]:
+        changed = self.process.change() if self.process is not None else ""
+        if changed:
+            raise DaemonUnavailable(f"{changed}; what the run read of the daemon (version, settings, firewall "
+                                    "layout, namespaces) was the old process's, so nothing more is built")
+        if scenario.uses_sentinel:
+            self.start_sentinel()
+        segment = self.make_segment(scenario)
+        try:
+            return self.engine.build(scenario), segment
+        except BaseException:
+            if segment is not None:
+                segment.remove()
+            raise
+        finally:
+            self._building = {}
 
     def _observe(self, built: BuiltScenario, on_segment: SegmentInfo | None) -> ScenarioFacts:
         """The scenario as it is now (a fresh ScenarioFacts: no lookup or probe made yet)."""
@@ -333,14 +359,21 @@ class RunContext:
             return False
 
     def teardown(self, built: BuiltScenario) -> None:
-        if built in self.built:
+        held = built in self.built
+        if held:
             self.built.remove(built)
         segment = self.segments.pop(id(built), None)
         try:
             self.engine.teardown(built)
         finally:
+            if held:
+                self._give_back(built.scenario)
             if segment is not None:  # after the networks on it
                 segment.remove()
+
+    def _give_back(self, scenario: Scenario) -> None:
+        if self.pools is not None:
+            self.pools.release(scenario.pooled_networks)
 
     def teardown_later(self, built: BuiltScenario) -> None:
         """:meth:`teardown` in the background (:mod:`netconform.harness.removals`)."""

@@ -167,7 +167,7 @@ class Prober:
         """Make the probe (again, for evidence; ``attempts``: fewer than the run's, and for a churn
         probe at most as many network changes; ``source_port``: the one a replay chose from
         :attr:`source_ports`), again with creations held off should one have misled it; a churn
-        probe takes the isolation lock exclusively itself, around the network changes it watches."""
+        probe's own network changes each take the isolation lock alone (:mod:`netconform.engine.churn`)."""
         if spec.churn:
             return self._reach(facts, spec, context, attempts)
         return self._beside_creations(facts, spec, context, attempts, source_port)

@@ -21,7 +21,6 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from netconform.errors import SpecError
-from netconform.harness.build_ahead import pooled_networks
 from netconform.spec import Scenario, load_scenario
 from netconform.spec.model import SCENARIO_SUFFIXES
 
@@ -49,7 +48,7 @@ WINDOW_COST = 3.5
 def scenario_cost(scenario: Scenario) -> float:
     """What running ``scenario`` costs a worker (see CONTAINER_COST and the others)."""
     windows = len(scenario.steps) + sum(1 for check in scenario.checks if check.reach is not None and check.reach.churn)
-    return (CONTAINER_COST * len(scenario.containers) + POOLED_NETWORK_COST * pooled_networks(scenario)
+    return (CONTAINER_COST * len(scenario.containers) + POOLED_NETWORK_COST * scenario.pooled_networks
             + WINDOW_COST * windows)
 
 

@@ -206,6 +206,11 @@ class Scenario:
     # Changes made to the running scenario, in order (see Check.step).
     steps: tuple[StepSpec, ...] = ()
 
+    @property
+    def pooled_networks(self) -> int:
+        """The networks it creates with a subnet the daemon picks from its default address pools."""
+        return sum(1 for network in self.networks.values() if network.subnet is None and network.existing is None)
+
     def markers_of(self, check: Check) -> set[str]:
         """Mode markers of the containers a check involves (both ends of a probe)."""
         keys = [check.reach.frm, check.reach.to] if check.reach else [check.subject]

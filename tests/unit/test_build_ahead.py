@@ -28,16 +28,20 @@ from netconform.spec.model import NetworkSpec, ReachSpec, Scenario
 class Builds:
     """Stands in for the run context: records what it built, refuses or lacks what it is told."""
 
-    def __init__(self, refuse: str = "", lacking: str = "") -> None:
+    def __init__(self, refuse: str = "", lacking: str = "", no_room: str = "") -> None:
         self.built: list[str] = []
         self.refuse = refuse
         self.lacking = lacking
+        self.no_room = no_room  # the pool ledger has no room for it now
         self.removals = Removals()
 
     def missing_features(self, scenario: Scenario) -> list[str]:
         return ["ipvlan"] if scenario.name == self.lacking else []
 
-    def build(self, scenario: Scenario) -> tuple[Any, Any]:
+    def reserve_ahead(self, scenario: Scenario) -> bool:
+        return scenario.name != self.no_room
+
+    def build(self, scenario: Scenario, reserved: bool = False) -> tuple[Any, Any]:
         if scenario.name == self.refuse:
             raise EngineError(f"the daemon refused {scenario.name}")
         self.built.append(scenario.name)
@@ -84,6 +88,13 @@ def test_a_batch_takes_no_more_networks_from_the_daemons_pools_than_its_budget()
     ahead.build_after(Path("s0.yaml"), cast(RunContext, builds))
     assert taken == ("built s0", "facts of s0")
     assert sorted(builds.built) == ["s0", "s1", "s2", "s3"], "a declared subnet takes nothing from the pools"
+
+
+def test_a_batch_ends_where_the_pool_ledger_has_no_room_left() -> None:
+    ahead, builds = run_of(5, 4), Builds(no_room="s2")
+    turn(ahead, builds, 0)
+    assert sorted(builds.built) == ["s0", "s1"], "s2 and what follows wait for their own turn"
+    assert ahead.take(Path("s2.yaml")) is None
 
 
 def test_a_build_that_fails_ahead_fails_at_its_own_turn() -> None:
