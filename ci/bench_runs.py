@@ -64,7 +64,9 @@ class Run:
 def run_suite(paths: Sequence[Path], workers: int = 1, extra: Sequence[str] = (), report_dir: Path | None = None,
               allowed: Sequence[int] = (0,)) -> Run:
     """Run pytest on ``paths`` (``workers`` > 1: under xdist), from the repository root."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, *map(str, paths)]
+    # As ./ci/conform runs the suite (without the development environment's hypothesis plugin).
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *extra,
+               *map(str, paths)]
     if workers > 1:
         command += ["-n", str(workers)]
     if report_dir is not None:

@@ -43,8 +43,8 @@ def main(argv: list[str]) -> int:
                 reports = [Path(scratch) / f"{kind.replace(' ', '')}-{number}-{n}" for n in range(at_once)]
                 started = time.monotonic()
                 running = [subprocess.Popen(
-                    [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", *flags,
-                     "--report-dir", str(report), *extra],
+                    [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
+                     "-p", "no:hypothesispytest", *flags, "--report-dir", str(report), *extra],
                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for report in reports]
                 codes = [process.wait(timeout=1800) for process in running]
                 elapsed = time.monotonic() - started

@@ -79,7 +79,10 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     # -p by entry point name, so the plugin loads even where plugin autoloading is switched off.
     # This command is part of the plugin's package, so pytest finds it imported already and warns
     # that it cannot rewrite its asserts; none of the checks relies on rewritten asserts.
-    argv = ["-p", "netconform", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    # Hypothesis's plugin (where hypothesis is installed, as in the development environment)
+    # imports all of hypothesis at the end of every session, ~1 s, for tests a conformance run has not.
+    argv = ["-p", "netconform", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.markers:
