@@ -3,9 +3,9 @@
 A probe expected to be blocked waits out every attempt, and scenario after scenario these windows
 added up to most of a run's time. In a serial run the order of the scenario files is known, so
 when a file is set up and none is waiting, the next files are built too, as many as the daemon's
-resources allow (:class:`Budget` and the pool ledger: the shipped suite is one batch) and at most ``--build-ahead``;
-the first reachability or DNS check of the batch makes the probes and lookups of all of them at
-once (one misled by a network creation of another worker or run is made again:
+resources allow (:class:`Budget` and the pool ledger: the shipped suite is one batch) and at most
+``--build-ahead``; the first reachability or DNS check of the batch makes the probes and lookups of
+all of them at once (one misled by a network creation of another worker or run is made again:
 :mod:`netconform.hermetic.isolation_lock`), and their own checks later judge them. Each scenario
 is still built and observed by itself; a build that fails ahead is reported at that file's own
 setup. One whose every check already holds after the window, with no step to come, is removed

@@ -144,13 +144,11 @@ class RunContext:
                                                timeout=options.probe_timeout)
             # Only the controlling process's is reported; a worker may open after others built.
             layout = _firewall_layout(pid, options.probe_timeout) if worker == "main" else None
-            pools = settings.settings.get("default_address_pools")
-            room = suite_pool_room(client, pools.value if pools is not None and pools.value
-                                   else builtin_defaults(daemon.version)["default_address_pools"])
+            pools = getattr(settings.settings.get("default_address_pools"), "value", None)
+            room = suite_pool_room(client, pools or builtin_defaults(daemon.version)["default_address_pools"])
             return cls(options, run, client, pid, daemon, engine, image, docker_info=networking_info(readout.info),
                        lock=lock, pools=PoolLedger(f"/proc/{pid}/ns/net", room), settings=settings,
-                       firewall_layout=layout,
-                       process=DaemonProcess.of(pid, attached_daemon.socket))
+                       firewall_layout=layout, process=DaemonProcess.of(pid, attached_daemon.socket))
         except BaseException:
             client.close()
             raise
