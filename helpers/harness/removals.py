@@ -4,9 +4,10 @@ Removing a scenario's containers and networks is as slow as creating them, and i
 nothing that follows needs to wait for it: the next scenarios are built already
 (:mod:`netconform.harness.build_ahead`). So a finished scenario's removal goes to a small pool of
 threads (container removals run side by side; removing a network takes no isolation lock:
-:mod:`netconform.hermetic.isolation_lock`). A removal that fails is reported at the next scenario teardown that finds it finished, in
-the scenario's own name, and the last scenario's teardown waits for all of them; the run's context
-waits for any left before it removes the sentinel and sweeps the run's labels.
+:mod:`netconform.hermetic.isolation_lock`). A removal that fails is reported at the next scenario
+teardown that finds it finished, in the scenario's own name, and the last scenario's teardown waits
+for all of them; the run's context waits for any left before it removes the sentinel and sweeps
+the run's labels.
 """
 
 from __future__ import annotations
