@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import takewhile
 from pathlib import Path
 
 from netconform.engine.builder import BuiltScenario
@@ -123,10 +124,7 @@ class BuildAhead:
         # A batch takes subnets from the daemon's pools: those of the last one's removals first,
         # and no more than the pool ledger has free now (the rest is built at its own turn).
         context.removals.wait()
-        reserved = 0
-        while reserved < len(chosen) and context.reserve_ahead(chosen[reserved][1]):
-            reserved += 1
-        chosen = chosen[:reserved]
+        chosen = list(takewhile(lambda each: context.reserve_ahead(each[1]), chosen))
         if not chosen:
             return
         if any(scenario.uses_sentinel for _, scenario in chosen):

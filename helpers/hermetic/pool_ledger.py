@@ -13,9 +13,10 @@ then holds nothing but removals under way, which end by themselves, so no two pr
 each other.
 
 The ledger is a file per daemon network namespace beside the isolation lock's
-(:data:`netconform.hermetic.isolation_lock.LOCK_DIR`): one line per process, ``pid start-time
-count``, rewritten under an exclusive flock. Lines of processes that are gone (or whose pid was
-reused) do not count: a crashed run's reservations lapse with it.
+(:data:`netconform.hermetic.isolation_lock.LOCK_DIR`): one line per process, ``<pid>:<start time>
+<count>`` (the owner form of a run's label), rewritten under an exclusive flock. Lines of
+processes that are gone (or whose pid was reused) do not count: a crashed run's reservations lapse
+with it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from netconform.errors import EngineError
 from netconform.hermetic.isolation_lock import LOCK_DIR
-from netconform.hermetic.runs import process_start_time
+from netconform.hermetic.runs import owner_alive, process_start_time
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -89,29 +90,28 @@ class PoolLedger:
             if count > 0 and own + held + count > self.total and not (wait and own == held == 0):
                 return False
             own = max(0, own + count)
-            me = _me()
-            entries = {**others, **({me: own} if own else {})}
-            lines[:] = [f"{pid} {start} {value}" for (pid, start), value in sorted(entries.items())]
+            entries = {**others, **({_me(): own} if own else {})}
+            lines[:] = [f"{owner} {value}" for owner, value in sorted(entries.items())]
             return True
 
 
-def _me() -> tuple[int, str]:
-    return os.getpid(), process_start_time(os.getpid()) or "?"
+def _me() -> str:
+    """This process as a run's owner label names it (:func:`owner_alive` reads that form)."""
+    return f"{os.getpid()}:{process_start_time(os.getpid()) or '0'}"
 
 
-def _split(lines: list[str]) -> tuple[int, dict[tuple[int, str], int]]:
-    """(this process's count, every other live process's count by (pid, start time))."""
+def _split(lines: list[str]) -> tuple[int, dict[str, int]]:
+    """(this process's count, every other live process's count by owner)."""
     me = _me()
     own, others = 0, {}
     for line in lines:
-        fields = line.split()
-        if len(fields) != 3 or not fields[0].isdigit() or not fields[2].isdigit():
+        owner, _, count = line.partition(" ")
+        if not count.isdigit():
             continue  # not ours to read: ignored, and dropped at the next write
-        key = (int(fields[0]), fields[1])
-        if key == me:
-            own = int(fields[2])
-        elif process_start_time(key[0]) == key[1]:
-            others[key] = int(fields[2])
+        if owner == me:
+            own = int(count)
+        elif owner_alive(owner):
+            others[owner] = int(count)
     return own, others
 
 

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netconform.observe.nftrace_events import TERMINAL_VERDICTS, TraceEvent, TraceStep
-from netconform.observe.nftrace_ruleset import ICMP_ERRORS, TRACE_TABLE, ProbeMatch
+from netconform.observe.nftrace_ruleset import ICMP_ERRORS, ProbeMatch, trace_run_id
 from netconform.observe.nftrace_story import hook_lines
 
 # Header fields no hook rewrites: they tie the segments of one packet together across trace ids.
@@ -101,7 +101,7 @@ class _Segment:
 def is_tracer(step: TraceStep) -> bool:
     """Whether ``step`` is in a tracer's own table (ours or another replay's, which only marks
     packets and accepts): never part of the firewall's path."""
-    return step.family == "inet" and TRACE_TABLE.match(step.table) is not None
+    return step.family == "inet" and trace_run_id(step.table) is not None
 
 
 def _identity(fields: dict[str, str]) -> tuple[tuple[str, str], ...] | None:

@@ -24,7 +24,7 @@ def ledger(tmp_path: Path, total: int = 10, timeout: float = 5.0) -> PoolLedger:
 def other_process_holds(book: PoolLedger, count: int) -> None:
     """A live process besides this one (our parent) holds ``count``."""
     parent = os.getppid()
-    book.path.write_text(f"{parent} {process_start_time(parent)} {count}\n")
+    book.path.write_text(f"{parent}:{process_start_time(parent)} {count}\n")
 
 
 def test_reservations_stay_within_the_total_and_come_back(tmp_path: Path) -> None:
@@ -40,8 +40,8 @@ def test_other_live_processes_count_and_gone_ones_do_not(tmp_path: Path) -> None
     book = ledger(tmp_path)
     other_process_holds(book, 7)
     with book.path.open("a") as lines:
-        lines.write("999999999 1 10\n")  # no such pid: lapsed
-        lines.write(f"1 {'not-its-start-time'} 10\n")  # pid 1, but not the process that wrote it
+        lines.write("999999999:1 10\n")  # no such pid: lapsed
+        lines.write("1:not-its-start-time 10\n")  # pid 1, but not the process that wrote it
     assert not book.try_reserve(4)
     assert book.try_reserve(3)
     assert book.held() == (3, 10)
