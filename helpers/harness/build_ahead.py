@@ -19,6 +19,7 @@ between builds needs, such as tests/faults).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext
 from netconform.judge import judge
 from netconform.judge.applicability import not_applicable
-from netconform.spec.model import Check, Scenario
+from netconform.spec.model import Check, ReachSpec, Scenario
 
 DEFAULT_DEPTH = 64
 
@@ -55,6 +56,13 @@ def _holds(check: Check, siblings: Sequence[Check], facts: ScenarioFacts, contex
                     or judge(check, facts, context.context).passed)
     except Exception:  # e.g. a probe it needs was not made: its own turn makes and reports it
         return False
+
+
+def _churn_probes(scenario: Scenario) -> list[ReachSpec]:
+    """The scenario's churn probes of its state as built (:attr:`ReachSpec.churn`)."""
+    probes = {check.reach.id: check.reach for check in scenario.checks
+              if check.reach is not None and check.reach.churn and not check.step}
+    return list(probes.values())
 
 
 @dataclass
@@ -130,18 +138,31 @@ class BuildAhead:
         if any(scenario.uses_sentinel for _, scenario in chosen):
             context.start_sentinel()  # once, before the builds that share it
 
+        prober = context.ready_prober() if any(_churn_probes(scenario) for _, scenario in chosen) else None
+
         def build(scenario: Scenario) -> Built | NetconformError:
             try:
-                return context.build(scenario, reserved=True)
+                built = context.build(scenario, reserved=True)
             except NetconformError as err:
                 return err
+            for spec in _churn_probes(scenario):
+                assert prober is not None
+                with contextlib.suppress(NetconformError):  # made again, and reported, at its own turn
+                    prober.reach(built[1], spec, context.context)
+            return built
 
         # A segment's names are the context's state while its scenario is built: those alone, first.
-        alone = {later: build(scenario) for later, scenario in chosen if scenario.segment is not None}
-        rest = [(later, scenario) for later, scenario in chosen if scenario.segment is None]
-        with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
-            together = dict(zip([later for later, _ in rest], pool.map(build, [scenario for _, scenario in rest]),
-                                strict=True))
+        # Other processes' probe windows wait for the batch (netconform.hermetic.isolation_lock).
+        # A churn probe's network changes are made beside the batch's builds, as theirs are; so
+        # those scenarios are built first.
+        building = context.lock.building if context.lock is not None else lambda _: contextlib.nullcontext()
+        with building(f"a batch of {len(chosen)} scenarios"):
+            alone = {later: build(scenario) for later, scenario in chosen if scenario.segment is not None}
+            rest = sorted([(later, scenario) for later, scenario in chosen if scenario.segment is None],
+                          key=lambda each: not _churn_probes(each[1]))
+            with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
+                together = dict(zip([later for later, _ in rest],
+                                    pool.map(build, [scenario for _, scenario in rest]), strict=True))
         for later, scenario in chosen:
             built = alone[later] if later in alone else together[later]
             self._ready[later] = built if isinstance(built, NetconformError) else (scenario, built)

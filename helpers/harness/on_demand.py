@@ -22,7 +22,7 @@ import ipaddress
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
@@ -46,6 +46,10 @@ from netconform.spec.model import ReachSpec
 from netconform.spec.refs import Unresolvable, primary_endpoint, resolve_value
 
 PARALLEL_PROBES = 32
+# Seconds a probe that reaches takes, roughly (its children's start), against attempts x timeout.
+QUICK_PROBE = 0.2
+# Seconds a window waits for other processes' batches of builds to end (a worker's takes ~20 s).
+WINDOW_WAIT = 60.0
 # One echo request every 2 ms while networks churn: a rule re-insertion leaves a window of 4-42 ms.
 CHURN_INTERVAL = 0.002
 
@@ -192,11 +196,13 @@ class Prober:
         return self.lock.probing(what) if self.lock is not None else contextlib.nullcontext()
 
     def prefetch(self, facts: ScenarioFacts, specs: Sequence[ReachSpec], context: Mapping[str, Any],
-                 ahead: Sequence[tuple[ScenarioFacts, Sequence[ReachSpec]]] = ()) -> None:
+                 ahead: Sequence[tuple[ScenarioFacts, Sequence[ReachSpec]]] = (),
+                 silent: Collection[tuple[str, str]] = ()) -> None:
         """Make a scenario's probes concurrently: a blocked probe costs its full timeout, and they
         add up. TCP probes to one port of a container or the host run one after another, as their
         witness cannot tell them apart (:mod:`netconform.harness.together`). The probes of scenarios
-        built ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window."""
+        built ``ahead`` (:mod:`netconform.harness.build_ahead`) are made in the same window. Chains
+        of probes ``silent`` names (scenario, probe id: expected not to reach) start first."""
         groups: dict[tuple[int, str, int | None], list[tuple[ScenarioFacts, ReachSpec]]] = defaultdict(list)
         for scenario, wanted in [(facts, specs), *ahead]:
             # One probe per id: a probe's outcome and its [source] are two checks of one spec.
@@ -216,11 +222,24 @@ class Prober:
             for scenario, spec in group:
                 scenario.reach[spec.id] = self._beside_creations(scenario, spec, context)
 
-        # The longest chains first: a group's probes take turns, and one started late ends the window late.
-        chains = sorted(groups.values(), key=len, reverse=True)
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
+        # The longest chains first: a group's probes take turns, and one started late ends the window
+        # late. A probe expected to be blocked waits out all its attempts; one that reaches is quick.
+        def length(chain: list[tuple[ScenarioFacts, ReachSpec]]) -> float:
+            return sum(self.attempts * self.timeout if (scenario.scenario, spec.id) in silent else QUICK_PROBE
+                       for scenario, spec in chain)
+
+        chains = sorted(groups.values(), key=length, reverse=True)
+        with self._window(), ThreadPoolExecutor(max_workers=min(PARALLEL_PROBES, len(groups))) as pool:
             for future in [pool.submit(run, group) for group in chains]:
                 future.result()
+
+    def _window(self) -> AbstractContextManager[None]:
+        """A window's probes hold creations off together once no other process builds a batch
+        (:mod:`netconform.hermetic.isolation_lock`); should one still build after
+        :data:`WINDOW_WAIT` seconds, they watch for its creations instead."""
+        if self.lock is None or not self.lock.after_builds(WINDOW_WAIT, "probe window: other builds"):
+            return contextlib.nullcontext()
+        return self.lock.probing("probe window")
 
     def _churn_probe(self, facts: ScenarioFacts, spec: ReachSpec, result: ReachResult, source_ns: str,
                      mark: ProbeMark, changes: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from netconform.errors import NetconformError
 from netconform.facts import ContainerFacts, ScenarioFacts
 from netconform.harness.on_demand import PARALLEL_PROBES, Prober
+from netconform.judge.verdict import would_pass
 from netconform.spec.model import Check
 from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import Unresolvable, resolve_value
@@ -62,6 +63,15 @@ def prefetch_lookups(prober: Prober, facts: ScenarioFacts, checks: Sequence[Chec
             future.result()
 
 
+def expected_silent(scenarios: Sequence[tuple[ScenarioFacts, Sequence[Check]]],
+                    context: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(scenario, probe id) of the probes expected not to reach: those wait out every attempt, so a
+    window starts them first and the quick ones fill the wait."""
+    return {(facts.scenario, check.reach.id) for facts, checks in scenarios for check in checks
+            if check.reach is not None and check.prop == "reach"
+            and would_pass(check, facts, context, "reach") is False}
+
+
 def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping[str, Any],
             siblings: Sequence[Check] = (), ahead: Sequence[tuple[ScenarioFacts, Sequence[Check]]] = (),
             after_window: Callable[[], None] | None = None) -> None:
@@ -78,12 +88,13 @@ def prepare(prober: Prober, check: Check, facts: ScenarioFacts, context: Mapping
     specs = [other.reach for other in siblings if other.reach is not None] or \
         ([check.reach] if check.reach is not None else [])
     others = [(scenario, [c.reach for c in checks if c.reach is not None]) for scenario, checks in ahead]
+    silent = expected_silent([(facts, siblings), *ahead], context)
     # What fails in the other kind's part is not this check's: that probe or lookup stays unmade,
     # and its own check makes it again and reports it.
     with ThreadPoolExecutor(max_workers=1) as beside:
         lookups = beside.submit(prefetch_lookups, prober, facts, siblings, context, ahead)
         with contextlib.suppress(*(() if check.reach is not None else (NetconformError,))):
-            prober.prefetch(facts, specs, context, others)
+            prober.prefetch(facts, specs, context, others, silent)
         with contextlib.suppress(*(() if asked is not None else (NetconformError,))):
             lookups.result()
     if after_window is not None:

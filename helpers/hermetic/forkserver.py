@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -45,6 +46,11 @@ def main() -> None:
     fd = int(sys.argv[1])
     close_inherited([fd])
     _warm_netlink()
+    # Everything imported so far moves out of the collector's reach: a child's collections would
+    # otherwise write to every object's header and copy the pages it shares with this process
+    # (a child that reads a netns: 12.4 ms of CPU instead of 14.7, an empty one 3.6 instead of 4.4).
+    gc.collect()
+    gc.freeze()
     serve(socket.socket(fileno=fd))
 
 

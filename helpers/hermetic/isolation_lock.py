@@ -24,6 +24,13 @@ removed. Writers go first (a turnstile), so a stream of careful probes cannot st
 The lock files live in /run/netconform/locks, keyed by the netns inode; they hold no state but the
 generation count and are never removed (removing a file a waiter holds open would split the lock).
 
+A window of probes (:meth:`netconform.harness.on_demand.Prober.prefetch`) probes carefully as a
+whole, once no process is building a batch of scenarios (each says so: :meth:`IsolationLock.building`):
+a window that ran beside another worker's builds saw most of its probes overlapped by a creation,
+and each that saw something was made again, waiting for the builds between creations. Waiting for
+those builds first costs less, and the window then holds off the step and churn changes that would
+have misled it.
+
 With ``NETCONFORM_LOCK_TRACE=<file>`` in the environment each hold is appended to that file (time,
 process, mode, seconds waited, seconds held, what): how long builds and probes of concurrent
 workers wait for each other (ci/benchmark.py uses it to profile ``-n 2``).
@@ -63,6 +70,7 @@ class IsolationLock:
         self.path = LOCK_DIR / f"net-{inode}.lock"
         self.turnstile = LOCK_DIR / f"net-{inode}.turnstile"
         self.generation = LOCK_DIR / f"net-{inode}.generation"
+        self.builds = LOCK_DIR / f"net-{inode}.builds"
         self.timeout = timeout
 
     @contextlib.contextmanager
@@ -74,6 +82,22 @@ class IsolationLock:
                 yield
             finally:
                 self._bump()
+
+    @contextlib.contextmanager
+    def building(self, what: str) -> Iterator[None]:
+        """Say a batch of builds is under way (any number of builders at once), for
+        :meth:`after_builds`; the builds' creations still take the lock one by one."""
+        with _flock(self.builds, fcntl.LOCK_SH, self.timeout, what):
+            yield
+
+    def after_builds(self, bound: float, what: str) -> bool:
+        """Wait until no process builds a batch (:meth:`building`), ``bound`` seconds at most;
+        whether none did. Call only while building nothing yourself."""
+        try:
+            with _flock(self.builds, fcntl.LOCK_EX, bound, what):
+                return True
+        except ProbeTimeout:
+            return False
 
     def mark(self) -> Mark:
         """Where creations stand now, for :meth:`changed_since` after a probe."""

@@ -62,6 +62,18 @@ def _pick(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tup
     return expectation, note.rstrip("; ")
 
 
+def would_pass(check: Check, facts: ScenarioFacts, context: Mapping[str, Any], observed: Any) -> bool | None:
+    """Whether ``observed`` would satisfy the expectation that applies to ``check`` (None: none
+    applies, or it cannot be resolved yet). A scheduling hint, never a verdict."""
+    matcher, _ = _pick(check, facts, context)
+    if matcher is None:
+        return None
+    try:
+        return all(holds(op, observed, resolve_value(raw, facts, context)) for op, raw in matcher.ops)
+    except Unresolvable:
+        return None
+
+
 def judge(check: Check, facts: ScenarioFacts, context: Mapping[str, Any] | None = None) -> Verdict:
     """Observe the check's property and evaluate its expectation; never raises for a bad result."""
     context = context or {}

@@ -1,11 +1,15 @@
 """Interfaces, addresses, routes and per-netns sysctls, read through netlink from inside a netns.
 
 :func:`read_netns` runs in a process that has joined the target network namespace (the resident
-visitor, :mod:`netconform.hermetic.resident`); it never parses ``ip`` output.
+visitor, :mod:`netconform.hermetic.resident`); it never parses ``ip`` output. :func:`interface_names`
+is the names alone, for the rereads that only compare which interfaces exist: pyroute2 decodes
+every attribute of every link and route in Python (~130 ms for a namespace with 150 veths, as the
+daemon's gets during a run), the C library's ``if_nameindex`` makes the same link dump in ~1.5 ms.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -75,6 +79,11 @@ def read_netns(sysctl_names: Sequence[str] = ()) -> NetnsView:
     return NetnsView(interfaces, view(routes), _read_sysctls(sysctl_names), view_neighbours, view(routes6))
 
 
+def interface_names() -> set[str]:
+    """The names of the current network namespace's interfaces (call from inside it)."""
+    return {name for _, name in socket.if_nameindex()}
+
+
 def _read_sysctls(names: Sequence[str]) -> dict[str, str]:
     # /proc/sys/net shows the network namespace of the process that opens it: ours, after setns.
     values = {}
@@ -91,3 +100,9 @@ def observe_netns(ns_files: Mapping[str, str], sysctl_names: Sequence[str] = (),
                   what: str = "netlink dump") -> NetnsView:
     """The network namespace named in ``ns_files['net']``, seen from inside."""
     return call_resident({"net": ns_files["net"]}, read_netns, tuple(sysctl_names), timeout=timeout, what=what)
+
+
+def observe_interface_names(ns_files: Mapping[str, str], timeout: float = 10.0,
+                            what: str = "interface names") -> set[str]:
+    """The interface names of the network namespace named in ``ns_files['net']``, seen from inside."""
+    return call_resident({"net": ns_files["net"]}, interface_names, timeout=timeout, what=what)

@@ -27,7 +27,7 @@ from netconform.facts import (
 )
 from netconform.facts.files import parse_hosts, parse_resolv_conf
 from netconform.observe.identity import cgroup_version
-from netconform.observe.netlink import observe_netns
+from netconform.observe.netlink import observe_interface_names
 from netconform.observe.visit import ProcessView, view_between_host_reads, visit_process
 
 
@@ -68,8 +68,8 @@ class _NetnsReader:
         self.sysctls = tuple(dict.fromkeys((*DEFAULT_SYSCTLS, *sysctls)))
         self.timeout = timeout
 
-    def view(self, pid: int, what: str) -> NetnsView:
-        return observe_netns({"net": f"/proc/{pid}/ns/net"}, self.sysctls, timeout=self.timeout, what=what)
+    def names(self, pid: int, what: str) -> set[str]:
+        return observe_interface_names({"net": f"/proc/{pid}/ns/net"}, timeout=self.timeout, what=what)
 
     def visit(self, pid: int, what: str) -> ProcessView:
         return visit_process(pid, self.sysctls, self.timeout, what)
@@ -212,7 +212,7 @@ def _transient_host_interfaces(host: HostFacts, containers: Iterable[ContainerFa
     Namespace identity only decides whom to read again: the comparison itself stays between
     separate reads.
     """
-    reads = [_names(host.net), _names(reader.view(host.daemon_pid, "netlink dump of the daemon's namespace, again"))]
+    reads = [_names(host.net), reader.names(host.daemon_pid, "interface names of the daemon's namespace, again")]
     for container in containers:
         if not container.created or container.namespaces.get("net") != host.namespaces.get("net"):
             continue

@@ -15,7 +15,7 @@ from netconform.facts import NamespaceId, NetnsView
 from netconform.hermetic.nschild import enter
 from netconform.hermetic.resident import call_resident
 from netconform.observe.identity import namespace_ids, read_generated_files
-from netconform.observe.netlink import read_netns
+from netconform.observe.netlink import interface_names, read_netns
 
 
 @dataclass
@@ -51,11 +51,11 @@ def _between_host_reads(daemon_netns: str, netns: str,
                         sysctl_names: Sequence[str]) -> tuple[set[str], NetnsView, set[str]]:
     # Run by the resident, which goes back to its own namespace afterwards.
     enter({"net": daemon_netns})
-    before = {iface.name for iface in read_netns().interfaces}
+    before = interface_names()
     enter({"net": netns})
     view = read_netns(sysctl_names)
     enter({"net": daemon_netns})
-    return before, view, {iface.name for iface in read_netns().interfaces}
+    return before, view, interface_names()
 
 
 def view_between_host_reads(daemon_pid: int, pid: int, sysctl_names: Sequence[str], timeout: float,

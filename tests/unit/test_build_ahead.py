@@ -16,6 +16,7 @@ import pytest
 
 from netconform.errors import EngineError, ProbeError
 from netconform.facts import ReachResult, ScenarioFacts
+from netconform.facts.relocation import Relocation
 from netconform.harness.build_ahead import Budget, BuildAhead
 from netconform.harness.context import RunContext
 from netconform.harness.on_demand import Prober
@@ -34,6 +35,14 @@ class Builds:
         self.lacking = lacking
         self.no_room = no_room  # the pool ledger has no room for it now
         self.removals = Removals()
+        self.lock = None
+        self.context: dict[str, Any] = {}
+        self.probed: list[tuple[str, str]] = []  # (scenario, churn probe) as made ahead
+
+    def ready_prober(self) -> Any:
+        def reach(facts: str, spec: ReachSpec, context: dict[str, Any]) -> None:
+            self.probed.append((facts, spec.id))
+        return SimpleNamespace(reach=reach)
 
     def missing_features(self, scenario: Scenario) -> list[str]:
         return ["ipvlan"] if scenario.name == self.lacking else []
@@ -195,12 +204,19 @@ def test_probes_to_the_sentinels_port_overlap_and_those_to_one_containers_port_t
     assert frozenset(to_b) not in prober.overlapped, "one listener and witness on b's port 80: one at a time"
 
 
+def _facts() -> ScenarioFacts:
+    """A scenario's facts as far as a window reads them (its expectations pick by the daemon's version)."""
+    return cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={}, relocation=Relocation(),
+                                               daemon=SimpleNamespace(version="20.10.24"),
+                                               host=SimpleNamespace(cgroup_version=2)))
+
+
 def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
     check = load_scenario(path).checks[0]
-    facts = cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={}))
+    facts = _facts()
 
     def failing_lookups(*_: Any) -> None:
         raise ProbeError("DNS A name from a: the child died")
@@ -215,7 +231,7 @@ def test_a_failing_lookup_made_in_a_probes_window_is_left_to_its_own_check(
 
     monkeypatch.setattr(prober, "prefetch", failing_probes)
     with pytest.raises(ProbeError, match="a->b icmp"):  # its own kind's failure is still its own
-        prepare(prober, check, cast(ScenarioFacts, SimpleNamespace(scenario="s", reach={}, containers={})), {}, [check])
+        prepare(prober, check, _facts(), {}, [check])
 
 
 def test_no_probe_is_made_to_or_from_a_container_the_daemon_did_not_create(tmp_path: Path) -> None:
@@ -251,7 +267,7 @@ def test_after_the_window_a_scenario_whose_checks_all_hold_is_removed_at_once(
         return facts in holding
 
     monkeypatch.setattr("netconform.harness.build_ahead._holds", holds)
-    checks = (cast(Any, SimpleNamespace(step="")),)  # judged by the stand-in above
+    checks = (cast(Any, SimpleNamespace(step="", reach=None)),)  # judged by the stand-in above
     order = [(Path(f"s{i}.yaml"), Scenario(f"s{i}", f"s{i}.yaml", "", {}, {}, checks=checks)) for i in range(4)]
     order[3] = (order[3][0], dataclasses.replace(order[3][1], steps=(cast(Any, "a step"),)))
     ahead, context = BuildAhead(order, 10), Releases()
