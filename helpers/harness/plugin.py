@@ -158,8 +158,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist: a run of scenario files only sends each worker a fixed share of the files,
     which it builds ahead (harness.shares)."""
-    if shares_files(config, _spec_files(config)):
-        return ShareScheduling(config, log)
+    files = _spec_files(config)
+    if shares_files(config, files):
+        return ShareScheduling(config, log, files)
     return None
 
 

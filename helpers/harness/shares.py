@@ -13,7 +13,8 @@ xdist would run it, built at its turn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +65,25 @@ def split_files(costs: Sequence[tuple[str, float]], count: int) -> list[list[str
     return shares
 
 
-def file_costs(nodeids: Iterable[str], root: Path) -> list[tuple[str, float]]:
-    """The scenario files of ``nodeids`` (paths relative to ``root``) in first-seen order, with their
-    cost (one that does not load costs nothing: its collection reports the error)."""
-    costs = []
-    for path in dict.fromkeys(filter(None, map(scenario_file, nodeids))):
+def weigh(paths: Iterable[Path]) -> dict[Path, float]:
+    """Each scenario file's cost (one that does not load costs nothing: its collection reports the error)."""
+    costs = {}
+    for path in paths:
         try:
-            costs.append((path, scenario_cost(load_scenario(root / path))))
+            costs[path.resolve()] = scenario_cost(load_scenario(path))
         except SpecError:
-            costs.append((path, 0.0))
+            costs[path.resolve()] = 0.0
     return costs
+
+
+def file_costs(nodeids: Iterable[str], root: Path,
+               weighed: Mapping[Path, float] | None = None) -> list[tuple[str, float]]:
+    """The scenario files of ``nodeids`` (paths relative to ``root``) in first-seen order, with their
+    cost: as ``weighed`` already, else weighed now."""
+    paths = list(dict.fromkeys(filter(None, map(scenario_file, nodeids))))
+    known = dict(weighed or {})
+    known.update(weigh(root / path for path in paths if (root / path).resolve() not in known))
+    return [(path, known[(root / path).resolve()]) for path in paths]
 
 
 def share_index(workerid: str, count: int) -> int | None:
@@ -94,14 +104,19 @@ class ShareScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """xdist's scope scheduling, the scope of a scenario's test being its file's share; worker
     ``gwK`` is sent share K, any other unit goes to the first worker that asks."""
 
-    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+    def __init__(self, config: pytest.Config, log: Any = None, spec_files: Sequence[Path] = ()) -> None:
         super().__init__(config, log)
         self._share_of: dict[str, str] = {}
+        # The files are weighed while the workers start and collect (~25 ms a file, that they
+        # would otherwise wait for); the controller has nothing else to do then.
+        self._weighing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weigh")
+        self._weighed = self._weighing.submit(weigh, spec_files)
+        self._weighing.shutdown(wait=False)
 
     def schedule(self) -> None:
         if self.collection is None and self.registered_collections:
             collection = next(iter(self.registered_collections.values()))
-            costs = file_costs(collection, self.config.rootpath)
+            costs = file_costs(collection, self.config.rootpath, self._weighed.result())
             for index, files in enumerate(split_files(costs, len(self.nodes))):
                 self._share_of.update({path: f"{SHARE_PREFIX}{index}" for path in files})
         super().schedule()
