@@ -33,6 +33,7 @@ from netconform.harness.context import RunContext
 from netconform.judge import judge
 from netconform.judge.applicability import not_applicable
 from netconform.spec.model import Check, ReachSpec, Scenario
+from netconform.spec.properties import LOOKUP_QTYPES
 
 DEFAULT_DEPTH = 64
 
@@ -56,6 +57,11 @@ def _holds(check: Check, siblings: Sequence[Check], facts: ScenarioFacts, contex
                     or judge(check, facts, context.context).passed)
     except Exception:  # e.g. a probe it needs was not made: its own turn makes and reports it
         return False
+
+
+def needs_window(check: Check) -> bool:
+    """Whether ``check`` is judged on a probe or a DNS lookup, which a window makes."""
+    return check.reach is not None or check.prop.split(".", 1)[0] in LOOKUP_QTYPES
 
 
 def _churn_probes(scenario: Scenario) -> list[ReachSpec]:
@@ -167,16 +173,20 @@ class BuildAhead:
             built = alone[later] if later in alone else together[later]
             self._ready[later] = built if isinstance(built, NetconformError) else (scenario, built)
 
-    def release_settled(self, context: RunContext) -> None:
+    def release_settled(self, context: RunContext, windowless: bool = False) -> None:
         """Remove now, in the background, each scenario built ahead whose every check holds on the
-        facts it has; call once its window has made its probes and lookups. Nothing of it is needed
-        any more (no step to perform, no failure to replay), and its removal then overlaps the run
-        instead of trailing it. Its checks are still judged at their own turn, on the same facts."""
+        facts it has; call once its window has made its probes and lookups (``windowless``: before
+        the window, for the scenarios that have neither, whose removal then runs while the window
+        waits out its blocked probes). Nothing of it is needed any more (no step to perform, no
+        failure to replay), and its removal then overlaps the run instead of trailing it. Its
+        checks are still judged at their own turn, on the same facts."""
         for path, ready in self._ready.items():
             if isinstance(ready, NetconformError) or path in self._weighed:
                 continue
-            self._weighed.add(path)
             scenario, (built, facts) = ready
+            if windowless and any(map(needs_window, scenario.checks)):
+                continue
+            self._weighed.add(path)
             if not scenario.steps and all(_holds(check, scenario.checks, facts, context) for check in scenario.checks):
                 self._released.add(path)
                 context.teardown_later(built)

@@ -208,6 +208,7 @@ class CheckItem(pytest.Item):
         if reason:
             pytest.skip(reason)
         builder = build_ahead(self.session)
+        builder.release_settled(context, windowless=True)
         ahead = builder.waiting()
         # Once the window has made their probes and lookups, what holds already need not stay up.
         context.prepare(self.check, facts, siblings, ahead,

@@ -278,3 +278,21 @@ def test_after_the_window_a_scenario_whose_checks_all_hold_is_removed_at_once(
     assert ahead.released(Path("s1.yaml")) and not ahead.released(Path("s2.yaml"))
     ahead.release_settled(cast(RunContext, context))
     assert context.removed_later == ["built s1"] and judged.count("facts of s2") == 1, "each is weighed once"
+
+
+def test_before_the_window_only_the_scenarios_it_makes_nothing_for_are_removed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("netconform.harness.build_ahead._holds", lambda *_: True)
+    probe = ReachSpec("a", "b", "icmp")
+    plain = (cast(Any, SimpleNamespace(step="", reach=None, prop="mtu")),)
+    kinds = {"s1": plain, "s2": (*plain, cast(Any, SimpleNamespace(step="", reach=probe, prop="reach"))),
+             "s3": (*plain, cast(Any, SimpleNamespace(step="", reach=None, prop="lookup.a")))}
+    order = [(Path("s0.yaml"), Scenario("s0", "s0.yaml", "", {}, {})),
+             *((Path(f"{name}.yaml"), Scenario(name, f"{name}.yaml", "", {}, {}, checks=checks))
+               for name, checks in kinds.items())]
+    ahead, context = BuildAhead(order, 10), Releases()
+    turn(ahead, context, 0)
+    ahead.release_settled(cast(RunContext, context), windowless=True)
+    assert context.removed_later == ["built s1"], "s2 has a probe to make, s3 a lookup"
+    ahead.release_settled(cast(RunContext, context))
+    assert context.removed_later == ["built s1", "built s2", "built s3"], "after the window, they are weighed too"
