@@ -30,10 +30,10 @@ from netconform.engine.builder import BuiltScenario
 from netconform.errors import NetconformError
 from netconform.facts import ScenarioFacts
 from netconform.harness.context import RunContext
+from netconform.harness.windows import needs_window
 from netconform.judge import judge
 from netconform.judge.applicability import not_applicable
 from netconform.spec.model import Check, ReachSpec, Scenario
-from netconform.spec.properties import LOOKUP_QTYPES
 
 DEFAULT_DEPTH = 64
 
@@ -57,11 +57,6 @@ def _holds(check: Check, siblings: Sequence[Check], facts: ScenarioFacts, contex
                     or judge(check, facts, context.context).passed)
     except Exception:  # e.g. a probe it needs was not made: its own turn makes and reports it
         return False
-
-
-def needs_window(check: Check) -> bool:
-    """Whether ``check`` is judged on a probe or a DNS lookup, which a window makes."""
-    return check.reach is not None or check.prop.split(".", 1)[0] in LOOKUP_QTYPES
 
 
 def _churn_probes(scenario: Scenario) -> list[ReachSpec]:

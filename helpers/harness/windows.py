@@ -21,6 +21,16 @@ from netconform.spec.properties import LOOKUP_QTYPES
 from netconform.spec.refs import Unresolvable, resolve_value
 
 
+def is_lookup(check: Check) -> bool:
+    """Whether ``check`` is judged on a DNS lookup."""
+    return check.prop.split(".", 1)[0] in LOOKUP_QTYPES
+
+
+def needs_window(check: Check) -> bool:
+    """Whether ``check`` is judged on a probe or a DNS lookup, which a window makes."""
+    return check.reach is not None or is_lookup(check)
+
+
 def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) -> tuple[ContainerFacts, str, str] | None:
     """The container, query type and name a DNS check asks about (None: not a DNS check, or its
     container was not created).
@@ -28,9 +38,9 @@ def lookup_of(check: Check, facts: ScenarioFacts, context: Mapping[str, Any]) ->
     Raises:
         Unresolvable: the name refers to something the facts do not hold.
     """
-    family = check.prop.split(".", 1)[0]
-    if family not in LOOKUP_QTYPES:
+    if not is_lookup(check):
         return None
+    family = check.prop.split(".", 1)[0]
     container = facts.containers[check.subject]
     if not container.created:
         return None

@@ -296,3 +296,20 @@ def test_before_the_window_only_the_scenarios_it_makes_nothing_for_are_removed(
     assert context.removed_later == ["built s1"], "s2 has a probe to make, s3 a lookup"
     ahead.release_settled(cast(RunContext, context))
     assert context.removed_later == ["built s1", "built s2", "built s3"], "after the window, they are weighed too"
+
+
+def test_a_churn_probe_is_made_as_its_scenario_is_built_ahead_first_of_its_batch(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
+    churn = tmp_path / "churn.yaml"
+    churn.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n"
+                     "  - {from: a, to: b, proto: icmp, churn: 3, expect: reach}\n"
+                     "  - {from: b, to: a, proto: icmp, expect: reach}\n")
+    later = tmp_path / "later.yaml"
+    later.write_text(plain.read_text())
+    order = [(path, load_scenario(path)) for path in (plain, later, churn)]
+    context = Builds()
+    ahead = BuildAhead(order)
+    ahead.build_after(order[0][0], cast(RunContext, context))
+    assert context.built[0] == "churn", "its network changes overlap the rest of the batch's builds"
+    assert context.probed == [("facts of churn", "a->b icmp during 3 network changes")]

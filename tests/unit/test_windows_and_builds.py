@@ -1,5 +1,6 @@
 """A probe window waits for other processes' batches of builds, then holds creations off as a whole;
-its probes expected to be blocked start first; a churn probe is made beside its batch's builds."""
+its probes expected to be blocked start first (a churn probe made beside its batch's builds:
+test_build_ahead.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,11 @@ import pytest
 
 from netconform.facts import ReachResult, ScenarioFacts
 from netconform.facts.relocation import Relocation
-from netconform.harness.build_ahead import BuildAhead
-from netconform.harness.context import RunContext
 from netconform.harness.on_demand import Prober
 from netconform.harness.windows import prepare
 from netconform.hermetic.isolation_lock import IsolationLock
 from netconform.spec import load_scenario
-from netconform.spec.model import ReachSpec, Scenario
+from netconform.spec.model import ReachSpec
 
 
 @pytest.fixture
@@ -123,46 +122,3 @@ def test_a_window_starts_the_probes_expected_to_be_blocked_first(
     prober = OrderProber()
     prepare(prober, checks[0], facts, {}, checks)
     assert prober.made[:2] == ["a->c icmp", "c->a icmp"] and len(prober.made) == 4
-
-
-class Churns:
-    """Stands in for the run context of a batch that holds a churn probe."""
-
-    def __init__(self) -> None:
-        self.built: list[str] = []
-        self.probed: list[tuple[str, str]] = []
-        self.lock = None
-        self.context: dict[str, Any] = {}
-        self.removals = SimpleNamespace(wait=lambda: None)
-
-    def missing_features(self, scenario: Scenario) -> list[str]:
-        return []
-
-    def reserve_ahead(self, scenario: Scenario) -> bool:
-        return True
-
-    def build(self, scenario: Scenario, reserved: bool = False) -> tuple[Any, Any]:
-        self.built.append(scenario.name)
-        return f"built {scenario.name}", scenario.name
-
-    def ready_prober(self) -> Any:
-        def reach(facts: str, spec: ReachSpec, context: Any) -> None:
-            self.probed.append((facts, spec.id))
-        return SimpleNamespace(reach=reach)
-
-
-def test_a_churn_probe_is_made_as_its_scenario_is_built_ahead_first_of_its_batch(tmp_path: Path) -> None:
-    plain = tmp_path / "plain.yaml"
-    plain.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n  - {from: a, to: b, proto: icmp, expect: reach}\n")
-    churn = tmp_path / "churn.yaml"
-    churn.write_text("containers:\n  a: {}\n  b: {}\nreachability:\n"
-                     "  - {from: a, to: b, proto: icmp, churn: 3, expect: reach}\n"
-                     "  - {from: b, to: a, proto: icmp, expect: reach}\n")
-    later = tmp_path / "later.yaml"
-    later.write_text(plain.read_text())
-    order = [(path, load_scenario(path)) for path in (plain, later, churn)]
-    context = Churns()
-    ahead = BuildAhead(order)
-    ahead.build_after(order[0][0], cast(RunContext, context))
-    assert context.built[0] == "churn", "its network changes overlap the rest of the batch's builds"
-    assert context.probed == [("churn", "a->b icmp during 3 network changes")]
